@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Train the shipped nuclei model on the 80 % train split of the nuclei set (recipes/splits).
+# Usage: bash recipes/nuclei.sh [DATA_DIR]   (DATA_DIR holds nuclei/; default ../shared/data)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${1:-../shared/data}/nuclei
+unet-loop train \
+  --images "$data/images" --labels "$data/masks" --label-map '0:0,*:1' \
+  --slices @recipes/splits/nuclei-train.txt --val-slices @recipes/splits/nuclei-val.txt \
+  --classes background,nucleus \
+  --depth 4 --base-channels 16 --patch-size 192 --batch-size 4 \
+  --iterations 700 --val-every 100 --learning-rate 1e-3 --seed 0 --half \
+  --name nuclei -o src/napari_unet_loop/models/nuclei.safetensors

@@ -1,0 +1,46 @@
+"""Write files atomically: into a hidden temporary file beside the target, then rename.
+
+An interrupted or failed write never leaves a half file under the final name, and an existing
+file there stays untouched until the new one is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def _default_mode() -> int:
+    # mkstemp creates files readable by the owner only; give the result the usual permissions
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def temporary_beside(path: Path) -> Path:
+    """A new empty hidden ``.<name>.*.tmp`` file in ``path``'s folder."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def commit(tmp: Path, path: Path) -> None:
+    """Move a finished temporary file into place."""
+    os.chmod(tmp, _default_mode())
+    os.replace(tmp, path)
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path to write; it becomes ``path`` only if the block succeeds."""
+    path = Path(path)
+    tmp = temporary_beside(path)
+    try:
+        yield tmp
+        commit(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,57 @@
+"""Pick the torch device: ``auto`` resolves cuda, then mps, then cpu."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import DeviceUnavailableError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def available_devices() -> list[str]:
+    """Devices usable on this machine, best first (``cpu`` is always last)."""
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    if _mps_available():
+        found.append("mps")
+    found.append("cpu")
+    return found
+
+
+def get_device(name: str | torch.device = "auto") -> torch.device:
+    """Resolve ``name`` to a torch device; an unavailable explicit choice is an error."""
+    if isinstance(name, torch.device):
+        name = str(name)
+    name = name.strip().lower()
+    if name == "auto":
+        return torch.device(available_devices()[0])
+    kind = name.split(":")[0]
+    if kind not in DEVICE_CHOICES:
+        raise DeviceUnavailableError(
+            f"unknown device {name!r}: choose one of {', '.join(DEVICE_CHOICES)}"
+        )
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceUnavailableError("device 'cuda' requested but no CUDA GPU is available")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise DeviceUnavailableError(
+                f"device {name!r} requested but only {torch.cuda.device_count()} GPU(s) exist"
+            )
+    if kind == "mps" and not _mps_available():
+        raise DeviceUnavailableError("device 'mps' requested but Apple MPS is not available")
+    return torch.device(name)
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The reduced precision to autocast to on ``device``, or None to stay in fp32."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

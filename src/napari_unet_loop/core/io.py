@@ -1,0 +1,614 @@
+"""Read image stacks lazily and write label images atomically.
+
+Readers accept a TIFF / OME-TIFF / ImageJ TIFF file (2D, Z×Y×X, RGB Y×X×3, RGB stack Z×Y×X×3),
+any 2D image imageio can read (PNG...), or a folder of same-sized 2D images. ``read_stack``
+returns a :class:`Stack` that reads one slice at a time, so a stack larger than memory can be
+processed slice by slice.
+
+Labels are written with :class:`LabelWriter` (slice by slice, into a hidden temporary file that
+only gets its final name when everything was written) or :func:`write_labels` (a whole array).
+The files are compressed TIFFs with ImageJ metadata, so the pixel size survives a round trip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from xml.etree import ElementTree
+
+import imageio.v3 as iio
+import numpy as np
+import tifffile
+from numpy.typing import DTypeLike
+
+from .atomic import commit, temporary_beside
+from .errors import InputError
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+IMAGE_SUFFIXES = (*TIFF_SUFFIXES, ".png")
+
+# Labels are stored in the smallest of these that holds every value.
+_UNSIGNED_LABEL_DTYPES = (np.uint8, np.uint16, np.uint32)
+_SIGNED_LABEL_DTYPES = (np.int16, np.int32)
+
+
+def is_tiff_path(path: str | os.PathLike) -> bool:
+    """True when ``path`` has a TIFF suffix (``.tif`` / ``.tiff``, any case, OME included)."""
+    return Path(path).suffix.lower() in TIFF_SUFFIXES
+
+
+def _natural_key(path: Path) -> tuple:
+    # Alternating text / number parts, so "2.tif" sorts before "10.tif".
+    parts = re.split(r"(\d+)", path.name.lower())
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), path.name
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """The ``.tif`` / ``.tiff`` / ``.png`` files in ``folder``, in natural sort order.
+
+    Hidden files (a leading ``.``, e.g. a :class:`LabelWriter` temporary file) are skipped.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder")
+    files = [
+        p for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    ]
+    return sorted(files, key=_natural_key)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _clean_size(value: float | None) -> float:
+    """A positive pixel size, or 1.0 when unknown or nonsensical."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return 1.0
+    if not np.isfinite(value) or value <= 0:
+        return 1.0
+    # Sizes stored as TIFF rationals come back as e.g. 0.30000000004; 9 digits undoes that.
+    return float(f"{value:.9g}")
+
+
+class Stack:
+    """A 2D image or a stack of 2D slices, read from disk one slice at a time.
+
+    Shapes: ``shape`` is the data as the user sees it: ``(Y, X)`` or ``(Y, X, 3)`` for a single
+    image, ``(Z, Y, X)`` or ``(Z, Y, X, 3)`` for a stack. Indexing, ``len`` and iteration always
+    go by slice, so a single 2D image is a stack of one: ``len(s) == 1`` and ``s[0]`` is the
+    whole image (``is_2d`` tells the two apart). ``s[z]`` reads slice ``z`` as a numpy array of
+    shape ``slice_shape``; ``s[a:b]`` reads several into one array; a tuple index selects slices
+    with its first element and applies the rest to them (numpy semantics for a Z×Y×X stack).
+
+    ``scale`` has one pixel size per spatial axis of ``shape`` (the RGB axis has none): 2 values
+    for a 2D image, 3 for a stack, in the file's unit (usually µm), 1.0 where unknown.
+    ``storage`` says how slices are read: ``"memmap"`` (uncompressed TIFF, memory-mapped),
+    ``"pages"`` (one TIFF page per slice, decoded on demand), ``"files"`` (a folder, one file
+    per slice) or ``"memory"`` (loaded whole because the layout does not allow reading a slice
+    alone; small non-TIFF images).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        num_slices: int,
+        slice_shape: tuple[int, ...],
+        dtype: np.dtype,
+        read_slice: Callable[[int], np.ndarray],
+        is_2d: bool,
+        scale: tuple[float, ...],
+        storage: str,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.slice_shape = tuple(slice_shape)
+        self.dtype = np.dtype(dtype)
+        self.is_2d = is_2d
+        self.scale = scale
+        self.storage = storage
+        self._num_slices = num_slices
+        self._read_slice: Callable[[int], np.ndarray] | None = read_slice
+        self._on_close = on_close
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The data as the user sees it: no slice axis for a single 2D image."""
+        return self.slice_shape if self.is_2d else (self._num_slices, *self.slice_shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def rgb(self) -> bool:
+        return len(self.slice_shape) == 3
+
+    def __len__(self) -> int:
+        return self._num_slices
+
+    def _read(self, z: int) -> np.ndarray:
+        if self._read_slice is None:
+            raise ValueError(f"{self.path}: stack is closed")
+        return self._read_slice(z)
+
+    def _slice_index(self, z: int) -> int:
+        n = self._num_slices
+        if not -n <= z < n:
+            raise IndexError(f"slice {z} out of range for a stack of {n}")
+        return int(z) % n
+
+    def __getitem__(self, index: int | slice | tuple) -> np.ndarray:
+        first, rest = (index[0], index[1:]) if isinstance(index, tuple) and index else (index, ())
+        if isinstance(first, (int, np.integer)):
+            data = self._read(self._slice_index(first))
+        elif isinstance(first, slice):
+            zs = range(*first.indices(self._num_slices))
+            data = np.empty((len(zs), *self.slice_shape), self.dtype)
+            for i, z in enumerate(zs):
+                data[i] = self._read(z)
+            rest = (slice(None), *rest)
+        else:
+            raise TypeError(f"stack indices must be an int, a slice or a tuple, not {index!r}")
+        return data[rest]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for z in range(self._num_slices):
+            yield self._read(z)
+
+    def to_numpy(self) -> np.ndarray:
+        """Read everything into one array of shape ``shape``."""
+        data = self[:]
+        return data[0] if self.is_2d else data
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        data = self.to_numpy()
+        return data if dtype is None else data.astype(dtype, copy=False)
+
+    def close(self) -> None:
+        """Release the file; reading afterwards is an error."""
+        self._read_slice = None
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"Stack({self.path.name!r}, shape={self.shape}, dtype={self.dtype}, "
+            f"scale={self.scale}, storage={self.storage!r})"
+        )
+
+
+def _native(array: np.ndarray) -> np.ndarray:
+    return array.astype(array.dtype.newbyteorder("="), copy=False)
+
+
+def _in_user_order(array, axes: str, *, rgb: bool):
+    """Transpose ``array`` with ``axes`` (letters from tifffile) to [lead] Y X [S]; RGB(A)→RGB."""
+    order = [i for i, a in enumerate(axes) if a not in "YXS"]
+    order += [axes.index(a) for a in "YXS" if a in axes]
+    array = array.transpose(order)
+    return array[..., :3] if rgb else array
+
+
+def _tiff_scale(tif: tifffile.TiffFile, is_2d: bool) -> tuple[float, ...]:
+    z = y = x = None
+    if tif.is_ome:
+        try:
+            pixels = ElementTree.fromstring(tif.ome_metadata).find(".//{*}Image/{*}Pixels")
+        except ElementTree.ParseError:
+            pixels = None
+        if pixels is not None:
+            z, y, x = (pixels.get(f"PhysicalSize{a}") for a in "ZYX")
+    elif tif.is_imagej:
+        z = (tif.imagej_metadata or {}).get("spacing")
+        x_res, y_res = tif.pages[0].resolution
+        x = 1.0 / x_res if x_res else None
+        y = 1.0 / y_res if y_res else None
+    sizes = (y, x) if is_2d else (z, y, x)
+    return tuple(_clean_size(v) for v in sizes)
+
+
+def _open_tiff(path: Path) -> Stack:
+    try:
+        tif = tifffile.TiffFile(path)
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable TIFF image ({_one_line(exc)})") from None
+    try:
+        return _tiff_stack(path, tif)
+    except BaseException:
+        tif.close()
+        raise
+
+
+def _tiff_stack(path: Path, tif: tifffile.TiffFile) -> Stack:
+    if not tif.series:
+        raise InputError(f"{path}: TIFF file without image data")
+    series = tif.series[0]
+    axes, shape = series.axes, tuple(series.shape)
+    lead = [a for a in axes if a not in "YXS"]
+    sizes = dict(zip(axes, shape, strict=True))
+    samples = sizes.get("S", 1)
+    if "Y" not in axes or "X" not in axes or len(lead) > 1 or samples not in (1, 3, 4):
+        raise InputError(
+            f"{path}: unsupported image layout {axes} {shape}; expected YX, ZYX, "
+            "YX + RGB or ZYX + RGB"
+        )
+    rgb = samples in (3, 4)
+    is_2d = not lead
+    num_slices = 1 if is_2d else sizes[lead[0]]
+    slice_axes = "".join(a for a in axes if a in "YXS")
+    slice_shape = (sizes["Y"], sizes["X"], *((3,) if rgb else ()))
+    dtype = np.dtype(series.dtype).newbyteorder("=")
+    scale = _tiff_scale(tif, is_2d)
+
+    def stack(read_slice, storage, on_close=None) -> Stack:
+        return Stack(
+            path, num_slices=num_slices, slice_shape=slice_shape, dtype=dtype,
+            read_slice=read_slice, is_2d=is_2d, scale=scale, storage=storage,
+            on_close=on_close,
+        )
+
+    if series.dataoffset is not None:
+        # Uncompressed and contiguous: map the file, a slice is read when it is touched.
+        mapped = np.memmap(
+            path, dtype=np.dtype(tif.byteorder + series.dtype.char), mode="r",
+            offset=series.dataoffset, shape=shape,
+        )
+        tif.close()
+        data = _in_user_order(mapped, axes, rgb=rgb)
+        data = data[np.newaxis] if is_2d else data
+        return stack(lambda z: _native(np.array(data[z])), "memmap")
+
+    pages = list(series.pages)
+    key = series.keyframe
+    if len(pages) == num_slices and None not in pages and sorted(key.axes) == sorted(slice_axes):
+
+        def read_page(z: int) -> np.ndarray:
+            try:
+                page = pages[z].asarray()
+            except Exception as exc:
+                raise InputError(f"{path}: cannot read slice {z} ({_one_line(exc)})") from None
+            return _native(_in_user_order(page, key.axes, rgb=rgb))
+
+        # Slices may be read from a worker thread while the viewer reads others.
+        tif.filehandle.set_lock(True)
+        return stack(read_page, "pages", tif.close)
+
+    # Several slices share a page (or tiles span slices): decode everything once.
+    try:
+        data = _native(_in_user_order(series.asarray(), axes, rgb=rgb))
+    except Exception as exc:
+        raise InputError(f"{path}: cannot read image data ({_one_line(exc)})") from None
+    finally:
+        tif.close()
+    data = data[np.newaxis] if is_2d else data
+    return stack(lambda z: data[z].copy(), "memory")
+
+
+def _image_error(path: Path, exc: BaseException) -> InputError:
+    return InputError(f"{path}: not a readable image ({_one_line(exc)})")
+
+
+def _drop_alpha(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape after ``_fix_channels``: gray (+alpha) → (Y, X), RGB (+alpha) → (Y, X, 3)."""
+    if len(shape) == 3 and shape[2] in (1, 2):
+        return shape[:2]
+    if len(shape) == 3 and shape[2] == 4:
+        return (*shape[:2], 3)
+    return shape
+
+
+def _fix_channels(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 3 and image.shape[2] in (1, 2):
+        return image[..., 0]
+    if image.ndim == 3 and image.shape[2] == 4:
+        return image[..., :3]
+    return image
+
+
+def _check_plane_shape(path: Path, shape: tuple[int, ...]) -> None:
+    if not (len(shape) == 2 or (len(shape) == 3 and shape[2] == 3)):
+        raise InputError(f"{path}: unsupported image shape {shape}; expected Y×X or Y×X×3 (RGB)")
+
+
+def _is_palette(path: Path) -> bool:
+    # Palette PNGs are usually label masks: keep the indices instead of the colours.
+    return iio.immeta(path).get("mode") == "P"
+
+
+def _other_info(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of a non-TIFF image as it will be read, from its header only."""
+    try:
+        props = iio.improps(path)
+        palette = _is_palette(path)
+    except Exception as exc:
+        raise _image_error(path, exc) from None
+    if palette:
+        return tuple(props.shape[:2]), np.dtype(np.uint8)
+    shape = _drop_alpha(tuple(props.shape))
+    _check_plane_shape(path, shape)
+    return shape, np.dtype(props.dtype)
+
+
+def _read_other(path: Path) -> np.ndarray:
+    """A non-TIFF 2D image (PNG...) read whole with imageio."""
+    try:
+        image = iio.imread(path, mode="P" if _is_palette(path) else None)
+    except Exception as exc:
+        raise _image_error(path, exc) from None
+    image = _fix_channels(np.asarray(image))
+    _check_plane_shape(path, image.shape)
+    return image
+
+
+def _open_other(path: Path) -> Stack:
+    image = _read_other(path)
+    return Stack(
+        path, num_slices=1, slice_shape=image.shape, dtype=image.dtype,
+        read_slice=lambda z: image.copy(), is_2d=True, scale=(1.0, 1.0), storage="memory",
+    )
+
+
+def _plane_info(path: Path) -> tuple[tuple[int, ...], np.dtype, tuple[float, ...]]:
+    """Slice shape, dtype and scale of one 2D image in a folder, without reading its pixels."""
+    if not is_tiff_path(path):
+        shape, dtype = _other_info(path)
+        return shape, dtype, (1.0, 1.0)
+    with _open_tiff(path) as image:
+        if not image.is_2d:
+            raise InputError(
+                f"{path}: is a stack of {len(image)} slices; a folder must hold 2D images only"
+            )
+        return image.slice_shape, image.dtype, image.scale
+
+
+def _open_folder(folder: Path) -> Stack:
+    files = list_images(folder)
+    if not files:
+        raise InputError(f"{folder}: folder contains no .tif, .tiff or .png images")
+    shape, dtype, scale = _plane_info(files[0])
+    for path in files[1:]:
+        other_shape, other_dtype = _plane_info(path)[:2]
+        if (other_shape, other_dtype) != (shape, dtype):
+            raise InputError(
+                f"{path}: {other_shape} {other_dtype} differs from {files[0].name} "
+                f"({shape} {dtype}); all images in a folder must match"
+            )
+
+    def read_file(z: int) -> np.ndarray:
+        image = read_image(files[z])
+        if image.shape != shape or image.dtype != dtype:
+            raise InputError(f"{files[z]}: changed since the folder was opened")
+        return image
+
+    return Stack(
+        folder, num_slices=len(files), slice_shape=shape, dtype=dtype, read_slice=read_file,
+        is_2d=False, scale=(1.0, *scale), storage="files",
+    )
+
+
+def read_stack(path: str | os.PathLike) -> Stack:
+    """Open a TIFF file, another 2D image file or a folder of 2D images as a lazy :class:`Stack`.
+
+    Raises InputError when the path is missing, is not an image, or has a layout other than
+    2D, Z×Y×X, RGB or RGB stack.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return _open_folder(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file or folder")
+    return _open_tiff(path) if is_tiff_path(path) else _open_other(path)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a whole image or stack into memory (shape as :attr:`Stack.shape`)."""
+    with read_stack(path) as stack:
+        return stack.to_numpy()
+
+
+def read_scale(path: str | os.PathLike) -> tuple[float, ...]:
+    """The pixel size per spatial axis of an image (see :attr:`Stack.scale`)."""
+    with read_stack(path) as stack:
+        return stack.scale
+
+
+def _check_writable(path: Path) -> None:
+    if not is_tiff_path(path):
+        raise InputError(f"{path}: labels are saved as TIFF; use a .tif or .tiff file name")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a file name")
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(f"{path}: cannot write, folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: cannot write, permission denied in folder {folder}")
+
+
+def _check_scale(scale: Sequence[float] | None) -> tuple[float, ...] | None:
+    if scale is None:
+        return None
+    scale = tuple(float(s) for s in scale)
+    if len(scale) not in (2, 3) or not all(np.isfinite(s) and s > 0 for s in scale):
+        raise ValueError(f"scale must be 2 or 3 positive numbers (Z, Y, X), got {scale}")
+    return scale
+
+
+class LabelWriter:
+    """Write label slices (or, with a float dtype, probabilities) into a compressed TIFF.
+
+    The file appears only when complete.
+
+    Use it as a context manager::
+
+        with LabelWriter("labels.tif", scale=stack.scale) as writer:
+            for labels in slices:
+                writer.write(labels)
+
+    Slices go to a hidden ``.<name>.*.tmp`` file in the output folder, renamed to ``path``
+    when the ``with`` block ends without an exception. An exception (KeyboardInterrupt too)
+    or :meth:`abort` deletes the temporary file and leaves any existing ``path`` untouched.
+    A single slice is saved as a 2D image (YX), several as a stack (ZYX), with ImageJ metadata
+    (Z spacing, X/Y resolution from ``scale``, unit micron) so :func:`read_stack` restores
+    the scale. An output that cannot be written is an InputError here, before any work.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        scale: Sequence[float] | None = None,
+        dtype: DTypeLike = np.uint8,
+        compression: str | None = "zlib",
+    ) -> None:
+        self.path = Path(path).expanduser().absolute()
+        self.dtype = np.dtype(dtype)
+        if self.dtype.kind not in "uif":
+            raise ValueError(f"slices must be saved as an integer or float type, not {self.dtype}")
+        self.scale = _check_scale(scale)
+        self.compression = compression
+        _check_writable(self.path)
+        self.slices_written = 0
+        self._tmp: Path | None = None
+        self._writer: tifffile.TiffWriter | None = None
+        self._slice_shape: tuple[int, ...] | None = None
+        self._range = (0, 0)
+
+    def __enter__(self) -> LabelWriter:
+        try:
+            self._tmp = temporary_beside(self.path)
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot write ({_one_line(exc)})") from None
+        try:
+            self._writer = tifffile.TiffWriter(self._tmp)
+        except BaseException:
+            self._remove_tmp()
+            raise
+        return self
+
+    def write(self, labels: np.ndarray) -> None:
+        """Append one 2D label slice (integer values that fit ``dtype``)."""
+        if self._writer is None:
+            raise RuntimeError("LabelWriter.write needs an open writer (use it in a with block)")
+        labels = np.asarray(labels)
+        if labels.ndim != 2:
+            raise InputError(f"{self.path}: a label slice must be 2D, got shape {labels.shape}")
+        if self._slice_shape is not None and labels.shape != self._slice_shape:
+            raise InputError(
+                f"{self.path}: slice {self.slices_written} has shape {labels.shape}, "
+                f"the first had {self._slice_shape}"
+            )
+        low, high = (labels.min().item(), labels.max().item()) if labels.size else (0, 0)
+        if self.dtype.kind != "f":
+            if labels.dtype.kind not in "uib":
+                raise InputError(f"{self.path}: labels must be integers, got {labels.dtype}")
+            info = np.iinfo(self.dtype)
+            if low < info.min or high > info.max:
+                raise InputError(
+                    f"{self.path}: label values {low}..{high} do not fit {self.dtype.name}"
+                )
+        self._slice_shape = labels.shape
+        self._range = (min(self._range[0], low), max(self._range[1], high))
+        resolution = None if self.scale is None else (1 / self.scale[-1], 1 / self.scale[-2])
+        self._writer.write(
+            labels.astype(self.dtype, copy=False),
+            photometric="minisblack",
+            compression=self.compression,
+            resolution=resolution,
+            resolutionunit=tifffile.RESUNIT.NONE,
+            metadata=None,
+            # A placeholder on the first page; replaced by the final ImageJ header on close.
+            description="ImageJ=1.11a\n" if self.slices_written == 0 else None,
+        )
+        self.slices_written += 1
+
+    def _description(self) -> str:
+        """The ImageJ header for what was written (a stack header only for several slices)."""
+        lines = ["ImageJ=1.11a"]
+        if self.slices_written > 1:
+            lines += [f"images={self.slices_written}", f"slices={self.slices_written}"]
+        if self.scale is not None:
+            lines.append("unit=micron")
+            if self.slices_written > 1 and len(self.scale) == 3:
+                lines.append(f"spacing={self.scale[0]!r}")
+        # A display range that spans the labels, so ImageJ does not show them all black.
+        lines += [f"min={self._range[0]}", f"max={self._range[1]}"]
+        return "\n".join(lines) + "\n"
+
+    def _remove_tmp(self) -> None:
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
+
+    def abort(self) -> None:
+        """Discard everything written; nothing appears under ``path``."""
+        writer, self._writer = self._writer, None
+        try:
+            if writer is not None:
+                writer.close()
+        finally:
+            self._remove_tmp()
+
+    def _finish(self) -> None:
+        writer, self._writer = self._writer, None
+        writer.close()
+        if self.slices_written == 0:
+            raise ValueError(f"{self.path}: no label slices were written")
+        tifffile.tiffcomment(self._tmp, self._description())
+        commit(self._tmp, self.path)
+        self._tmp = None
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None or self._writer is None:
+            self.abort()
+            return
+        try:
+            self._finish()
+        except BaseException:
+            self.abort()
+            raise
+
+
+def _label_dtype(path: Path, low: int, high: int) -> np.dtype:
+    candidates = _UNSIGNED_LABEL_DTYPES if low >= 0 else _SIGNED_LABEL_DTYPES
+    for dtype in candidates:
+        info = np.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return np.dtype(dtype)
+    raise InputError(f"{path}: label values {low}..{high} are too large to save")
+
+
+def write_labels(
+    path: str | os.PathLike, labels: np.ndarray, *, scale: Sequence[float] | None = None
+) -> Path:
+    """Save a 2D label image or a Z×Y×X label stack atomically; returns the path written.
+
+    The file type is the smallest of uint8, uint16, uint32 (int16, int32 with negative values)
+    that holds every label.
+    """
+    path = Path(path).expanduser().absolute()
+    _check_writable(path)
+    labels = np.asarray(labels)
+    if labels.ndim not in (2, 3):
+        raise InputError(f"{path}: labels must be 2D or 3D (Z, Y, X), got shape {labels.shape}")
+    if labels.dtype.kind not in "uib":
+        raise InputError(f"{path}: labels must be integers, got {labels.dtype}")
+    low, high = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
+    with LabelWriter(path, scale=scale, dtype=_label_dtype(path, low, high)) as writer:
+        for labels_slice in labels.reshape(-1, *labels.shape[-2:]):
+            writer.write(labels_slice)
+    return path

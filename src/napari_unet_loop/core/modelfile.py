@@ -1,0 +1,176 @@
+"""Model files: safetensors weights plus JSON metadata, and the registry of shipped models.
+
+A model file is one ``.safetensors`` file. Its header metadata holds a JSON document with the
+architecture, class names, normalization and provenance (data, slices, iterations, held-out
+metrics). Loading never unpickles anything, and every failure becomes one ``ModelFileError``
+that names the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .atomic import atomic_output
+from .errors import ModelFileError
+from .normalize import Normalization
+from .unet import UNet, UNetConfig
+
+FORMAT = "napari-unet-loop/1"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
+SUFFIX = ".safetensors"
+
+
+@dataclass
+class Model:
+    """A network with what is needed to use it on images and to tell where it came from."""
+
+    network: UNet
+    class_names: list[str]
+    normalization: Normalization = field(default_factory=Normalization)
+    name: str = "model"
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.class_names) != self.network.config.num_classes:
+            raise ValueError(
+                f"{len(self.class_names)} class names for a network with "
+                f"{self.network.config.num_classes} classes"
+            )
+
+    @property
+    def config(self) -> UNetConfig:
+        return self.network.config
+
+    @property
+    def num_classes(self) -> int:
+        return self.network.config.num_classes
+
+    @property
+    def in_channels(self) -> int:
+        return self.network.config.in_channels
+
+    def copy(self) -> Model:
+        """An independent copy (weights on the CPU) that can be trained without touching self."""
+        net = copy.deepcopy(self.network).cpu()
+        return Model(
+            net, list(self.class_names), self.normalization, self.name,
+            copy.deepcopy(self.provenance),
+        )
+
+    def metadata(self) -> dict:
+        return {
+            "format": FORMAT,
+            "name": self.name,
+            "architecture": {"type": "unet", **self.config.to_dict()},
+            "class_names": list(self.class_names),
+            "normalization": self.normalization.to_dict(),
+            "provenance": self.provenance,
+        }
+
+
+def new_model(
+    class_names: list[str],
+    *,
+    in_channels: int = 1,
+    depth: int = 4,
+    base_channels: int = 16,
+    batch_norm: bool = True,
+    dropout: float = 0.0,
+    normalization: Normalization | None = None,
+    name: str = "model",
+    seed: int | None = 0,
+) -> Model:
+    """A freshly initialised model (seeded, so two calls give the same weights)."""
+    config = UNetConfig(
+        in_channels=in_channels, num_classes=len(class_names), depth=depth,
+        base_channels=base_channels, batch_norm=batch_norm, dropout=dropout,
+    )
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = UNet(config)
+    else:
+        net = UNet(config)
+    return Model(net, list(class_names), normalization or Normalization(), name)
+
+
+def save_model(model: Model, path: str | os.PathLike, *, half: bool = False) -> Path:
+    """Write ``model`` to ``path`` atomically; ``half`` stores fp16 weights (half the size)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != SUFFIX:
+        path = path.with_name(path.name + SUFFIX)
+    state = {}
+    for key, value in model.network.state_dict().items():
+        value = value.detach().cpu().contiguous()
+        if half and value.is_floating_point():
+            value = value.half()
+        state[key] = value
+    meta = {"napari_unet_loop": json.dumps(model.metadata())}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
+    return path
+
+
+def shipped_models() -> dict[str, Path]:
+    """Models bundled with the package, by name."""
+    return {p.name[: -len(SUFFIX)]: p for p in sorted(SHIPPED_DIR.glob(f"*{SUFFIX}"))}
+
+
+def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
+    """A shipped model's name or a file path → an existing path, or a clear error."""
+    text = str(name_or_path)
+    shipped = shipped_models()
+    if text in shipped:
+        return shipped[text]
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    if path.suffix == "" and path.with_suffix(SUFFIX).is_file():
+        return path.with_suffix(SUFFIX)
+    names = ", ".join(shipped) or "none"
+    raise ModelFileError(f"unknown model {text!r}: not a file, and not a shipped model ({names})")
+
+
+def load_model(name_or_path: str | os.PathLike) -> Model:
+    """Load a shipped model by name or a model file by path (fp32, on the CPU, in eval mode)."""
+    path = resolve_model_path(name_or_path)
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:
+        raise ModelFileError(f"{path}: not a readable model file ({exc})") from None
+    if "napari_unet_loop" not in header:
+        raise ModelFileError(f"{path}: safetensors file without napari-unet-loop metadata")
+    try:
+        meta = json.loads(header["napari_unet_loop"])
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"unsupported format {meta.get('format')!r}")
+        arch = dict(meta["architecture"])
+        if arch.pop("type", "unet") != "unet":
+            raise ValueError("architecture is not a U-Net")
+        network = UNet(UNetConfig.from_dict(arch))
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        network.load_state_dict(state, strict=True)
+        model = Model(
+            network,
+            list(meta["class_names"]),
+            Normalization.from_dict(meta.get("normalization", {})),
+            meta.get("name", path.stem),
+            meta.get("provenance", {}),
+        )
+    except Exception as exc:
+        raise ModelFileError(f"{path}: weights do not match the metadata ({exc})") from None
+    network.eval()
+    return model

@@ -1,0 +1,47 @@
+"""Intensity normalization, applied per 2D slice (or per RGB image) before the network.
+
+``percentile`` (the default) maps the ``low`` and ``high`` percentiles of the slice to 0 and 1;
+values outside stay linear (not clipped). For RGB the percentiles are taken over all channels
+together, so colour ratios are kept. ``scale`` divides by a fixed number (e.g. 255), ``none``
+passes values through as float32. Normalising whole slices, never tiles, keeps tiled inference
+equal to whole-image inference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+MODES = ("percentile", "scale", "none")
+
+
+@dataclass(frozen=True)
+class Normalization:
+    mode: str = "percentile"
+    low: float = 1.0
+    high: float = 99.8
+    scale: float = 255.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"normalization mode must be one of {MODES}, got {self.mode!r}")
+        if self.mode == "percentile" and not 0 <= self.low < self.high <= 100:
+            raise ValueError(f"need 0 <= low < high <= 100, got {self.low}, {self.high}")
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """Normalise one slice (Y, X) or RGB image (Y, X, C) to float32."""
+        x = np.asarray(image, dtype=np.float32)
+        if self.mode == "none":
+            return x
+        if self.mode == "scale":
+            return x / np.float32(self.scale)
+        lo, hi = np.percentile(x, (self.low, self.high))
+        return (x - np.float32(lo)) / np.float32(max(hi - lo, 1e-6))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Normalization:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})

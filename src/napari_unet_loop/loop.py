@@ -1,0 +1,207 @@
+"""The plain-Python steps of the correction loop behind the Retrain and Metrics widgets.
+
+No Qt and no napari here, so each step is tested on arrays. Ground truth and predictions
+become class maps by one rule (:func:`class_map`); metrics leave edited slices out of the mean
+when there are unedited ones, because corrected slices equal the truth and would hide
+whether the model itself got better.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .core.errors import InputError
+
+VALIDATION_SLICES = 3  # validating on every slice of a stack would cost more than training
+
+
+def distinct_values(data: np.ndarray) -> np.ndarray:
+    """Sorted distinct values; a bincount for small non-negative integers (fast on big stacks)."""
+    data = np.asarray(data)
+    if data.dtype == bool:
+        data = data.view(np.uint8)
+    if data.dtype.kind in "iu" and data.size:
+        low, high = int(data.min()), int(data.max())
+        if low >= 0 and high < 65536:
+            return np.flatnonzero(np.bincount(data.ravel(), minlength=high + 1))
+    return np.unique(data)
+
+
+def class_map(
+    data: np.ndarray, num_classes: int, *, invert: bool = False, what: str = "ground truth"
+) -> tuple[np.ndarray, str]:
+    """Class indices (uint8) for a label or image array, and a note of any mapping applied.
+
+    Rule: integer values all in 0..C-1 are class indices as they are; otherwise exactly C
+    distinct values map to 0..C-1 in sorted order (ISBI's 0/255 → 0/1); otherwise, for two
+    classes, > 0 is class 1 (binary masks, instance labels, float images). ``invert`` swaps
+    the two classes (ISBI: 255 = cell interior = class 0, 0 = membrane = class 1).
+    """
+    data = np.asarray(data)
+    values = distinct_values(data)
+    note = ""
+    if data.dtype.kind in "biu" and values.size and values[0] >= 0 and values[-1] < num_classes:
+        classes = data.astype(np.uint8)
+    elif values.size == num_classes:
+        classes = np.searchsorted(values, data).astype(np.uint8)
+        note = f"{what} mapped " + ", ".join(f"{v:g}→{c}" for c, v in enumerate(values))
+    elif num_classes == 2:
+        classes = (data > 0).astype(np.uint8)
+        note = f"{what} binarised: > 0 → 1"
+    else:
+        shown = ", ".join(f"{v:g}" for v in values[:8])
+        raise InputError(
+            f"{what} holds values {shown}{'…' if values.size > 8 else ''}: expected class "
+            f"indices 0..{num_classes - 1} or exactly {num_classes} distinct values"
+        )
+    if invert:
+        if num_classes != 2:
+            raise InputError(f"invert needs two classes, the model has {num_classes}")
+        classes = 1 - classes
+        note = f"{note}, inverted" if note else f"{what} inverted"
+    return classes, note
+
+
+def _instances(data: np.ndarray, num_classes: int) -> np.ndarray:
+    """Instance ids: ids as they are when there are more values than classes, else components."""
+    from scipy import ndimage as ndi
+
+    if data.dtype.kind in "iu" and distinct_values(data).size > num_classes:
+        return data
+    return np.stack([ndi.label(plane > 0)[0] for plane in data.reshape(-1, *data.shape[-2:])])
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A metrics table (per slice, then the mean) and the mean Dice per class behind it."""
+
+    header: list[str]
+    rows: list[list[str]]
+    mean_dice: dict[str, float]
+    scored: list[int]
+    note: str
+
+
+def evaluate(
+    pred: np.ndarray,
+    truth: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    edited: Sequence[int] = (),
+    invert: bool = False,
+    instances: bool = False,
+) -> Evaluation:
+    """Dice and IoU per class and slice (object F1 too with ``instances``) of ``pred`` vs truth.
+
+    The "mean" row averages the unedited slices when there are any, else all slices.
+    """
+    from .core.metrics import object_metrics, segmentation_report
+
+    pred, truth = np.asarray(pred), np.asarray(truth)
+    if pred.shape != truth.shape:
+        raise InputError(
+            f"prediction {pred.shape} and ground truth {truth.shape} differ in shape"
+        )
+    if pred.ndim not in (2, 3):
+        raise InputError(f"expected 2D or Z×Y×X layers, got shape {pred.shape}")
+    names, count = list(class_names), len(class_names)
+    pred_classes, pred_note = class_map(pred, count, what="prediction")
+    truth_classes, truth_note = class_map(truth, count, invert=invert)
+    report = segmentation_report(pred_classes, truth_classes, count, names)
+    header = ["slice", "edited", *(f"Dice {n}" for n in names), *(f"IoU {n}" for n in names)]
+    f1 = []
+    if instances:
+        header.append("object F1")
+        p, t = _instances(pred, count), _instances(truth, count)
+        f1 = [object_metrics(p[z], t[z]).f1 for z in range(p.shape[0])] if p.ndim == 3 else [
+            object_metrics(p, t).f1
+        ]
+    edited_set = {int(z) for z in edited}
+    scored = [s.index for s in report.slices if s.index not in edited_set]
+    scored = scored or [s.index for s in report.slices]
+    rows, columns = [], []
+    for s in report.slices:
+        values = [s.dice[n] for n in names] + [s.iou[n] for n in names] + f1[s.index : s.index + 1]
+        columns.append(values)
+        edited_mark = "yes" if s.index in edited_set else ""
+        rows.append([str(s.index), edited_mark, *(f"{v:.4f}" for v in values)])
+    mean = np.mean([columns[z] for z in scored], axis=0)
+    rows.append(["mean", f"{len(scored)} slices", *(f"{v:.4f}" for v in mean)])
+    note = "; ".join(n for n in (pred_note, truth_note) if n)
+    return Evaluation(header, rows, dict(zip(names, mean[:count].tolist(), strict=True)), scored,
+                      note)
+
+
+def validation_pairs(
+    image,
+    truth: np.ndarray,
+    num_classes: int,
+    edited: Sequence[int],
+    *,
+    invert: bool = False,
+    limit: int = VALIDATION_SLICES,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Up to ``limit`` unedited slices, evenly spaced, with their true classes, for validation.
+
+    ``truth`` is any ground truth :func:`class_map` understands, of the image's spatial shape.
+    """
+    truth_classes, _ = class_map(truth, num_classes, invert=invert)
+    if truth_classes.ndim == 2:
+        return [np.asarray(image)], [truth_classes]
+    held_out = [z for z in range(truth_classes.shape[0]) if z not in set(edited)]
+    if not held_out:
+        raise InputError("every slice is edited: no held-out slice is left to validate on")
+    picks = sorted({held_out[int(i)] for i in np.linspace(0, len(held_out) - 1, limit)})
+    return [np.asarray(image[z]) for z in picks], [truth_classes[z] for z in picks]
+
+
+def write_csv(path: str | os.PathLike, rows: Sequence[Sequence[object]]) -> Path:
+    """Write ``rows`` to a CSV file atomically (temporary file, then rename)."""
+    path = Path(path).expanduser()
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(rows)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def warm_up() -> None:
+    """Build a throwaway optimizer, off the GUI thread, before the user's first Retrain.
+
+    torch imports its compiler stack on the first optimizer of a process: seconds of work
+    that holds the GIL in stretches long enough to stutter the viewer mid-training.
+    """
+    import torch
+
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+
+
+def retrain(model, images, labels, config, val_images=None, val_labels=None) -> Generator:
+    """Worker job: ``core.training.train`` as a generator function (imports torch lazily)."""
+    from .core import training
+
+    yield from training.train(
+        model, images, labels, config=config, val_images=val_images, val_labels=val_labels
+    )
+
+
+def predict_slices(image, model, slices: Sequence[int], *, rgb: bool, stack: bool) -> Generator:
+    """Worker job: yields ``(done, total, z, labels)`` as each slice is predicted."""
+    from .core.inference import predict
+
+    for done, z in enumerate(slices, start=1):
+        plane = np.asarray(image[z] if stack else image)
+        yield done, len(slices), z, predict(plane, model, rgb=rgb).labels

@@ -1,0 +1,1 @@
+"""Dock widgets: thin views over ``napari_unet_loop.core``; all long work runs in workers."""

@@ -1,0 +1,81 @@
+"""The session's model versions as a list to step back through, and "Save model…"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from qtpy.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.errors import UnetLoopError
+
+if TYPE_CHECKING:
+    from ..session import LoopSession
+
+
+class ModelHistory(QWidget):
+    """Lists every model version (● marks the current one); select one to use it again."""
+
+    def __init__(self, session: LoopSession, say: Callable[[str], None]) -> None:
+        super().__init__()
+        self._session, self._say = session, say
+        self.history = QListWidget()
+        self.use_button = QPushButton("Use selected version")
+        self.save_edit, self.save_button = QLineEdit(), QPushButton("Save model…")
+        self.save_edit.setPlaceholderText("model file (.safetensors); empty: choose in a dialog")
+        save = QHBoxLayout()
+        save.addWidget(self.save_edit)
+        save.addWidget(self.save_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("model history"))
+        layout.addWidget(self.history)
+        layout.addWidget(self.use_button)
+        layout.addLayout(save)
+        self.use_button.clicked.connect(self.use_selected)
+        self.save_button.clicked.connect(self.save)
+        session.subscribe(self.refresh)
+        callback = self.refresh
+        self.destroyed.connect(lambda: session.unsubscribe(callback))
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.history.clear()
+        for i, version in enumerate(self._session.versions):
+            mark = "● " if i == self._session.current_index else "   "
+            self.history.addItem(f"{mark}{i}: {version.label}")
+
+    def use_selected(self) -> None:
+        """Make the selected version the current model (the later ones stay listed)."""
+        row = self.history.currentRow()
+        if row < 0:
+            self._say("Select a model version in the history first.")
+            return
+        self._session.select_version(row)
+        self._say(f"Model is now '{self._session.versions[row].label}'; re-segment to apply it.")
+
+    def save(self) -> None:
+        """Save the current model to the path field (or one chosen in a dialog)."""
+        from ..core.modelfile import save_model
+
+        if self._session.model is None:
+            self._say("No model to save yet: run Segment or Retrain first.")
+            return
+        path = self.save_edit.text().strip() or QFileDialog.getSaveFileName(
+            self, "Save model", "", "Model (*.safetensors)"
+        )[0]
+        if not path:
+            return
+        try:
+            self._say(f"Saved model to {save_model(self._session.model, path)}")
+        except (OSError, UnetLoopError) as exc:
+            self._say(f"Could not save the model: {exc}")

@@ -1,0 +1,109 @@
+"""Layer lookup, naming and liveness checks shared by the dock widgets.
+
+Widgets refer to layers by name (what the user sees) and check that a layer still belongs to
+the viewer before touching it, because the user can remove or rename layers, or close the
+viewer, while a worker runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import count
+from typing import TYPE_CHECKING
+
+from napari.layers import Image, Layer
+from qtpy.QtWidgets import QComboBox
+
+from ..core.errors import InputError
+
+if TYPE_CHECKING:
+    from napari.viewer import Viewer
+
+# Key of the dict in ``labels.metadata`` that records which image and model made a layer.
+META_KEY = "unet_loop"
+
+
+def segmentation_name(image_name: str) -> str:
+    """The name Segment gives the labels layer of ``image_name``."""
+    return f"{image_name} segmentation"
+
+
+def probability_name(image_name: str) -> str:
+    """The name Segment gives the foreground-probability layer of ``image_name``."""
+    return f"{image_name} probability"
+
+
+def numbered_names(base: str) -> Iterator[str]:
+    """``base``, ``base (2)``, ``base (3)``, ... (napari's own style for duplicates)."""
+    yield base
+    for n in count(2):
+        yield f"{base} ({n})"
+
+
+def get_layer(viewer: Viewer, name: str, kind: type[Layer] = Layer) -> Layer | None:
+    """The layer called ``name`` if it exists and is a ``kind``, else None."""
+    layer = viewer.layers[name] if name in viewer.layers else None
+    return layer if isinstance(layer, kind) else None
+
+
+def viewer_alive(viewer: Viewer) -> bool:
+    """False once the viewer window has been closed (napari drops its Qt window then)."""
+    return getattr(viewer.window, "_qt_window", None) is not None
+
+
+def layer_alive(viewer: Viewer, layer: Layer) -> bool:
+    """True if the viewer is open and ``layer`` (this very object) is still in it."""
+    return viewer_alive(viewer) and any(item is layer for item in viewer.layers)
+
+
+def spatial_shape(layer: Image) -> tuple[int, ...]:
+    """Shape without the colour axis; raises InputError for what Segment cannot take."""
+    if layer.multiscale:
+        raise InputError(f"'{layer.name}' is multiscale: open a single-resolution image")
+    shape = tuple(layer.data.shape[:-1] if layer.rgb else layer.data.shape)
+    if len(shape) not in (2, 3):
+        raise InputError(
+            f"'{layer.name}' has {len(shape)} dimensions: segment a 2D image, a Z×Y×X stack "
+            "or an RGB image (split channels or time points first)"
+        )
+    return shape
+
+
+def current_slice(viewer: Viewer, layer: Layer) -> int:
+    """Index along the first axis of ``layer`` (a stack) at the viewer's current position."""
+    z = layer.world_to_data(viewer.dims.point)[0]
+    return int(min(max(round(z), 0), layer.data.shape[0] - 1))
+
+
+class LayerChooser(QComboBox):
+    """A combo box of the viewer's layers of one type that follows adds, removals and renames."""
+
+    def __init__(self, viewer: Viewer, kind: type[Layer] = Image) -> None:
+        super().__init__()
+        self._viewer = viewer
+        self._kind = kind
+        events = viewer.layers.events
+        for emitter in (events.inserted, events.removed, events.renamed, events.reordered):
+            emitter.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self, event: object = None) -> None:
+        """Re-list the layers, keeping the current choice when it still exists."""
+        previous = self.currentText()
+        names = [layer.name for layer in self._viewer.layers if isinstance(layer, self._kind)]
+        self.blockSignals(True)
+        self.clear()
+        self.addItems(names)
+        active = self._viewer.layers.selection.active
+        if previous in names:
+            self.setCurrentText(previous)
+        elif active is not None and active.name in names:
+            self.setCurrentText(active.name)
+        self.blockSignals(False)
+        if self.currentText() != previous:
+            self.currentTextChanged.emit(self.currentText())
+
+    def layer(self) -> Layer | None:
+        """The chosen layer, or None when there is none."""
+        return get_layer(self._viewer, self.currentText(), self._kind)
+

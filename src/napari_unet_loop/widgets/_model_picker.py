@@ -1,0 +1,134 @@
+"""Model and device choosers shared by the Segment and Batch widgets.
+
+The model is loaded in the worker (it takes time), so the picker hands out a *source* (a
+shipped name, a file path, or None for the session's current model) and takes the loaded
+model back on the GUI thread to record it in the session's history.
+"""
+
+from __future__ import annotations
+
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qtpy.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QPushButton, QWidget
+
+from ..core.errors import InputError
+from ..session import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from ..core.modelfile import Model
+    from ..session import LoopSession
+
+_CURRENT = "current"
+_FILE = "file"
+
+
+def load_source(source: str | None, ready: Model | None) -> Model:
+    """The model to run: ``ready`` if the GUI already has it, else load ``source`` (slow)."""
+    if ready is not None:
+        return ready
+    from ..core.modelfile import load_model
+
+    return load_model(source)
+
+
+def make_device_combo() -> QComboBox:
+    """``auto`` plus the devices this machine really has."""
+    from ..core.devices import available_devices
+
+    combo = QComboBox()
+    combo.addItems(["auto", *available_devices()])
+    return combo
+
+
+class ModelPicker(QWidget):
+    """The session's current model, a shipped model by name, or a model file."""
+
+    def __init__(self, session: LoopSession) -> None:
+        super().__init__()
+        from ..core.modelfile import shipped_models
+
+        self._session = session
+        self._loaded: tuple[str, Model] | None = None  # the model this picker last loaded
+        self.combo = QComboBox()
+        for name in shipped_models():
+            self.combo.addItem(name, name)
+        self.combo.addItem("model file…", _FILE)
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("path to a .safetensors model")
+        self.path_edit.textEdited.connect(lambda _: self._select(_FILE))
+        self.browse_button = QPushButton("Browse file…")
+        self.browse_button.clicked.connect(self._browse)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.combo, self.path_edit, self.browse_button):
+            layout.addWidget(widget)
+        self._select(DEFAULT_MODEL)
+
+        # A weak callback: the session outlives the widget and must not keep it (or the viewer).
+        this = weakref.ref(self)
+
+        def changed() -> None:
+            picker = this()
+            if picker is None:
+                session.unsubscribe(changed)
+            else:
+                picker._sync_session()
+
+        session.subscribe(changed)
+        self.destroyed.connect(lambda *_: session.unsubscribe(changed))
+        self._sync_session()
+
+    def _select(self, data: str) -> None:
+        index = self.combo.findData(data)
+        if index >= 0:
+            self.combo.setCurrentIndex(index)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "Models (*.safetensors)")
+        if path:
+            self.set_file(path)
+
+    def set_file(self, path: str | Path) -> None:
+        """Choose the model file at ``path``."""
+        self.path_edit.setText(str(path))
+        self._select(_FILE)
+
+    def _sync_session(self) -> None:
+        """Offer the session's current model; switch to it when it came from elsewhere (Retrain)."""
+        versions, index = self._session.versions, self._session.current_index
+        current = self.combo.findData(_CURRENT)
+        if not versions:
+            if current >= 0:
+                self.combo.removeItem(current)
+            return
+        text = f"current: {versions[index].label}"
+        if current < 0:
+            self.combo.insertItem(0, text, _CURRENT)
+        else:
+            self.combo.setItemText(current, text)
+        if self._loaded is None or self._session.model is not self._loaded[1]:
+            self._select(_CURRENT)
+
+    def source(self) -> tuple[str | None, Model | None]:
+        """``(source, ready_model)`` for a job; ``ready_model`` is set when no load is needed."""
+        data = self.combo.currentData()
+        if data == _CURRENT:
+            return None, self._session.model
+        if data == _FILE:
+            text = self.path_edit.text().strip()
+            if not text:
+                raise InputError("choose a model file first (Browse file…)")
+            data = text
+        if self._loaded is not None and self._loaded[0] == data:
+            return data, self._loaded[1]
+        return data, None
+
+    def adopt(self, source: str | None, model: Model) -> None:
+        """Record a model a job used: a newly picked one becomes the session's current model."""
+        if source is None:
+            return
+        self._loaded = (source, model)
+        if self._session.model is not model:
+            self._session.push_model(model, f"loaded {Path(source).name}")

@@ -1,0 +1,84 @@
+"""Run a core generator off the GUI thread with napari's progress bar, Cancel and error messages.
+
+Core long work is written as generators; each ``yield`` is a place where the worker can stop.
+Results reach the widget through ``on_yield``/``on_done`` on the GUI thread. Errors travel as
+values into a notification, so they never crash the viewer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+from napari.qt.threading import GeneratorWorker, thread_worker
+from napari.utils import progress
+from napari.utils.notifications import show_error, show_info
+
+
+def _message(exc: BaseException) -> str:
+    from ..core.errors import UnetLoopError
+
+    if isinstance(exc, UnetLoopError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def start_worker(
+    job: Callable[..., Generator[Any, None, Any]],
+    *args: Any,
+    description: str,
+    on_yield: Callable[[Any], None] | None = None,
+    on_done: Callable[[Any], None] | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+    on_finish: Callable[[], None] | None = None,
+    total: Callable[[Any], int | None] | None = None,
+    step: Callable[[Any], int | None] | None = None,
+    **kwargs: Any,
+) -> GeneratorWorker:
+    """Start ``job(*args, **kwargs)`` (a generator function) in a thread worker.
+
+    ``total(item)`` and ``step(item)`` read the progress bar's size and position from a yielded
+    item (None leaves it alone). ``on_finish`` runs after success, error or cancel alike.
+    """
+    generator = job(*args, **kwargs)
+
+    def run() -> Generator[Any, None, Any]:
+        return (yield from generator)
+
+    # ignore_errors: errors arrive as a notification below, not re-raised as a traceback.
+    worker = thread_worker(run, start_thread=False, ignore_errors=True)()
+    bar = progress(total=0, desc=description)
+
+    def yielded(item: Any) -> None:
+        if total is not None and (n := total(item)) is not None:
+            bar.total = n
+        if step is not None and (n := step(item)) is not None:
+            bar.n = n
+            bar.refresh()
+        if on_yield is not None:
+            on_yield(item)
+
+    def errored(exc: BaseException) -> None:
+        show_error(f"{description} failed: {_message(exc)}")
+        if on_error is not None:
+            on_error(exc)
+
+    def aborted() -> None:
+        show_info(f"{description} cancelled")
+
+    def finished() -> None:
+        # A cancelled generator is left suspended; closing it now runs its cleanup (e.g. a
+        # LabelWriter removing its temporary file) at once rather than at garbage collection.
+        generator.close()
+        bar.close()
+        if on_finish is not None:
+            on_finish()
+
+    worker.yielded.connect(yielded)
+    if on_done is not None:
+        worker.returned.connect(on_done)
+    worker.errored.connect(errored)
+    worker.aborted.connect(aborted)
+    worker.finished.connect(finished)
+    worker.start()
+    return worker

@@ -1,0 +1,211 @@
+"""Batch dock widget: segment TIFF files or a folder to label TIFFs on disk, slice by slice."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+)
+
+from ..core.errors import InputError, UnetLoopError
+from ..session import session_for
+from ._model_picker import ModelPicker, load_source, make_device_combo
+from ._panel import WorkerPanel, row
+
+if TYPE_CHECKING:
+    from napari.viewer import Viewer
+
+    from ..core.modelfile import Model
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+OUTPUT_SUFFIX = "_labels.tif"
+
+
+@dataclass(frozen=True)
+class _FileStarted:
+    index: int
+    count: int
+    path: Path
+
+
+@dataclass(frozen=True)
+class _FileDone:
+    output: Path
+
+
+def output_path(source: Path, folder: Path) -> Path:
+    """Where the labels of ``source`` go: ``<folder>/<stem>_labels.tif``."""
+    return folder / f"{source.stem}{OUTPUT_SUFFIX}"
+
+
+def input_files(text: str) -> list[Path]:
+    """TIFF files from ``;``-separated files and folders; raises InputError when there are none."""
+    files: list[Path] = []
+    for entry in filter(None, (part.strip() for part in text.split(";"))):
+        path = Path(entry).expanduser()
+        if path.is_dir():
+            # A folder's earlier outputs are not inputs, so re-running into it is harmless.
+            files += sorted(
+                p for p in path.iterdir()
+                if p.suffix.lower() in TIFF_SUFFIXES and not p.name.endswith(OUTPUT_SUFFIX)
+            )
+        elif not path.exists():
+            raise InputError(f"{entry}: no such file or folder")
+        elif path.suffix.lower() in TIFF_SUFFIXES:
+            files.append(path)
+        else:
+            raise InputError(f"{entry}: not a TIFF file (.tif, .tiff) or a folder")
+    if not files:
+        raise InputError("no TIFF files to segment: choose files or a folder that has some")
+    return files
+
+
+def _batch(
+    files: list[Path], folder: Path, source: str | None, ready: Model | None, device: str,
+    instances: bool,
+) -> Generator[Any, None, Model]:
+    """Worker: load the model once, stream every file through it, say when each is done."""
+    from ..core.batch import iter_segment_file
+
+    model = load_source(source, ready)
+    for index, path in enumerate(files):
+        yield _FileStarted(index, len(files), path)
+        output = output_path(path, folder)
+        yield from iter_segment_file(
+            path, output, model=model, device=device, instances=instances
+        )
+        yield _FileDone(output)
+    return model
+
+
+class BatchWidget(WorkerPanel):
+    """Inputs, output folder, model, device → one '<stem>_labels.tif' per input, with Open."""
+
+    def __init__(self, napari_viewer: Viewer) -> None:
+        super().__init__(napari_viewer, "Run")
+        self._current = ""  # the file being segmented, named in failure messages
+        self.inputs_edit = QLineEdit()
+        self.inputs_edit.setPlaceholderText("TIFF files (separated by ;) or a folder")
+        self.output_edit = QLineEdit()
+        self.output_edit.setPlaceholderText("output folder")
+        self.model_picker = ModelPicker(session_for(napari_viewer))
+        self.device_combo = make_device_combo()
+        self.instances_check = QCheckBox("instances (split touching objects)")
+        self.outputs = QListWidget()
+        self.outputs.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+        self.open_button = QPushButton("Open")
+        self.open_button.setToolTip("Add the selected outputs (or all) as Labels layers")
+        self.open_button.clicked.connect(self.open_outputs)
+        browse = {}
+        for key, text, slot in (
+            ("files", "Files…", self._browse_files),
+            ("folder", "Folder…", self._browse_input_folder),
+            ("output", "Folder…", self._browse_output_folder),
+        ):
+            browse[key] = QPushButton(text)
+            browse[key].clicked.connect(slot)
+
+        form = QFormLayout(self)
+        form.addRow("inputs", row(self.inputs_edit, browse["files"], browse["folder"]))
+        form.addRow("output", row(self.output_edit, browse["output"]))
+        form.addRow("model", self.model_picker)
+        form.addRow("device", self.device_combo)
+        for widget in (self.instances_check, self.button_row(), self.status, self.outputs):
+            form.addRow(widget)
+        form.addRow(self.open_button)
+
+    def _browse_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "TIFF stacks", "", "TIFF (*.tif *.tiff)")
+        if files:
+            self.inputs_edit.setText("; ".join(files))
+
+    def _browse_input_folder(self) -> None:
+        if folder := QFileDialog.getExistingDirectory(self, "Folder of TIFF stacks"):
+            self.inputs_edit.setText(folder)
+
+    def _browse_output_folder(self) -> None:
+        if folder := QFileDialog.getExistingDirectory(self, "Output folder"):
+            self.output_edit.setText(folder)
+
+    def run(self) -> None:
+        """Start the batch (the Run button's slot)."""
+        if self.running:
+            return
+        try:
+            files = input_files(self.inputs_edit.text())
+            if not self.output_edit.text().strip():
+                raise InputError("choose an output folder")
+            folder = Path(self.output_edit.text().strip()).expanduser()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(f"cannot create output folder {folder}: {exc.strerror}") from None
+            from ..core.devices import get_device
+
+            device = self.device_combo.currentText()
+            get_device(device)
+            source, ready = self.model_picker.source()
+        except UnetLoopError as exc:
+            self.refuse(str(exc))
+            return
+        self._current = ""
+        self.say(f"Segmenting {len(files)} file(s)…")
+        # A cancelled or failed file is discarded by LabelWriter: no half-written output.
+        self.start(
+            _batch, files, folder, source, ready, device, self.instances_check.isChecked(),
+            description="Batch segment",
+            total=lambda item: getattr(item, "total", None),
+            step=lambda item: getattr(item, "done", None),
+            on_yield=self._yielded,
+            on_done=lambda model: self._finished(source, model, len(files)),
+            on_error=self._failed,
+        )
+
+    def _yielded(self, item: Any) -> None:
+        if isinstance(item, _FileStarted):
+            self._current = item.path.name
+            self.say(f"File {item.index + 1}/{item.count}: {item.path.name}")
+        elif isinstance(item, _FileDone):
+            entry = QListWidgetItem(item.output.name)
+            entry.setData(Qt.ItemDataRole.UserRole, str(item.output))
+            entry.setToolTip(str(item.output))
+            self.outputs.addItem(entry)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.say(f"Batch failed on {self._current}: {exc}")
+
+    def _finished(self, source: str | None, model: Model, count: int) -> None:
+        self.model_picker.adopt(source, model)
+        self.say(f"Done: {count} file(s) written.")
+
+    def output_files(self) -> list[Path]:
+        """The finished outputs, in the order they were written."""
+        items = (self.outputs.item(i) for i in range(self.outputs.count()))
+        return [Path(item.data(Qt.ItemDataRole.UserRole)) for item in items]
+
+    def open_outputs(self) -> None:
+        """Add the selected outputs (all when none is selected) to the viewer as Labels."""
+        from ..core.io import read_stack
+
+        selected = self.outputs.selectedItems()
+        paths = [Path(item.data(Qt.ItemDataRole.UserRole)) for item in selected]
+        for path in paths or self.output_files():
+            try:
+                with read_stack(path) as stack:
+                    data, scale = stack.to_numpy(), stack.scale
+            except (OSError, UnetLoopError) as exc:
+                self.refuse(f"Cannot open {path.name}: {exc}")
+                continue
+            self._viewer.add_labels(data, name=path.stem, scale=scale)
+

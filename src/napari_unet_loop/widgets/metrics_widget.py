@@ -1,0 +1,216 @@
+"""Dice / IoU dock widget: score a prediction against ground truth, per slice and per round.
+
+Scores are recomputed a moment after either layer changes (painting, Segment, Retrain) and
+after every model change; one history row per model version shows what each round of
+corrections gained. The stack mean leaves out edited slices when there are unedited ones
+(corrected slices equal the truth). Ground truth may be a Labels or an Image layer; how its
+values become classes is ``loop.class_map``'s rule, shown in the status line when it applies.
+Scores are computed in a worker: pixel scores of a 30×512×512 stack take a fraction of a
+second, but object scores take seconds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from napari.layers import Image, Labels
+from napari.qt.threading import thread_worker
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.errors import UnetLoopError
+from ..session import session_for
+from ._autosave import watch_viewer
+from ._layers import META_KEY, LayerChooser, viewer_alive
+
+if TYPE_CHECKING:
+    from napari.viewer import Viewer
+
+    from ..loop import Evaluation
+    from ..session import ModelVersion
+
+RECOMPUTE_DELAY_MS = 300  # wait for a brush stroke or a re-segmentation to end
+
+
+def _fill(table: QTableWidget, header: list[str], rows: list[list[str]]) -> None:
+    table.clear()
+    table.setColumnCount(len(header))
+    table.setRowCount(len(rows))
+    table.setHorizontalHeaderLabels(header)
+    for r, row in enumerate(rows):
+        for c, text in enumerate(row):
+            table.setItem(r, c, QTableWidgetItem(text))
+
+
+class MetricsWidget(QWidget):
+    """Per-slice and mean Dice/IoU of a prediction layer against a ground-truth layer."""
+
+    def __init__(self, napari_viewer: Viewer) -> None:
+        super().__init__()
+        self._viewer, self._session = napari_viewer, session_for(napari_viewer)
+        watch_viewer(napari_viewer)  # edited slices are left out of the mean
+        self._watched: list = []
+        self._worker = None
+        self._again = False
+        self._history: dict[int, list[str]] = {}  # id(model version) -> history row
+        self.evaluation: Evaluation | None = None
+        self.pred_combo = LayerChooser(napari_viewer, Labels)
+        self.truth_combo = LayerChooser(napari_viewer, (Labels, Image))
+        self.instances_check = QCheckBox("instance labels (object F1)")
+        self.invert_check = QCheckBox("invert binary ground truth (ISBI: 255 = interior)")
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.table, self.history_table = QTableWidget(), QTableWidget()
+        self.csv_edit, self.export_button = QLineEdit(), QPushButton("Export CSV")
+        self.csv_edit.setPlaceholderText("CSV file; empty: choose in a dialog")
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(RECOMPUTE_DELAY_MS)
+        self._timer.timeout.connect(self.recompute)
+
+        form = QFormLayout()
+        form.addRow("prediction", self.pred_combo)
+        form.addRow("ground truth", self.truth_combo)
+        export = QHBoxLayout()
+        export.addWidget(self.csv_edit)
+        export.addWidget(self.export_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        for widget in (self.instances_check, self.invert_check, self.status, self.table,
+                       QLabel("mean Dice per round of corrections"), self.history_table):
+            layout.addWidget(widget)
+        layout.addLayout(export)
+
+        for combo in (self.pred_combo, self.truth_combo):
+            combo.currentTextChanged.connect(self._rewatch)
+        for check in (self.instances_check, self.invert_check):
+            check.toggled.connect(self.schedule)
+        self.export_button.clicked.connect(self.export_csv)
+        self._session.subscribe(self.schedule)
+        session, callback = self._session, self.schedule
+        self.destroyed.connect(lambda: session.unsubscribe(callback))
+        self._rewatch()
+
+    def schedule(self, *_: object) -> None:
+        """Recompute soon; many changes in a row cost one computation."""
+        if viewer_alive(self._viewer):
+            self._timer.start()
+
+    def _rewatch(self, *_: object) -> None:
+        """Listen to the data and paint events of the two chosen layers only."""
+        for layer in self._watched:
+            layer.events.data.disconnect(self.schedule)
+            if isinstance(layer, Labels):
+                layer.events.paint.disconnect(self.schedule)
+        self._watched = [x for x in (self.pred_combo.layer(), self.truth_combo.layer()) if x]
+        for layer in self._watched:
+            layer.events.data.connect(self.schedule)
+            if isinstance(layer, Labels):
+                layer.events.paint.connect(self.schedule)
+        self.schedule()
+
+    def _class_names(self, pred: Labels) -> list[str]:
+        from ..loop import distinct_values
+
+        names = (pred.metadata.get(META_KEY) or {}).get("classes")
+        if not names and self._session.model is not None:
+            names = self._session.model.class_names
+        if not names:
+            top = int(distinct_values(pred.data)[-1])
+            names = [f"class {i}" for i in range(top + 1 if 1 <= top < 10 else 2)]
+        return list(names)
+
+    def _say(self, text: str) -> None:
+        self.status.setText(text)
+
+    @property
+    def running(self) -> bool:
+        """True while scores are computed or due (a change waits for the debounce timer)."""
+        return self._worker is not None or self._timer.isActive()
+
+    def recompute(self) -> None:
+        """Score the chosen layers in a worker (one at a time) and then update both tables."""
+        from ..loop import evaluate
+
+        if not viewer_alive(self._viewer):
+            return
+        if self._worker is not None:  # ask again when the running computation ends
+            self._again = True
+            return
+        pred, truth = self.pred_combo.layer(), self.truth_combo.layer()
+        self.evaluation = None
+        if pred is None or truth is None or pred is truth:
+            _fill(self.table, [], [])
+            self._say("Choose a prediction (Labels) and a different ground-truth layer.")
+            return
+        versions = self._session.versions
+        version = versions[self._session.current_index] if versions else None
+        # Copies, so painting during the computation cannot tear the arrays being scored.
+        handlers = {"returned": lambda ev: self._show(ev, version), "errored": self._failed,
+                    "finished": self._finished}
+        self._worker = thread_worker(evaluate, start_thread=False, connect=handlers)(
+            np.array(pred.data), np.array(truth.data), self._class_names(pred),
+            edited=self._session.edited_slices(pred.name),
+            invert=self.invert_check.isChecked(), instances=self.instances_check.isChecked(),
+        )
+        self._worker.start()
+
+    def _finished(self) -> None:
+        self._worker = None
+        if self._again and viewer_alive(self._viewer):
+            self._again = False
+            self.recompute()
+
+    def _failed(self, exc: BaseException) -> None:
+        if viewer_alive(self._viewer):
+            _fill(self.table, [], [])
+            message = str(exc) if isinstance(exc, UnetLoopError) else f"{type(exc).__name__}: {exc}"
+            self._say(message)
+
+    def _show(self, ev: Evaluation, version: ModelVersion | None) -> None:
+        if not viewer_alive(self._viewer):
+            return
+        self.evaluation = ev
+        _fill(self.table, ev.header, ev.rows)
+        means = ", ".join(f"{name} {value:.3f}" for name, value in ev.mean_dice.items())
+        note = f" ({ev.note})" if ev.note else ""
+        self._say(f"Mean Dice over {len(ev.scored)} unedited slice(s): {means}{note}")
+        if version is not None:
+            self._history[id(version)] = [
+                version.label, *(f"{value:.4f}" for value in ev.mean_dice.values())
+            ]
+        header = ["model version", *(f"mean Dice {name}" for name in ev.mean_dice)]
+        _fill(self.history_table, header, list(self._history.values()))
+
+    def export_csv(self) -> None:
+        """Write the per-slice table, the mean and the round history to a CSV file."""
+        from ..loop import write_csv
+
+        ev = self.evaluation
+        if ev is None:
+            self._say("Nothing to export yet: choose a prediction and a ground truth.")
+            return
+        path = self.csv_edit.text().strip() or QFileDialog.getSaveFileName(
+            self, "Export metrics", "", "CSV (*.csv)"
+        )[0]
+        if not path:
+            return
+        history = [["model version", *(f"mean Dice {name}" for name in ev.mean_dice)]]
+        rows = [ev.header, *ev.rows, [], *history, *self._history.values()]
+        try:
+            self._say(f"Exported metrics to {write_csv(path, rows)}")
+        except (OSError, UnetLoopError) as exc:
+            self._say(f"Could not export: {exc}")

@@ -1,0 +1,285 @@
+"""Correct & Retrain dock widget: fine-tune the current model on the slices the user corrected.
+
+Stop discards the run: only a finished run becomes a new model version, so the history holds
+complete rounds only. After a run the current slice is re-segmented at once (never an edited
+slice); the other unedited slices on request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from napari.layers import Image, Labels
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.errors import InputError, UnetLoopError
+from ..session import DEFAULT_MODEL, session_for
+from ._autosave import AutosaveFolder, watch_viewer
+from ._edits import track_edits, write_slices
+from ._history import ModelHistory
+from ._layers import META_KEY, LayerChooser, current_slice, layer_alive, spatial_shape, viewer_alive
+from ._panel import row
+from ._worker import start_worker
+
+if TYPE_CHECKING:
+    from napari.viewer import Viewer
+
+    from ..core.modelfile import Model
+
+
+class RetrainWidget(QWidget):
+    """Pick the corrected labels, retrain in a worker, step through and save model versions."""
+
+    def __init__(self, napari_viewer: Viewer) -> None:
+        super().__init__()
+        from ..core.training import DEFAULT_RETRAIN
+        from ..loop import warm_up
+
+        self._viewer, self._session = napari_viewer, session_for(napari_viewer)
+        self.config = DEFAULT_RETRAIN  # base settings; the iterations come from the field
+        self._worker = self._job = self._trained = None
+        self._targets: tuple = ()  # the layers the running worker reads or writes
+        self._training = False
+        watch_viewer(napari_viewer)
+        self.labels_combo = LayerChooser(napari_viewer, Labels)
+        self.image_combo = LayerChooser(napari_viewer, Image)
+        self.autosave = AutosaveFolder(self._session, self._say)
+        self.edited_label = QLabel()
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItems(["dense", "sparse"])
+        self.mode_combo.setToolTip("dense: edited slices are all truth; sparse: painted pixels")
+        self.gt_check = QCheckBox("validate on")
+        self.gt_combo = LayerChooser(napari_viewer, (Labels, Image))
+        self.invert_check = QCheckBox("invert binary ground truth (ISBI: 255 = interior)")
+        self.iterations = QSpinBox()
+        self.iterations.setRange(1, 100_000)
+        self.iterations.setValue(DEFAULT_RETRAIN.iterations)
+        self.retrain_button, self.stop_button = QPushButton("Retrain"), QPushButton("Stop")
+        self.resegment_button = QPushButton("Re-segment all unedited slices")
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.models = ModelHistory(self._session, self._say)
+
+        form = QFormLayout()
+        form.addRow("corrected labels", self.labels_combo)
+        form.addRow("image", self.image_combo)
+        form.addRow("autosave folder", self.autosave)
+        form.addRow("mode", self.mode_combo)
+        form.addRow(self.gt_check, self.gt_combo)
+        form.addRow("iterations", self.iterations)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.edited_label)
+        layout.addLayout(form)
+        layout.addWidget(self.invert_check)
+        for widget in (row(self.retrain_button, self.stop_button), self.status,
+                       self.resegment_button, self.models):
+            layout.addWidget(widget)
+        self.labels_combo.currentTextChanged.connect(self._labels_chosen)
+        self.retrain_button.clicked.connect(self.retrain)
+        self.stop_button.clicked.connect(self.stop)
+        self.resegment_button.clicked.connect(self.resegment_unedited)
+        napari_viewer.layers.events.removed.connect(self._layer_removed)
+        self._session.subscribe(self._refresh)
+        session, callback = self._session, self._refresh
+        self.destroyed.connect(lambda: session.unsubscribe(callback))
+        self._labels_chosen()
+        self._set_running(False)
+        self.warming_up = True
+        warming = thread_worker(warm_up)()
+        warming.finished.connect(lambda: setattr(self, "warming_up", False))
+        warming.start()
+
+    @property
+    def running(self) -> bool:
+        """True while a retraining or re-segmentation worker runs."""
+        return self._worker is not None
+
+    def _say(self, text: str) -> None:
+        if viewer_alive(self._viewer):
+            self.status.setText(text)
+
+    def _set_running(self, running: bool) -> None:
+        for button in (self.retrain_button, self.resegment_button, self.models.use_button):
+            button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+
+    def _labels_chosen(self, *_: object) -> None:
+        """Follow the chosen labels layer: its image, autosave folder and edited slices.
+
+        Only Segment's layers autosave (and reload) by themselves; for any other layer that
+        waits for "Use folder", so saved corrections never overwrite e.g. a ground truth.
+        """
+        labels = self.labels_combo.layer()
+        known_image = False
+        if labels is not None and labels.ndim in (2, 3):
+            track_edits(labels, self._session)
+            image = (labels.metadata.get(META_KEY) or {}).get("image_layer")
+            known_image = image in self._viewer.layers
+            if known_image:
+                self.image_combo.setCurrentText(image)
+        self.autosave.follow(labels, self.image_combo.layer(), start=known_image)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if not viewer_alive(self._viewer):
+            return
+        labels = self.labels_combo.layer()
+        edited = self._session.edited_slices(labels.name) if labels is not None else []
+        self.edited_label.setText(
+            f"Edited slices: {', '.join(map(str, edited))}" if edited
+            else "Edited slices: none yet (paint corrections with the brush)"
+        )
+
+    def _model(self, labels: Labels) -> Model:
+        if self._session.model is None:
+            from ..core.modelfile import load_model, shipped_models
+
+            name = (labels.metadata.get(META_KEY) or {}).get("model", DEFAULT_MODEL)
+            if name not in shipped_models():
+                raise InputError("no model yet: run Segment first, then correct and retrain")
+            self._session.push_model(load_model(name), f"shipped {name}")
+        return self._session.model
+
+    def _inputs(self) -> dict:
+        """Check the choices and build the training (and validation) data."""
+        from ..core.corrections import training_pairs
+        from ..loop import validation_pairs
+
+        labels, image = self.labels_combo.layer(), self.image_combo.layer()
+        if labels is None or image is None:
+            raise InputError("choose a labels layer and its image (run Segment first)")
+        if spatial_shape(image) != labels.data.shape:
+            raise InputError(f"'{image.name}' and '{labels.name}' differ in shape")
+        model = self._model(labels)
+        slices = self._session.edited_slices(labels.name)
+        sparse = self.mode_combo.currentText() == "sparse"
+        images, targets = training_pairs(
+            image.data, labels.data, slices, num_classes=model.num_classes,
+            painted=track_edits(labels, self._session).painted(), sparse=sparse,
+        )
+        val_images = val_labels = None
+        if self.gt_check.isChecked():
+            truth = self.gt_combo.layer()
+            if truth is None or truth.data.shape != labels.data.shape:
+                raise InputError("the ground truth layer must have the labels' shape")
+            val_images, val_labels = validation_pairs(
+                image.data, truth.data, model.num_classes, slices,
+                invert=self.invert_check.isChecked(),
+            )
+        config = replace(self.config, iterations=self.iterations.value())
+        return dict(labels=labels, image=image, slices=slices, mode=self.mode_combo.currentText(),
+                    args=(model, images, targets, config, val_images, val_labels))
+
+    def retrain(self) -> None:
+        """Start retraining on the edited slices (the Retrain button)."""
+        from ..loop import retrain
+
+        if self._worker is not None:
+            return
+        try:
+            self._job = self._inputs()
+        except UnetLoopError as exc:
+            self._say(str(exc))
+            show_error(str(exc))
+            return
+        self._say(f"Retraining on slice(s) {self._job['slices']}…")
+        self._set_running(True)
+        self._training = True
+        self._targets = (self._job["labels"], self._job["image"])
+        self._worker = start_worker(
+            retrain, *self._job["args"], description="Retrain",
+            total=lambda u: u.total, step=lambda u: u.iteration,
+            on_yield=self._progress,
+            on_error=lambda exc: self._say(f"Retrain failed: {exc}"),
+            on_finish=self._training_finished,
+        )
+
+    def _progress(self, update) -> None:
+        if not self._training:
+            return
+        left = update.elapsed_s / update.iteration * (update.total - update.iteration)
+        dice = "" if update.val_dice is None else f" · validation Dice {update.val_dice:.3f}"
+        self._say(f"Iteration {update.iteration}/{update.total} · loss {update.loss:.4f}{dice}"
+                  f" · ~{left:.0f} s left")
+        if update.done:
+            self._trained = update.model
+
+    def _training_finished(self) -> None:
+        # Adopt only once the training worker is over, so re-segmenting can start a new one.
+        model, self._trained = self._trained, None
+        self._idle()
+        if model is not None and viewer_alive(self._viewer):
+            self._adopt(model)
+
+    def _adopt(self, model) -> None:
+        job = self._job
+        rounds = 1 + sum(v.label.startswith("retrain") for v in self._session.versions)
+        slices = ", ".join(map(str, job["slices"]))
+        self._session.push_model(model, f"retrain {rounds}: slices {slices} ({job['mode']})")
+        labels = job["labels"]
+        if not layer_alive(self._viewer, labels):
+            return
+        z = current_slice(self._viewer, labels) if labels.ndim == 3 else 0
+        if z in self._session.edited_slices(labels.name):
+            self._say(f"New model: retrain {rounds}. Slice {z} is corrected: kept as painted.")
+            return
+        self._say(f"New model: retrain {rounds}. Re-segmenting slice {z}…")
+        self._resegment(labels, job["image"], [z])
+
+    def stop(self) -> None:
+        """Stop retraining; the partly trained model is discarded (the Stop button)."""
+        if self._worker is not None:
+            self._worker.quit()
+            self._say("Stopped: the model is unchanged." if self._training else "Stopped.")
+            self._training = False  # updates still queued from the worker are ignored
+
+    def _idle(self) -> None:
+        self._worker, self._training = None, False
+        if viewer_alive(self._viewer):
+            self._set_running(False)
+
+    def _layer_removed(self, event) -> None:
+        if self._worker is not None and any(event.value is x for x in self._targets):
+            self._worker.quit()
+            self._say(f"Stopped: '{event.value.name}' was removed.")
+            self._training = False
+
+    def resegment_unedited(self) -> None:
+        """Predict every unedited slice of the chosen labels with the current model."""
+        labels, image = self.labels_combo.layer(), self.image_combo.layer()
+        if labels is None or image is None or self._session.model is None:
+            self._say("Choose labels and image layers, and have a model (run Segment).")
+            return
+        edited = set(self._session.edited_slices(labels.name))
+        count = labels.data.shape[0] if labels.ndim == 3 else 1
+        self._resegment(labels, image, [z for z in range(count) if z not in edited])
+
+    def _resegment(self, labels: Labels, image: Image, slices: list[int]) -> None:
+        from ..loop import predict_slices
+
+        def write(item) -> None:
+            _, _, z, plane = item
+            if layer_alive(self._viewer, labels) and z not in self._session.edited_slices(
+                labels.name
+            ):
+                write_slices(labels, {z: plane})
+
+        self._set_running(True)
+        self._targets = (labels, image)
+        self._worker = start_worker(
+            predict_slices, image.data, self._session.model, slices, rgb=image.rgb,
+            stack=labels.ndim == 3, description="Re-segment", total=lambda item: item[1],
+            step=lambda item: item[0], on_yield=write, on_finish=self._idle,
+        )

@@ -1,0 +1,239 @@
+"""Segment dock widget: run a model over an image layer into a Labels layer, off the GUI thread."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from napari.layers import Image, Labels
+from napari.utils.notifications import show_info
+from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout
+
+from ..core.errors import InputError, UnetLoopError
+from ..session import session_for
+from ._autosave import watch_viewer
+from ._edits import programmatic_update, track_edits
+from ._layers import (
+    META_KEY,
+    LayerChooser,
+    current_slice,
+    get_layer,
+    layer_alive,
+    numbered_names,
+    probability_name,
+    segmentation_name,
+    spatial_shape,
+)
+from ._model_picker import ModelPicker, load_source, make_device_combo
+from ._panel import WorkerPanel
+
+if TYPE_CHECKING:
+    from napari.viewer import Viewer
+
+    from ..core.inference import Progress
+    from ..core.modelfile import Model
+
+WHOLE_STACK = "whole stack"
+CURRENT_SLICE = "current slice"
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What one Segment run works on, fixed when the user presses the button."""
+
+    image: Image
+    shape: tuple[int, ...]  # spatial shape of the image (no colour axis)
+    rgb: bool
+    z: int | None  # the one slice to segment, or None for all of it
+    source: str | None
+    ready: Model | None
+    device: str
+    instances: bool
+    probabilities: bool
+
+
+@dataclass(frozen=True)
+class _Result:
+    model: Model
+    labels: np.ndarray  # (slices, Y, X)
+    foreground: np.ndarray | None  # (slices, Y, X) float32: 1 - P(first class, "background")
+
+
+def _segment(request: _Request, data: Any) -> Generator[Progress, None, _Result]:
+    """Worker: load the model, predict slice by slice (yielding progress), assemble the result."""
+    from ..core.inference import SlicePrediction, iter_predict
+    from ..core.postprocess import instance_labels
+
+    model = load_source(request.source, request.ready)
+    events = iter_predict(
+        data, model, device=request.device, rgb=request.rgb,
+        keep_probabilities=request.probabilities,
+    )
+    labels, foreground, offset = [], [], 0
+    for event in events:
+        if not isinstance(event, SlicePrediction):
+            yield event
+            continue
+        plane = event.labels
+        if request.instances:
+            # Per slice, so Cancel stays quick; offsets keep ids unique over the stack.
+            plane = instance_labels(plane, foreground=tuple(range(1, model.num_classes)))
+            plane[plane > 0] += offset
+            offset = max(offset, int(plane.max()))
+        labels.append(plane)
+        if event.probabilities is not None:
+            foreground.append(1.0 - event.probabilities[0])
+    return _Result(model, np.stack(labels), np.stack(foreground) if foreground else None)
+
+
+class SegmentWidget(WorkerPanel):
+    """Choose an image, a model and a device; Segment writes '<image> segmentation'."""
+
+    def __init__(self, napari_viewer: Viewer) -> None:
+        super().__init__(napari_viewer, "Segment")
+        self._session = session_for(napari_viewer)
+        # corrections painted into a new segmentation are autosaved even with no Retrain open
+        watch_viewer(napari_viewer)
+        self.image_combo = LayerChooser(napari_viewer, Image)
+        self.model_picker = ModelPicker(self._session)
+        self.device_combo = make_device_combo()
+        self.scope_combo = QComboBox()
+        self.scope_combo.addItems([WHOLE_STACK, CURRENT_SLICE])
+        self.instances_check = QCheckBox("instances (split touching objects)")
+        self.probabilities_check = QCheckBox("probabilities (foreground layer)")
+
+        form = QFormLayout(self)
+        form.addRow("image", self.image_combo)
+        form.addRow("model", self.model_picker)
+        form.addRow("device", self.device_combo)
+        form.addRow("scope", self.scope_combo)
+        for widget in (self.instances_check, self.probabilities_check, self.button_row()):
+            form.addRow(widget)
+        form.addRow(self.status)
+
+    def _request(self) -> _Request:
+        """Read and check the fields; raises UnetLoopError with a message for the user."""
+        from ..core.devices import get_device
+
+        image = self.image_combo.layer()
+        if image is None:
+            raise InputError("no image layer selected: open an image or a sample first")
+        shape = spatial_shape(image)
+        device = self.device_combo.currentText()
+        get_device(device)
+        z = None
+        if self.scope_combo.currentText() == CURRENT_SLICE and len(shape) == 3:
+            z = current_slice(self._viewer, image)
+        source, ready = self.model_picker.source()
+        return _Request(
+            image, shape, image.rgb, z, source, ready, device,
+            self.instances_check.isChecked(), self.probabilities_check.isChecked(),
+        )
+
+    def run(self) -> None:
+        """Start segmenting (the Segment button's slot)."""
+        if self.running:
+            return
+        try:
+            request = self._request()
+        except UnetLoopError as exc:
+            self.refuse(str(exc))
+            return
+        data = request.image.data
+        if request.z is not None:
+            data = data[request.z : request.z + 1]
+        where = "whole image" if request.z is None else f"slice {request.z}"
+        self.say(f"Segmenting {request.image.name} ({where})…")
+        self.start(
+            _segment, request, data,
+            description=f"Segment {request.image.name}",
+            total=lambda event: event.total,
+            step=lambda event: event.done,
+            on_done=lambda result: self._finished(request, result),
+        )
+
+    def _finished(self, request: _Request, result: _Result) -> None:
+        self.model_picker.adopt(request.source, result.model)
+        if not layer_alive(self._viewer, request.image):
+            self.say(f"'{request.image.name}' was removed while segmenting: result dropped.")
+            return
+        layer = self._write_labels(request, result)
+        if result.foreground is not None:
+            self._write_probabilities(request, result.foreground)
+        self.say(f"Done: '{layer.name}' ({result.model.name}).")
+
+    def _target(self, request: _Request) -> tuple[str, Labels | None]:
+        """The labels layer to (re)use, skipping layers whose corrections this run would hit."""
+        if len(request.shape) == 2:
+            slices = {0}
+        else:
+            slices = set(range(request.shape[0])) if request.z is None else {request.z}
+        skipped: dict[str, list[int]] = {}
+        for name in numbered_names(segmentation_name(request.image.name)):
+            layer = get_layer(self._viewer, name, Labels)
+            if layer is not None and layer.data.shape == request.shape:
+                edited = sorted(set(self._session.edited_slices(name)) & slices)
+                if edited:
+                    skipped[name] = edited
+                    continue
+            elif name in self._viewer.layers:
+                continue  # another kind or shape of layer owns this name
+            if skipped:
+                first, edited = next(iter(skipped.items()))
+                show_info(
+                    f"'{first}' has your corrections on slice(s) {edited}: the new "
+                    f"segmentation went to '{name}' instead of overwriting them."
+                )
+            return name, layer
+        raise RuntimeError("numbered_names is endless")
+
+    def _write_labels(self, request: _Request, result: _Result) -> Labels:
+        name, layer = self._target(request)
+        values = result.labels
+        if request.z is None:
+            data = values.reshape(request.shape)
+        else:
+            existing = np.asarray(layer.data) if layer is not None else None
+            dtype = values.dtype if existing is None else np.result_type(existing, values)
+            if existing is None:
+                data = np.zeros(request.shape, dtype)
+            else:
+                data = existing.astype(dtype, copy=False)
+            data[request.z] = values[0]
+        metadata = {
+            "image_layer": request.image.name,
+            "model": result.model.name,
+            "classes": list(result.model.class_names),
+        }
+        if layer is not None:
+            layer.metadata[META_KEY] = metadata
+            with programmatic_update(layer):  # the plugin's write, not the user's correction
+                layer.data = data
+            return layer
+        layer = self._viewer.add_labels(
+            data, name=name, scale=request.image.scale, translate=request.image.translate,
+            metadata={META_KEY: metadata},
+        )
+        track_edits(layer, self._session)
+        return layer
+
+    def _write_probabilities(self, request: _Request, foreground: np.ndarray) -> None:
+        name = probability_name(request.image.name)
+        layer = get_layer(self._viewer, name, Image)
+        if request.z is None:
+            data = foreground.reshape(request.shape)
+        else:
+            if layer is not None and layer.data.shape == request.shape:
+                data = np.asarray(layer.data, dtype=np.float32)
+            else:
+                data = np.zeros(request.shape, np.float32)
+            data[request.z] = foreground[0]
+        if layer is not None:
+            layer.data = data
+            return
+        self._viewer.add_image(
+            data, name=name, scale=request.image.scale, translate=request.image.translate,
+            colormap="magma", contrast_limits=(0.0, 1.0), opacity=0.6,
+        )

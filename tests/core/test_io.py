@@ -1,0 +1,467 @@
+"""Reading stacks lazily, and writing labels atomically with their pixel size."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unet_loop.core.errors import InputError
+from napari_unet_loop.core.io import (
+    LabelWriter,
+    Stack,
+    is_tiff_path,
+    list_images,
+    read_image,
+    read_scale,
+    read_stack,
+    write_labels,
+)
+
+DATA = Path(__file__).parents[2].parent / "shared" / "data"
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def _write_imagej(path, data, *, spacing=2.0, yx=(0.5, 0.25), rgb=False, compression=None):
+    axes = ("ZYX" if data.ndim == 3 + rgb else "YX") + ("S" if rgb else "")
+    tifffile.imwrite(
+        path, data, imagej=True, photometric="rgb" if rgb else "minisblack",
+        resolution=(1 / yx[1], 1 / yx[0]), compression=compression,
+        metadata={"spacing": spacing, "unit": "um", "axes": axes},
+    )
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def test_is_tiff_path():
+    assert is_tiff_path("a.tif") and is_tiff_path("b.TIFF") and is_tiff_path("c.ome.tif")
+    assert not is_tiff_path("a.png") and not is_tiff_path("tif")
+
+
+@pytest.mark.parametrize(
+    ("shape", "rgb", "scale"),
+    [
+        ((16, 20), False, (0.5, 0.25)),
+        ((3, 16, 20), False, (2.0, 0.5, 0.25)),
+        ((16, 20, 3), True, (0.5, 0.25)),
+        ((3, 16, 20, 3), True, (2.0, 0.5, 0.25)),
+    ],
+)
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_imagej_round_trip(tmp_path, rng, shape, rgb, scale, compression):
+    data = rng.integers(0, 255, shape, dtype=np.uint8)
+    path = tmp_path / "image.tif"
+    _write_imagej(path, data, rgb=rgb, compression=compression)
+    with read_stack(path) as stack:
+        assert stack.shape == shape and stack.ndim == len(shape)
+        assert stack.dtype == np.uint8 and stack.rgb is rgb
+        assert stack.is_2d is (len(shape) == 2 + rgb)
+        assert stack.scale == pytest.approx(scale)
+        assert stack.storage == ("memmap" if compression is None else "pages")
+        np.testing.assert_array_equal(stack.to_numpy(), data)
+        expected_slices = data[np.newaxis] if stack.is_2d else data
+        assert len(stack) == len(expected_slices)
+        for got, want in zip(stack, expected_slices, strict=True):
+            np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(read_image(path), data)
+    assert read_scale(path) == pytest.approx(scale)
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_ome_tiff_physical_sizes_become_scale(tmp_path, rng, compression):
+    data = rng.integers(0, 4000, (4, 16, 20), dtype=np.uint16)
+    path = tmp_path / "image.ome.tif"
+    tifffile.imwrite(
+        path, data, ome=True, compression=compression,
+        metadata={"axes": "ZYX", "PhysicalSizeZ": 3.0, "PhysicalSizeY": 0.3,
+                  "PhysicalSizeX": 0.3},
+    )
+    with read_stack(path) as stack:
+        assert stack.scale == (3.0, 0.3, 0.3)
+        assert stack.shape == (4, 16, 20) and stack.dtype == np.uint16
+        np.testing.assert_array_equal(stack[2], data[2])
+
+
+def test_plain_tiff_has_unit_scale_and_planar_rgb_is_channels_last(tmp_path, rng):
+    rgb = rng.integers(0, 255, (3, 16, 20), dtype=np.uint8)
+    path = tmp_path / "planar.tif"
+    tifffile.imwrite(path, rgb, photometric="rgb", planarconfig="separate")
+    with read_stack(path) as stack:
+        assert stack.shape == (16, 20, 3) and stack.rgb and stack.is_2d
+        assert stack.scale == (1.0, 1.0)
+        np.testing.assert_array_equal(stack[0], np.moveaxis(rgb, 0, -1))
+
+
+def test_pages_of_a_plain_tiff_are_slices(tmp_path, rng):
+    data = rng.integers(0, 255, (5, 8, 10), dtype=np.uint8)
+    path = tmp_path / "pages.tif"
+    with tifffile.TiffWriter(path) as writer:
+        for page in data:
+            writer.write(page, photometric="minisblack", compression="zlib", metadata=None)
+    with read_stack(path) as stack:
+        assert stack.shape == (5, 8, 10) and stack.scale == (1.0, 1.0, 1.0)
+        np.testing.assert_array_equal(stack[-1], data[-1])
+
+
+def test_big_endian_tiff_reads_native_values(tmp_path, rng):
+    data = rng.integers(0, 60000, (2, 8, 10), dtype=np.uint16)
+    path = tmp_path / "big.tif"
+    tifffile.imwrite(path, data, byteorder=">", photometric="minisblack")
+    with read_stack(path) as stack:
+        assert stack.storage == "memmap" and stack.dtype == np.dtype("=u2")
+        assert stack[1].dtype.isnative
+        np.testing.assert_array_equal(stack[1], data[1])
+
+
+def test_indexing_by_slice(tmp_path, rng):
+    data = rng.integers(0, 255, (4, 8, 10), dtype=np.uint8)
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, data, photometric="minisblack")
+    with read_stack(path) as stack:
+        np.testing.assert_array_equal(stack[-1], data[-1])
+        np.testing.assert_array_equal(stack[1:3], data[1:3])
+        np.testing.assert_array_equal(stack[1, 2:5, ::2], data[1, 2:5, ::2])
+        np.testing.assert_array_equal(stack[::2, 0], data[::2, 0])
+        np.testing.assert_array_equal(np.asarray(stack), data)
+        assert stack[5:].shape == (0, 8, 10)
+        with pytest.raises(IndexError):
+            stack[4]
+        with pytest.raises(TypeError):
+            stack["a"]
+    with pytest.raises(ValueError, match="closed"):
+        stack[0]
+
+
+def test_single_image_is_a_stack_of_one(tmp_path, rng):
+    image = rng.integers(0, 255, (8, 10), dtype=np.uint8)
+    path = tmp_path / "image.tif"
+    tifffile.imwrite(path, image)
+    with read_stack(path) as stack:
+        assert stack.shape == (8, 10) and stack.is_2d and len(stack) == 1
+        assert stack.slice_shape == (8, 10)
+        np.testing.assert_array_equal(stack[0], image)
+        assert stack[:].shape == (1, 8, 10)
+        assert [s.shape for s in stack] == [(8, 10)]
+
+
+def test_png_images(tmp_path, rng):
+    rgba = rng.integers(0, 255, (8, 10, 4), dtype=np.uint8)
+    iio.imwrite(tmp_path / "rgba.png", rgba)
+    np.testing.assert_array_equal(read_image(tmp_path / "rgba.png"), rgba[..., :3])
+    gray16 = rng.integers(0, 60000, (8, 10), dtype=np.uint16)
+    iio.imwrite(tmp_path / "gray16.png", gray16)
+    with read_stack(tmp_path / "gray16.png") as stack:
+        assert stack.shape == (8, 10) and stack.dtype == np.uint16 and stack.is_2d
+        assert stack.scale == (1.0, 1.0)
+        np.testing.assert_array_equal(stack[0], gray16)
+
+
+def test_palette_png_keeps_indices(tmp_path):
+    from PIL import Image
+
+    indices = np.array([[0, 1, 2], [2, 1, 0]], dtype=np.uint8)
+    image = Image.fromarray(indices, mode="L").convert("P")
+    image.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0])
+    image.save(tmp_path / "mask.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "mask.png"), indices)
+
+
+# --- laziness ----------------------------------------------------------------------------------
+
+
+def test_one_slice_of_a_compressed_stack_decodes_one_page(tmp_path, rng, monkeypatch):
+    data = rng.integers(0, 255, (6, 16, 20), dtype=np.uint8)
+    path = tmp_path / "compressed.tif"
+    tifffile.imwrite(path, data, compression="zlib", photometric="minisblack")
+    decoded = []
+    original = tifffile.TiffPage.asarray
+
+    def spy(page, *args, **kwargs):
+        decoded.append(page.index)
+        return original(page, *args, **kwargs)
+
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", spy)
+    with read_stack(path) as stack:
+        assert stack.storage == "pages" and decoded == []
+        np.testing.assert_array_equal(stack[4], data[4])
+    assert decoded == [4]
+
+
+def test_uncompressed_stack_is_memory_mapped(tmp_path, rng):
+    data = rng.integers(0, 255, (6, 16, 20), dtype=np.uint8)
+    path = tmp_path / "raw.tif"
+    tifffile.imwrite(path, data, photometric="minisblack")
+    with read_stack(path) as stack:
+        assert stack.storage == "memmap"
+        piece = stack[3]
+        # A slice is an independent, writable copy, not a view into the file.
+        assert type(piece) is np.ndarray and piece.flags.writeable
+        piece[:] = 0
+        np.testing.assert_array_equal(stack[3], data[3])
+
+
+@pytest.mark.realdata
+def test_isbi_volume_is_read_lazily():
+    path = DATA / "isbi2012" / "train-volume.tif"
+    if not path.is_file():
+        pytest.skip(f"real data not found: {path.name} (expected beside the checkout)")
+    with read_stack(path) as stack:
+        assert stack.shape == (30, 512, 512) and stack.dtype == np.uint8
+        assert stack.storage in ("memmap", "pages") and not stack.is_2d
+        assert stack[29].shape == (512, 512) and stack[29].std() > 0
+
+
+# --- folders -----------------------------------------------------------------------------------
+
+
+def test_folder_in_natural_order(tmp_path, rng):
+    slices = {n: rng.integers(0, 255, (8, 10), dtype=np.uint8) for n in (1, 2, 10)}
+    for n, image in slices.items():
+        tifffile.imwrite(tmp_path / f"slice{n}.tif", image, imagej=True,
+                         resolution=(4.0, 2.0))
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / ".hidden.tif").write_bytes(b"")
+    assert [p.name for p in list_images(tmp_path)] == ["slice1.tif", "slice2.tif", "slice10.tif"]
+    with read_stack(tmp_path) as stack:
+        assert stack.shape == (3, 8, 10) and stack.storage == "files" and not stack.is_2d
+        assert stack.scale == (1.0, 0.5, 0.25)
+        np.testing.assert_array_equal(stack[2], slices[10])
+        np.testing.assert_array_equal(stack.to_numpy(), np.stack([slices[n] for n in (1, 2, 10)]))
+
+
+def test_folder_of_rgb_pngs(tmp_path, rng):
+    images = rng.integers(0, 255, (2, 8, 10, 3), dtype=np.uint8)
+    for i, image in enumerate(images):
+        iio.imwrite(tmp_path / f"{i}.png", image)
+    with read_stack(tmp_path) as stack:
+        assert stack.shape == (2, 8, 10, 3) and stack.rgb and stack.scale == (1.0, 1.0, 1.0)
+        np.testing.assert_array_equal(stack.to_numpy(), images)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [np.zeros((8, 12), np.uint8), np.zeros((8, 10), np.uint16), np.zeros((8, 10, 3), np.uint8)],
+)
+def test_folder_with_a_mismatched_image_names_it(tmp_path, odd):
+    for i in range(3):
+        tifffile.imwrite(tmp_path / f"{i}.tif", np.zeros((8, 10), np.uint8))
+    tifffile.imwrite(tmp_path / "7.tif", odd)
+    with pytest.raises(InputError, match=r"7\.tif.*must match"):
+        read_stack(tmp_path)
+
+
+def test_folder_with_a_stack_in_it_is_refused(tmp_path):
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((8, 10), np.uint8))
+    tifffile.imwrite(tmp_path / "b.tif", np.zeros((2, 8, 10), np.uint8),
+                     photometric="minisblack")
+    with pytest.raises(InputError, match=r"b\.tif.*2D images"):
+        read_stack(tmp_path)
+
+
+def test_folder_without_images(tmp_path):
+    (tmp_path / "readme.txt").write_text("nothing here")
+    with pytest.raises(InputError, match="no .tif"):
+        read_stack(tmp_path)
+    assert list_images(tmp_path) == []
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+def _assert_one_line_naming(error: pytest.ExceptionInfo, path: Path) -> None:
+    message = str(error.value)
+    assert "\n" not in message and str(path) in message
+
+
+def test_missing_path(tmp_path):
+    path = tmp_path / "nothing.tif"
+    with pytest.raises(InputError) as error:
+        read_stack(path)
+    _assert_one_line_naming(error, path)
+
+
+@pytest.mark.parametrize("name", ["fake.tif", "fake.png", "empty.tif"])
+def test_file_that_is_not_an_image(tmp_path, name):
+    path = tmp_path / name
+    path.write_text("" if name.startswith("empty") else "just some text\nover two lines\n")
+    with pytest.raises(InputError) as error:
+        read_stack(path)
+    _assert_one_line_naming(error, path)
+
+
+@pytest.mark.parametrize(
+    ("shape", "kwargs"),
+    [
+        ((7,), {}),
+        ((2, 2, 2, 8, 10), {"photometric": "minisblack"}),
+        ((2, 3, 8, 10), {"photometric": "minisblack"}),
+        ((8, 10, 2), {"photometric": "minisblack", "planarconfig": "contig"}),
+    ],
+    ids=["1d", "5d", "4d-not-rgb", "two-samples"],
+)
+def test_layouts_that_make_no_sense(tmp_path, shape, kwargs):
+    path = tmp_path / "odd.tif"
+    tifffile.imwrite(path, np.zeros(shape, np.uint8), **kwargs)
+    with pytest.raises(InputError, match="unsupported image layout") as error:
+        read_stack(path)
+    _assert_one_line_naming(error, path)
+
+
+def test_stack_repr_names_file(tmp_path):
+    tifffile.imwrite(tmp_path / "x.tif", np.zeros((8, 10), np.uint8))
+    with read_stack(tmp_path / "x.tif") as stack:
+        assert isinstance(stack, Stack) and "x.tif" in repr(stack)
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "scale"), [((8, 10), (0.5, 0.25)), ((3, 8, 10), (2.0, 0.3, 0.3))]
+)
+def test_write_labels_round_trip_keeps_scale(tmp_path, rng, shape, scale):
+    labels = rng.integers(0, 3, shape, dtype=np.uint8)
+    path = write_labels(tmp_path / "labels.tif", labels, scale=scale)
+    assert _files(tmp_path) == ["labels.tif"]
+    with read_stack(path) as stack:
+        assert stack.shape == shape and stack.dtype == np.uint8
+        assert stack.scale == scale
+        np.testing.assert_array_equal(stack.to_numpy(), labels)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.is_imagej and tif.pages[0].compression == tifffile.COMPRESSION.ADOBE_DEFLATE
+        assert tif.imagej_metadata["max"] == labels.max()
+
+
+def test_write_labels_without_scale(tmp_path):
+    path = write_labels(tmp_path / "labels.tiff", np.ones((2, 8, 10), bool))
+    assert read_scale(path) == (1.0, 1.0, 1.0)
+    assert read_image(path).dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    ("high", "low", "dtype"),
+    [(255, 0, np.uint8), (256, 0, np.uint16), (70_000, 0, np.uint32), (5, -1, np.int16)],
+)
+def test_write_labels_picks_a_dtype_that_holds_every_label(tmp_path, high, low, dtype):
+    labels = np.zeros((2, 8, 10), np.int64)
+    labels[1, 3, 4], labels[0, 0, 0] = high, low
+    path = write_labels(tmp_path / "labels.tif", labels)
+    read = read_image(path)
+    assert read.dtype == dtype
+    np.testing.assert_array_equal(read, labels)
+
+
+def test_write_labels_refuses_non_labels(tmp_path):
+    with pytest.raises(InputError, match="integers"):
+        write_labels(tmp_path / "a.tif", np.zeros((8, 10), np.float32))
+    with pytest.raises(InputError, match="2D or 3D"):
+        write_labels(tmp_path / "a.tif", np.zeros((2, 2, 8, 10), np.uint8))
+    assert _files(tmp_path) == []
+
+
+def test_label_writer_streams_into_a_hidden_temporary_file(tmp_path, rng):
+    labels = rng.integers(0, 4, (3, 8, 10), dtype=np.uint8)
+    final = tmp_path / "labels.tif"
+    with LabelWriter(final, scale=(1.5, 0.5, 0.5)) as writer:
+        for labels_slice in labels:
+            writer.write(labels_slice)
+        (tmp,) = _files(tmp_path)
+        assert tmp.startswith(".labels.tif") and tmp.endswith(".tmp")
+        assert writer.slices_written == 3
+    assert _files(tmp_path) == ["labels.tif"]
+    with read_stack(final) as stack:
+        assert stack.scale == (1.5, 0.5, 0.5)
+        np.testing.assert_array_equal(stack.to_numpy(), labels)
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_label_writer_leaves_nothing_on_error(tmp_path, error):
+    with pytest.raises(error), LabelWriter(tmp_path / "labels.tif") as writer:
+        writer.write(np.ones((8, 10), np.uint8))
+        raise error("stopped")
+    assert _files(tmp_path) == []
+
+
+def test_label_writer_keeps_an_existing_file_on_error(tmp_path):
+    final = tmp_path / "labels.tif"
+    final.write_bytes(b"previous result")
+    with pytest.raises(RuntimeError), LabelWriter(final) as writer:
+        writer.write(np.ones((8, 10), np.uint8))
+        raise RuntimeError("stopped")
+    assert final.read_bytes() == b"previous result"
+    assert _files(tmp_path) == ["labels.tif"]
+
+
+def test_label_writer_replaces_an_existing_file_on_success(tmp_path):
+    final = tmp_path / "labels.tif"
+    final.write_bytes(b"previous result")
+    with LabelWriter(final) as writer:
+        writer.write(np.full((8, 10), 2, np.uint8))
+    np.testing.assert_array_equal(read_image(final), np.full((8, 10), 2))
+    assert _files(tmp_path) == ["labels.tif"]
+
+
+def test_label_writer_abort(tmp_path):
+    with LabelWriter(tmp_path / "labels.tif") as writer:
+        writer.write(np.ones((8, 10), np.uint8))
+        writer.abort()
+    assert _files(tmp_path) == []
+
+
+def test_label_writer_checks_slices(tmp_path):
+    final = tmp_path / "labels.tif"
+    with pytest.raises(InputError, match="shape"), LabelWriter(final) as writer:
+        writer.write(np.ones((8, 10), np.uint8))
+        writer.write(np.ones((8, 11), np.uint8))
+    with pytest.raises(InputError, match="do not fit uint8"), LabelWriter(final) as writer:
+        writer.write(np.full((8, 10), 300, np.uint16))
+    with pytest.raises(InputError, match="2D"), LabelWriter(final) as writer:
+        writer.write(np.ones((2, 8, 10), np.uint8))
+    assert _files(tmp_path) == []
+
+
+def test_label_writer_with_nothing_written_makes_no_file(tmp_path):
+    with pytest.raises(ValueError, match="no label slices"), LabelWriter(tmp_path / "a.tif"):
+        pass
+    assert _files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "match"),
+    [("missing/labels.tif", "does not exist"), ("folder", "is a folder"), ("a.png", "TIFF")],
+)
+def test_unwritable_output_fails_on_open(tmp_path, name, match):
+    (tmp_path / "folder.tif").mkdir()
+    path = tmp_path / (name + ".tif" if name == "folder" else name)
+    with pytest.raises(InputError, match=match) as error:
+        LabelWriter(path)
+    _assert_one_line_naming(error, path)
+    with pytest.raises(InputError, match=match):
+        write_labels(path, np.zeros((8, 10), np.uint8))
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="needs a non-root POSIX user"
+)
+def test_output_in_read_only_folder_fails_on_open(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(InputError, match="permission denied"):
+            LabelWriter(folder / "labels.tif")
+    finally:
+        folder.chmod(0o700)

@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from napari_unet_loop.core.normalize import Normalization
+
+
+def test_percentile_maps_percentiles_to_zero_and_one():
+    image = np.random.default_rng(0).integers(0, 255, (64, 64)).astype(np.uint8)
+    out = Normalization(low=1, high=99)(image)
+    lo, hi = np.percentile(out, (1, 99))
+    assert out.dtype == np.float32
+    assert abs(lo) < 1e-5 and abs(hi - 1) < 1e-5
+
+
+def test_constant_image_does_not_divide_by_zero():
+    assert np.isfinite(Normalization()(np.full((8, 8), 7, np.uint8))).all()
+
+
+def test_rgb_percentiles_are_joint():
+    image = np.zeros((8, 8, 3), np.uint8)
+    image[..., 0] = 200
+    out = Normalization(low=0, high=100)(image)
+    assert out[..., 0].max() == pytest.approx(1.0)
+    assert out[..., 1].max() == pytest.approx(0.0)
+
+
+def test_scale_and_none_modes():
+    image = np.full((2, 2), 51, np.uint8)
+    assert Normalization(mode="scale", scale=255)(image)[0, 0] == pytest.approx(0.2)
+    assert Normalization(mode="none")(image)[0, 0] == 51
+
+
+def test_round_trip_and_validation():
+    n = Normalization(low=2, high=98)
+    assert Normalization.from_dict(n.to_dict()) == n
+    with pytest.raises(ValueError):
+        Normalization(mode="zscore")
+    with pytest.raises(ValueError):
+        Normalization(low=50, high=10)

@@ -1,0 +1,72 @@
+"""npe2 reader: TIFF stacks open as lazy Image layers with their pixel size; others are declined."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unet_loop._reader import get_reader
+
+
+def _layers(path):
+    reader = get_reader(str(path))
+    assert callable(reader)
+    return reader(str(path))
+
+
+def test_stack_is_lazy_with_scale_from_imagej_metadata(tmp_path):
+    stack = np.random.default_rng(0).integers(0, 255, (5, 32, 40), dtype=np.uint8)
+    path = tmp_path / "em.tif"
+    tifffile.imwrite(
+        path, stack, imagej=True, resolution=(1 / 0.5, 1 / 0.5),
+        metadata={"spacing": 2.0, "unit": "um", "axes": "ZYX"}, compression="zlib",
+    )
+    [(data, meta, kind)] = _layers(path)
+    assert kind == "image" and meta["name"] == "em" and not meta["rgb"]
+    assert meta["scale"] == pytest.approx((2.0, 0.5, 0.5))
+    assert isinstance(data, da.Array) and data.chunks[0] == (1,) * 5  # read slice by slice
+    np.testing.assert_array_equal(np.asarray(data[3]), stack[3])
+    np.testing.assert_array_equal(data.compute(), stack)
+
+
+def test_2d_and_rgb(tmp_path):
+    gray = np.arange(24 * 30, dtype=np.uint16).reshape(24, 30)
+    rgb = np.random.default_rng(1).integers(0, 255, (24, 30, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "gray.tif", gray)
+    tifffile.imwrite(tmp_path / "cells.tiff", rgb, photometric="rgb")
+    [(data, meta, _)] = _layers(tmp_path / "gray.tif")
+    np.testing.assert_array_equal(data, gray)
+    assert meta["scale"] == (1.0, 1.0) and not meta["rgb"]
+    [(data, meta, _)] = _layers(tmp_path / "cells.tiff")
+    assert meta["rgb"] and np.asarray(data).shape == (24, 30, 3)
+
+
+def test_several_files_at_once(tmp_path):
+    paths = []
+    for name in ("a", "b"):
+        paths.append(str(tmp_path / f"{name}.tif"))
+        tifffile.imwrite(paths[-1], np.zeros((16, 16), np.uint8))
+    layers = get_reader(paths)(paths)
+    assert [meta["name"] for _, meta, _ in layers] == ["a", "b"]
+
+
+def test_declines_what_it_cannot_read(tmp_path):
+    (tmp_path / "notes.tif").write_text("not a tiff")
+    movie = np.zeros((2, 3, 8, 8), np.uint8)  # T×Z×Y×X
+    tifffile.imwrite(tmp_path / "movie.tif", movie, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "image.png.tif", np.zeros((8, 8), np.uint8))
+    assert get_reader(str(tmp_path / "notes.tif")) is None
+    assert get_reader(str(tmp_path / "movie.tif")) is None
+    assert get_reader(str(tmp_path / "missing.tif")) is None
+    assert get_reader(str(tmp_path / "image.png")) is None
+    assert get_reader([str(tmp_path / "image.png.tif"), str(tmp_path / "notes.tif")]) is None
+
+
+def test_napari_opens_through_the_manifest(make_napari_viewer, tmp_path):
+    path = tmp_path / "cells.tif"
+    tifffile.imwrite(path, np.ones((3, 16, 16), np.uint8), photometric="minisblack")
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(path), plugin="napari-unet-loop")
+    assert layer.name == "cells" and layer.data.shape == (3, 16, 16)

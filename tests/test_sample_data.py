@@ -1,0 +1,52 @@
+"""File ▸ Open Sample: deterministic image + ground truth pairs, and no torch import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from napari_unet_loop._sample_data import SAMPLE_SHAPE, em_membranes_sample, nuclei_sample
+
+
+@pytest.mark.parametrize(
+    ("sample", "name", "max_label"),
+    [(em_membranes_sample, "em_membranes", 1), (nuclei_sample, "nuclei", None)],
+)
+def test_image_and_ground_truth(sample, name, max_label):
+    (image, image_meta, image_kind), (truth, truth_meta, truth_kind) = sample()
+    assert (image_kind, truth_kind) == ("image", "labels")
+    assert image_meta["name"] == name and truth_meta["name"] == f"{name} ground truth"
+    assert image.shape == truth.shape == SAMPLE_SHAPE and image.dtype == np.uint8
+    assert truth.dtype.kind == "u" and truth.max() > 0
+    if max_label is not None:
+        assert truth.max() == max_label
+    again = sample()
+    np.testing.assert_array_equal(again[0][0], image)  # seeded: the same every time
+    np.testing.assert_array_equal(again[1][0], truth)
+
+
+def test_napari_opens_the_samples(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-unet-loop", "em_membranes")
+    assert [layer.name for layer in viewer.layers] == ["em_membranes", "em_membranes ground truth"]
+
+
+# Opening a sample (and merely importing the reader, writer and our widgets) must not pay for
+# importing torch; only running a model does.
+NO_TORCH = """
+import sys
+import napari_unet_loop._reader, napari_unet_loop._writer, napari_unet_loop._sample_data
+import napari_unet_loop.widgets.segment_widget, napari_unet_loop.widgets.batch_widget
+import napari_unet_loop.widgets._layers
+napari_unet_loop._sample_data.nuclei_sample()
+print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
+"""
+
+
+def test_sample_reader_writer_and_widget_modules_do_not_import_torch():
+    out = subprocess.run([sys.executable, "-c", NO_TORCH], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

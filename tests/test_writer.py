@@ -1,0 +1,51 @@
+"""npe2 writer: a Labels layer saved to TIFF keeps values, shape and pixel size, atomically."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_unet_loop._writer import write_labels
+from napari_unet_loop.core.errors import InputError
+from napari_unet_loop.core.io import read_stack
+
+
+def test_stack_round_trip_with_scale(tmp_path):
+    labels = np.zeros((3, 20, 24), np.int32)
+    labels[1, 5:9, 5:12] = 300  # needs 16 bits
+    path = tmp_path / "seg.tif"
+    assert write_labels(str(path), labels, {"scale": [2.0, 0.5, 0.5], "name": "seg"}) == [
+        str(path)
+    ]
+    with read_stack(path) as stack:
+        assert stack.scale == pytest.approx((2.0, 0.5, 0.5))
+        np.testing.assert_array_equal(stack.to_numpy(), labels)
+
+
+def test_2d_and_unusable_scale(tmp_path):
+    labels = np.eye(16, dtype=np.uint8)
+    path = tmp_path / "seg.tiff"
+    write_labels(str(path), labels, {"scale": [1.0, 1.0, 1.0]})  # wrong length: dropped
+    with read_stack(path) as stack:
+        assert stack.is_2d and stack.scale == (1.0, 1.0)
+        np.testing.assert_array_equal(stack.to_numpy(), labels)
+
+
+def test_failure_leaves_nothing_behind(tmp_path):
+    old = tmp_path / "seg.tif"
+    write_labels(str(old), np.ones((8, 8), np.uint8), {})
+    with pytest.raises(InputError):
+        write_labels(str(old), np.ones((2, 2, 8, 8), np.uint8), {})  # 4D labels
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seg.tif"]
+    np.testing.assert_array_equal(read_stack(old).to_numpy(), np.ones((8, 8)))
+
+
+def test_napari_saves_a_labels_layer_through_the_manifest(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    layer = viewer.add_labels(np.arange(64, dtype=np.uint8).reshape(8, 8), scale=(0.25, 0.25))
+    path = tmp_path / "out.tif"
+    written = viewer.layers.save(str(path), selected=False, plugin="napari-unet-loop")
+    assert written == [str(path)]
+    with read_stack(path) as stack:
+        np.testing.assert_array_equal(stack.to_numpy(), layer.data)
+        assert stack.scale == pytest.approx((0.25, 0.25))

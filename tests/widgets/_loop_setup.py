@@ -1,0 +1,40 @@
+"""A viewer set up for the correction loop: image, ground truth, segmentation, tiny model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_unet_loop.core.modelfile import new_model
+from napari_unet_loop.core.synthetic import make_membrane_stack
+from napari_unet_loop.session import session_for
+
+SHAPE = (3, 64, 64)
+CLASSES = ["background", "membrane"]
+SEG = "em segmentation"
+
+
+def tiny_model():
+    return new_model(CLASSES, depth=2, base_channels=4, name="tiny")
+
+
+def loop_viewer(make_napari_viewer, segmentation: np.ndarray | None = None, model=True):
+    """Layers 'em' (image), 'em truth' and 'em segmentation' (zeros unless given)."""
+    viewer = make_napari_viewer()
+    image, truth = make_membrane_stack(SHAPE, seed=0)
+    viewer.add_image(image, name="em")
+    viewer.add_labels(truth, name="em truth")
+    seg = np.zeros(SHAPE, np.uint8) if segmentation is None else segmentation
+    viewer.add_labels(
+        seg, name=SEG,
+        metadata={"unet_loop": {"image_layer": "em", "model": "tiny", "classes": CLASSES}},
+    )
+    if model:
+        session_for(viewer).push_model(tiny_model(), "tiny")
+    return viewer
+
+
+def correct_slice(layer, z: int, truth: np.ndarray) -> None:
+    """Paint slice ``z`` to the truth the way a user edit arrives (one history item)."""
+    ys, xs = np.nonzero(layer.data[z] != truth[z])
+    zs = np.full(ys.shape, z)
+    layer.data_setitem((zs, ys, xs), truth[z][ys, xs])

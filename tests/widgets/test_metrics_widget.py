@@ -1,0 +1,120 @@
+"""Dice / IoU widget: tables, live updates, rounds, ground-truth mapping, CSV, bad input."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from _loop_setup import SEG, loop_viewer, tiny_model
+
+from napari_unet_loop.core.modelfile import new_model
+from napari_unet_loop.session import session_for
+from napari_unet_loop.widgets.metrics_widget import MetricsWidget
+
+
+def _widget(viewer, wait, truth="em truth") -> MetricsWidget:
+    widget = MetricsWidget(viewer)
+    widget.pred_combo.setCurrentText(SEG)
+    widget.truth_combo.setCurrentText(truth)
+    wait(widget)
+    return widget
+
+
+@pytest.fixture
+def viewer(make_napari_viewer):
+    """The segmentation equals the truth except slice 1, which is all background."""
+    viewer = loop_viewer(make_napari_viewer)
+    truth = viewer.layers["em truth"].data
+    seg = truth.copy()
+    seg[1] = 0
+    viewer.layers[SEG].data = seg
+    return viewer
+
+
+def test_per_slice_table_mean_and_status(viewer, wait_idle):
+    widget = _widget(viewer, wait_idle)
+    table = widget.table
+    assert table.rowCount() == 4 and table.columnCount() == 6
+    assert table.horizontalHeaderItem(3).text() == "Dice membrane"
+    assert [table.item(r, 0).text() for r in range(4)] == ["0", "1", "2", "mean"]
+    assert table.item(0, 3).text() == "1.0000" and table.item(1, 3).text() == "0.0000"
+    assert float(table.item(3, 3).text()) == pytest.approx(2 / 3, abs=1e-4)
+    assert widget.status.text().startswith("Mean Dice over 3 unedited slice(s)")
+    assert widget.history_table.rowCount() == 1
+    assert widget.history_table.item(0, 0).text() == "tiny"
+
+
+def test_editing_the_prediction_updates_the_table_and_skips_edited_slices(viewer, wait_idle, qtbot):
+    widget = _widget(viewer, wait_idle)
+    seg = viewer.layers[SEG]
+    seg.paint((0, 30, 30), 1)  # an edit: slice 0 now counts as edited
+    qtbot.waitUntil(lambda: widget.table.item(0, 1).text() == "yes", timeout=3000)
+    assert widget.table.item(3, 1).text() == "2 slices"
+    assert float(widget.table.item(3, 3).text()) == pytest.approx(0.5, abs=1e-4)
+
+
+def test_each_model_version_gets_a_history_row(viewer, wait_idle, qtbot):
+    widget = _widget(viewer, wait_idle)
+    session_for(viewer).push_model(tiny_model(), "retrain 1: slices 1 (dense)")
+    qtbot.waitUntil(lambda: widget.history_table.rowCount() == 2, timeout=3000)
+    assert widget.history_table.item(1, 0).text() == "retrain 1: slices 1 (dense)"
+    assert widget.history_table.horizontalHeaderItem(2).text() == "mean Dice membrane"
+
+
+def test_isbi_style_image_ground_truth_with_invert(viewer, wait_idle, qtbot):
+    truth = viewer.layers["em truth"].data
+    viewer.add_image(np.where(truth == 1, 0, 255).astype(np.uint8), name="isbi")
+    widget = _widget(viewer, wait_idle, truth="isbi")
+    assert float(widget.table.item(0, 3).text()) == 0.0
+    assert "0→0, 255→1" in widget.status.text()
+    widget.invert_check.setChecked(True)
+    qtbot.waitUntil(lambda: "inverted" in widget.status.text(), timeout=3000)
+    assert widget.table.item(0, 3).text() == "1.0000"
+
+
+def test_instance_labels_add_object_f1(viewer, wait_idle, qtbot):
+    from napari_unet_loop.core.synthetic import make_nuclei_stack
+
+    _, instances = make_nuclei_stack((3, 64, 64), seed=1)
+    viewer.layers[SEG].data = (instances > 0).astype(np.uint8)
+    viewer.add_labels(instances, name="nuclei")
+    widget = _widget(viewer, wait_idle, truth="nuclei")
+    widget.instances_check.setChecked(True)
+    qtbot.waitUntil(lambda: widget.table.columnCount() == 7, timeout=3000)
+    assert widget.table.horizontalHeaderItem(6).text() == "object F1"
+    assert float(widget.table.item(3, 6).text()) > 0.5
+
+
+def test_csv_export(viewer, wait_idle, tmp_path):
+    widget = _widget(viewer, wait_idle)
+    widget.csv_edit.setText(str(tmp_path / "metrics.csv"))
+    widget.export_csv()
+    rows = list(csv.reader((tmp_path / "metrics.csv").open()))
+    assert rows[0][:4] == ["slice", "edited", "Dice background", "Dice membrane"]
+    assert rows[4][0] == "mean" and rows[5] == []
+    assert rows[6][0] == "model version" and rows[7][0] == "tiny"
+    widget.csv_edit.setText(str(tmp_path / "missing" / "m.csv"))
+    widget.export_csv()
+    assert widget.status.text().startswith("Could not export")
+
+
+def test_shape_mismatch_and_missing_truth_are_messages(viewer, wait_idle):
+    viewer.add_labels(np.zeros((2, 64, 64), np.uint8), name="short")
+    widget = _widget(viewer, wait_idle, truth="short")
+    assert "differ in shape" in widget.status.text() and widget.table.rowCount() == 0
+    widget.export_csv()
+    assert "Nothing to export" in widget.status.text()
+    for name in ("short", "em truth", "em"):
+        viewer.layers.remove(name)
+    widget.recompute()
+    assert widget.status.text().startswith("Choose a prediction")
+
+
+def test_unmappable_ground_truth_is_a_message(viewer, wait_idle):
+    viewer.add_image(np.arange(3 * 64 * 64, dtype=np.float32).reshape(3, 64, 64) - 5,
+                     name="ramp")
+    session_for(viewer).push_model(new_model(["a", "b", "c"], depth=2, base_channels=4), "three")
+    viewer.layers[SEG].metadata["unet_loop"]["classes"] = ["a", "b", "c"]
+    widget = _widget(viewer, wait_idle, truth="ramp")
+    assert "expected class indices 0..2" in widget.status.text()

@@ -1,0 +1,271 @@
+"""Correct & Retrain widget: the whole loop, sparse mode, Stop, history, saving, bad input."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from _loop_setup import SEG, correct_slice, loop_viewer, tiny_model
+
+from napari_unet_loop.core import training
+from napari_unet_loop.core.inference import predict
+from napari_unet_loop.core.modelfile import load_model
+from napari_unet_loop.core.training import IGNORE_INDEX, TrainUpdate
+from napari_unet_loop.session import session_for
+from napari_unet_loop.widgets.metrics_widget import MetricsWidget
+from napari_unet_loop.widgets.retrain_widget import RetrainWidget
+
+FAST = {"patch_size": 64, "batch_size": 4, "learning_rate": 1e-2}
+
+
+def _widget(viewer, iterations=30) -> RetrainWidget:
+    widget = RetrainWidget(viewer)
+    widget.labels_combo.setCurrentText(SEG)
+    widget.config = replace(widget.config, **FAST)
+    widget.iterations.setValue(iterations)
+    return widget
+
+
+@pytest.fixture
+def fake_train(monkeypatch):
+    """Replace training with two instant updates; records what it was given."""
+    calls = []
+
+    def fake(model, images, labels, *, config, val_images=None, val_labels=None):
+        calls.append(dict(images=images, labels=labels, val_images=val_images,
+                          val_labels=val_labels, config=config))
+        return iter([
+            TrainUpdate(1, 2, 0.5, 0.25, 2.0),
+            TrainUpdate(2, 2, 0.4, 0.5, 4.0, done=True, model=model.copy()),
+        ])
+
+    monkeypatch.setattr(training, "train", fake)
+    return calls
+
+
+def test_the_whole_loop_improves_the_held_out_slice(make_napari_viewer, qtbot, wait_idle):
+    image_model = tiny_model()
+    viewer = loop_viewer(make_napari_viewer)
+    seg, truth = viewer.layers[SEG], viewer.layers["em truth"].data
+    seg.data = predict(viewer.layers["em"].data, image_model).labels  # before tracking: no edit
+    metrics = MetricsWidget(viewer)
+    metrics.pred_combo.setCurrentText(SEG)
+    metrics.truth_combo.setCurrentText("em truth")
+    wait_idle(metrics)
+    before = metrics.evaluation.mean_dice["membrane"]
+
+    widget = _widget(viewer)
+    correct_slice(seg, 0, truth)
+    correct_slice(seg, 1, truth)
+    assert widget.edited_label.text() == "Edited slices: 0, 1"
+    widget.retrain()
+    assert widget.running and widget.stop_button.isEnabled()
+    wait_idle(widget, 90_000)
+    assert widget.status.text().startswith("New model: retrain 1"), widget.status.text()
+    session = session_for(viewer)
+    assert [v.label for v in session.versions] == ["tiny", "retrain 1: slices 0, 1 (dense)"]
+    history = widget.models.history
+    assert history.count() == 2 and history.item(1).text().startswith("●")
+    np.testing.assert_array_equal(seg.data[0], truth[0])  # current slice is edited: kept
+
+    widget.resegment_unedited()
+    wait_idle(widget)
+    np.testing.assert_array_equal(seg.data[:2], truth[:2])
+    qtbot.waitUntil(lambda: metrics.history_table.rowCount() == 2, timeout=5000)
+    after = float(metrics.history_table.item(1, 2).text())
+    assert metrics.history_table.item(0, 0).text() == "tiny"
+    assert metrics.evaluation.scored == [2]
+    assert after > before + 0.3, (before, after)
+
+
+def test_sparse_mode_trains_on_painted_pixels_only(make_napari_viewer, fake_train, wait_idle):
+    viewer = loop_viewer(make_napari_viewer)
+    seg = viewer.layers[SEG]
+    widget = _widget(viewer)
+    seg.brush_size = 5
+    seg.paint((1, 30, 30), 1)
+    widget.mode_combo.setCurrentText("sparse")
+    widget.retrain()
+    wait_idle(widget)
+    (labels,) = fake_train[0]["labels"]
+    painted = seg.data[1] == 1
+    assert (labels[painted] == 1).all() and (labels[~painted] == IGNORE_INDEX).all()
+    assert fake_train[0]["config"].iterations == 30
+    assert session_for(viewer).versions[-1].label == "retrain 1: slices 1 (sparse)"
+
+
+def test_validation_on_ground_truth_shows_dice_and_time_left(
+    make_napari_viewer, fake_train, wait_idle, monkeypatch
+):
+    viewer = loop_viewer(make_napari_viewer)
+    widget = _widget(viewer)
+    said = []
+    monkeypatch.setattr(widget, "_say", said.append)
+    correct_slice(viewer.layers[SEG], 1, viewer.layers["em truth"].data)
+    widget.gt_check.setChecked(True)
+    widget.gt_combo.setCurrentText("em truth")
+    widget.retrain()
+    wait_idle(widget)
+    assert len(fake_train[0]["val_images"]) == 2  # the two unedited slices
+    np.testing.assert_array_equal(fake_train[0]["val_labels"][1], viewer.layers["em truth"].data[2])
+    assert any("validation Dice 0.250" in s and "~2 s left" in s for s in said), said
+
+
+def test_stop_discards_the_run(make_napari_viewer, qtbot, wait_idle):
+    viewer = loop_viewer(make_napari_viewer)
+    widget = _widget(viewer, iterations=10_000)
+    correct_slice(viewer.layers[SEG], 0, viewer.layers["em truth"].data)
+    widget.retrain()
+    qtbot.waitUntil(lambda: widget.status.text().startswith("Iteration"), timeout=60_000)
+    widget.stop()
+    wait_idle(widget)
+    assert widget.status.text() == "Stopped: the model is unchanged."
+    assert len(session_for(viewer).versions) == 1
+    assert widget.retrain_button.isEnabled() and not widget.stop_button.isEnabled()
+
+
+def test_step_back_in_history_and_save_the_model(
+    make_napari_viewer, fake_train, wait_idle, tmp_path
+):
+    viewer = loop_viewer(make_napari_viewer)
+    widget = _widget(viewer)
+    correct_slice(viewer.layers[SEG], 0, viewer.layers["em truth"].data)
+    for _ in range(2):
+        widget.retrain()
+        wait_idle(widget)
+    session = session_for(viewer)
+    assert [v.label.split(":")[0] for v in session.versions] == ["tiny", "retrain 1", "retrain 2"]
+    models = widget.models
+    models.use_selected()
+    assert "Select a model version" in widget.status.text()
+    models.history.setCurrentRow(1)
+    models.use_selected()
+    assert session.current_index == 1 and models.history.item(1).text().startswith("●")
+    assert models.history.count() == 3
+
+    models.save_edit.setText(str(tmp_path / "round1"))
+    models.save()
+    saved = tmp_path / "round1.safetensors"
+    assert saved.is_file() and load_model(saved).class_names == ["background", "membrane"]
+    (tmp_path / "file").write_text("")
+    models.save_edit.setText(str(tmp_path / "file" / "model.safetensors"))
+    models.save()
+    assert widget.status.text().startswith("Could not save the model")
+
+
+def test_corrections_reload_in_a_new_viewer(make_napari_viewer, qtbot, tmp_path):
+    viewer = loop_viewer(make_napari_viewer)
+    widget = _widget(viewer)
+    seg = viewer.layers[SEG]
+    correct_slice(seg, 2, viewer.layers["em truth"].data)
+    corrected = seg.data[2].copy()
+    folder = tmp_path / "home" / ".napari-unet-loop" / "corrections"
+    assert widget.autosave.edit.text().startswith(str(folder / "em-"))
+    viewer.close()  # closing saves what the timer had not saved yet
+
+    again = loop_viewer(make_napari_viewer)
+    widget = _widget(again)
+    assert widget.edited_label.text() == "Edited slices: 2"
+    np.testing.assert_array_equal(again.layers[SEG].data[2], corrected)
+
+    widget.autosave.edit.setText(str(tmp_path / "mine"))
+    widget.autosave.use()
+    assert (tmp_path / "mine" / "slice_0002.npz").is_file()
+    assert "Autosaving to" in widget.status.text()
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("no edits", "no edited slices"),
+        ("no labels", "choose a labels layer"),
+        ("bad values", "only classes 0..1"),
+        ("truth shape", "ground truth layer must have the labels' shape"),
+        ("no model", "run Segment first"),
+        ("image shape", "differ in shape"),
+    ],
+)
+def test_bad_input_gives_a_message(make_napari_viewer, notes, case, message):
+    viewer = loop_viewer(make_napari_viewer, model=case != "no model")
+    seg = viewer.layers[SEG]
+    widget = _widget(viewer)
+    if case == "no labels":
+        for name in (SEG, "em truth"):
+            viewer.layers.remove(name)
+    if case != "no edits":
+        seg.data_setitem((np.array([0]), np.array([5]), np.array([5])), 7 if case == "bad values"
+                         else 1)
+    if case == "truth shape":
+        viewer.add_labels(np.zeros((2, 64, 64), np.uint8), name="small truth")
+    if case == "image shape":
+        viewer.layers["em"].data = np.zeros((3, 32, 32), np.uint8)
+    if case == "truth shape":
+        widget.gt_check.setChecked(True)
+        widget.gt_combo.setCurrentText("small truth")
+    widget.retrain()
+    assert message in widget.status.text() and notes["error"] == [widget.status.text()]
+    assert not widget.running and widget.retrain_button.isEnabled()
+
+
+def test_removing_the_layer_while_training_stops_cleanly(
+    make_napari_viewer, qtbot, wait_idle, notes
+):
+    viewer = loop_viewer(make_napari_viewer)
+    widget = _widget(viewer, iterations=10_000)
+    correct_slice(viewer.layers[SEG], 0, viewer.layers["em truth"].data)
+    widget.retrain()
+    viewer.layers.remove(SEG)
+    wait_idle(widget)
+    assert widget.status.text() == f"Stopped: '{SEG}' was removed."
+    assert len(session_for(viewer).versions) == 1 and notes["error"] == []
+
+
+def test_closing_the_viewer_while_training_is_harmless(make_napari_viewer, qtbot, wait_idle):
+    viewer = loop_viewer(make_napari_viewer)
+    widget = _widget(viewer, iterations=10_000)
+    correct_slice(viewer.layers[SEG], 0, viewer.layers["em truth"].data)
+    session = session_for(viewer)
+    widget.retrain()
+    viewer.close()
+    wait_idle(widget)
+    assert len(session.versions) == 1
+
+
+def test_after_retraining_the_current_unedited_slice_is_resegmented(
+    make_napari_viewer, fake_train, wait_idle, monkeypatch
+):
+    from napari_unet_loop.core import inference
+
+    predicted = []
+
+    def fake_predict(image, model, **kwargs):
+        predicted.append(image.shape)
+        return inference.Prediction(None, np.ones(image.shape, np.uint8))
+
+    monkeypatch.setattr(inference, "predict", fake_predict)
+    viewer = loop_viewer(make_napari_viewer)
+    seg = viewer.layers[SEG]
+    widget = _widget(viewer)
+    correct_slice(seg, 0, viewer.layers["em truth"].data)
+    viewer.dims.set_current_step(0, 2)
+    widget.retrain()
+    wait_idle(widget)
+    assert predicted == [(64, 64)] and (seg.data[2] == 1).all()
+    assert not (seg.data[1] == 1).all()
+    assert session_for(viewer).edited_slices(SEG) == [0]  # a re-segmented slice is no edit
+
+
+def test_a_failing_run_is_reported(make_napari_viewer, wait_idle, notes, monkeypatch):
+    def broken(*args, **kwargs):
+        raise training.InputError("the model needs (Y, X) images")
+
+    monkeypatch.setattr(training, "train", broken)
+    viewer = loop_viewer(make_napari_viewer)
+    widget = _widget(viewer)
+    correct_slice(viewer.layers[SEG], 0, viewer.layers["em truth"].data)
+    widget.retrain()
+    wait_idle(widget)
+    assert widget.status.text() == "Retrain failed: the model needs (Y, X) images"
+    assert notes["error"] == ["Retrain failed: the model needs (Y, X) images"]
+    assert len(session_for(viewer).versions) == 1 and widget.retrain_button.isEnabled()
