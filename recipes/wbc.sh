@@ -12,5 +12,5 @@ unet-loop train \
   --slices @recipes/splits/wbc-train.txt --val-slices @recipes/splits/wbc-val.txt \
   --classes background,cytoplasm,nucleus \
   --depth 4 --base-channels 16 --patch-size 128 --batch-size 8 \
-  --iterations 600 --val-every 100 --learning-rate 1e-3 --seed 0 --half \
+  --iterations 400 --val-every 100 --learning-rate 1e-3 --seed 0 --half \
   --name wbc -o src/napari_unet_loop/models/wbc.safetensors

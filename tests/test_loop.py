@@ -1,4 +1,5 @@
-"""The plain-Python loop steps: class maps, evaluation tables, validation slices, CSV."""
+"""The plain-Python loop steps: class maps, evaluation tables, validation slices, CSV, the
+Retrain status text."""
 
 import csv
 
@@ -6,10 +7,13 @@ import numpy as np
 import pytest
 
 from napari_unet_loop.core.errors import InputError
+from napari_unet_loop.core.training import TrainUpdate
 from napari_unet_loop.loop import (
+    RetrainReport,
     class_map,
     distinct_values,
     evaluate,
+    slices_text,
     validation_pairs,
     write_csv,
 )
@@ -140,3 +144,29 @@ def test_write_csv_is_atomic_and_readable(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.csv"]
     with pytest.raises(InputError, match="does not exist"):
         write_csv(tmp_path / "nope" / "m.csv", [["a"]])
+
+
+def test_slices_text_is_singular_for_one_slice():
+    assert slices_text([3]) == "slice 3"
+    assert slices_text([0, 1, 5]) == "slices 0, 1, 5"
+
+
+def test_retrain_report_keeps_the_last_validation_dice_and_sums_up_the_run():
+    report = RetrainReport()
+    first = report.add(TrainUpdate(1, 4, 0.8, None, 1.0))
+    assert first == "Iteration 1/4 · loss 0.8000 · ~3 s left"
+    assert "validation Dice 0.600" in report.add(TrainUpdate(2, 4, 0.6, 0.6, 2.0))
+    assert "validation Dice 0.600" in report.add(TrainUpdate(3, 4, 0.4, None, 3.0))
+    report.add(TrainUpdate(4, 4, 0.2, 0.5, 14.2, done=True))
+    assert report.last_dice == 0.5 and report.best_dice == 0.6
+    # The final model has the best validated weights: the summary gives the best Dice.
+    assert report.summary() == "4 iterations, 14 s, loss 0.500, validation Dice 0.600"
+
+
+def test_retrain_report_without_validation_and_stopped_early():
+    report = RetrainReport()
+    report.add(TrainUpdate(1, 60, 0.25, None, 0.4, done=True))
+    assert report.summary() == "1 iteration, 0 s, loss 0.250"
+    report.add(TrainUpdate(2, 60, 0.25, 0.9, 0.8, done=True, stopped_early=True))
+    assert report.summary().endswith("validation Dice 0.900, stopped early: validation Dice no "
+                                     "longer improved")

@@ -3,6 +3,7 @@
 import importlib
 import shutil
 import subprocess
+import sys
 
 import pytest
 from npe2 import PluginManifest
@@ -31,3 +32,25 @@ def test_npe2_validate_passes():
         ["npe2", "validate", "napari-unet-loop"], capture_output=True, text=True
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_wheel_carries_the_manifest_and_models(tmp_path):
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "-w", str(tmp_path), str(root)],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    (wheel,) = tmp_path.glob("napari_unet_loop-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        manifest = archive.read("napari_unet_loop/napari.yaml").decode()
+    assert manifest == (root / "napari.yaml").read_text()
+    shipped = {p.name for p in (root / "src/napari_unet_loop/models").glob("*.safetensors")}
+    assert {f"napari_unet_loop/models/{name}" for name in shipped} <= names
+    entry_points = [n for n in names if n.endswith("entry_points.txt")]
+    assert entry_points

@@ -47,3 +47,17 @@ def test_one_session_per_viewer():
     assert session_for(viewer_a) is not session_for(viewer_b)
     forget_session(viewer_a)
     forget_session(viewer_b)
+
+
+def test_a_proxy_of_the_viewer_finds_the_viewers_session():
+    import wrapt  # napari hands plugin widgets a wrapt proxy of the viewer
+
+    class Viewer:
+        pass
+
+    viewer = Viewer()
+    session = session_for(viewer)
+    assert session_for(wrapt.ObjectProxy(viewer)) is session
+    forget_session(wrapt.ObjectProxy(viewer))
+    assert session_for(viewer) is not session
+    forget_session(viewer)

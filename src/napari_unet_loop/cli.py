@@ -149,13 +149,18 @@ def _train(args: argparse.Namespace) -> None:
             if update.done:
                 final = update.model
     final.provenance.setdefault("data", {}).update(
-        images=[str(i) for i in args.images], labels=[str(lab) for lab in args.labels],
+        images=[_short(i) for i in args.images], labels=[_short(lab) for lab in args.labels],
         label_map=args.label_map, slices=args.slices, val_slices=args.val_slices,
         train=[train_pairs.names[0], train_pairs.names[-1], len(train_pairs)],
         validation=val_pairs.names,
     )
     path = save_model(final, output, half=args.half)
     print(f"wrote {path}")
+
+
+def _short(path: str) -> str:
+    """The data set's own part of a path (``isbi2012/train-volume.tif``): no machine folders."""
+    return "/".join(Path(path).resolve().parts[-2:])
 
 
 def _evaluate(args: argparse.Namespace) -> None:

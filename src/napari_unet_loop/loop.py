@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
+import threading
+from collections import deque
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,6 +189,80 @@ def warm_up() -> None:
     import torch
 
     torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+
+
+_warm_up_thread: threading.Thread | None = None
+
+
+def start_warm_up() -> threading.Thread:
+    """Run :func:`warm_up` once per process, in a plain thread; returns that thread.
+
+    Not a Qt worker: the thread may outlive the widget and the viewer (napari closed right
+    after Retrain opened), and a Qt worker then emits signals of deleted objects, which aborts
+    Python. Not a daemon either, so quitting waits for it rather than cutting torch off mid-import.
+    """
+    global _warm_up_thread
+    if _warm_up_thread is None:
+        _warm_up_thread = threading.Thread(target=warm_up, name="unet-loop warm-up")
+        _warm_up_thread.start()
+    return _warm_up_thread
+
+
+def slices_text(slices: Sequence[int]) -> str:
+    """``slice 3`` or ``slices 0, 1, 5``, for status lines and model history labels."""
+    numbers = ", ".join(str(int(z)) for z in slices)
+    return f"slice {numbers}" if len(slices) == 1 else f"slices {numbers}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+class RetrainReport:
+    """The Retrain status while training runs, and how the run ended once it has.
+
+    Validation Dice is measured every few iterations only; the last value stays on show in
+    between. The final model carries the best validated weights, so the summary gives the best.
+    """
+
+    SMOOTHING = 10  # the loss of the summary is the mean of this many last iterations
+
+    def __init__(self) -> None:
+        self.iteration = self.total = 0
+        self.elapsed_s = 0.0
+        self.last_dice: float | None = None
+        self.best_dice: float | None = None
+        self.stopped_early = False
+        self._losses: deque[float] = deque(maxlen=self.SMOOTHING)
+
+    def add(self, update) -> str:
+        """Record one ``core.training.TrainUpdate``; returns the live status line."""
+        self.iteration, self.total = update.iteration, update.total
+        self.elapsed_s, self.stopped_early = update.elapsed_s, update.stopped_early
+        self._losses.append(update.loss)
+        if update.val_dice is not None:
+            self.last_dice = update.val_dice
+            self.best_dice = max(update.val_dice, self.best_dice or update.val_dice)
+        left = self.elapsed_s / max(self.iteration, 1) * (self.total - self.iteration)
+        dice = "" if self.last_dice is None else f" · validation Dice {self.last_dice:.3f}"
+        return (f"Iteration {self.iteration}/{self.total} · loss {update.loss:.4f}{dice}"
+                f" · ~{left:.0f} s left")
+
+    @property
+    def loss(self) -> float | None:
+        """Mean loss of the last iterations (a single iteration's loss is noisy)."""
+        return float(np.mean(self._losses)) if self._losses else None
+
+    def summary(self) -> str:
+        """E.g. ``60 iterations, 14 s, loss 0.213, validation Dice 0.910``."""
+        parts = [_count(self.iteration, "iteration"), f"{self.elapsed_s:.0f} s"]
+        if self.loss is not None:
+            parts.append(f"loss {self.loss:.3f}")
+        if self.best_dice is not None:
+            parts.append(f"validation Dice {self.best_dice:.3f}")
+        if self.stopped_early:
+            parts.append("stopped early: validation Dice no longer improved")
+        return ", ".join(parts)
 
 
 def retrain(model, images, labels, config, val_images=None, val_labels=None) -> Generator:

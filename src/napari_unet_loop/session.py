@@ -90,8 +90,15 @@ class LoopSession:
 _SESSIONS: dict[int, LoopSession] = {}
 
 
+def _unwrapped(viewer: object) -> object:
+    # napari gives plugin widgets a proxy of the viewer (a new one per widget): the viewer
+    # behind it is what identifies the session.
+    return getattr(viewer, "__wrapped__", viewer)
+
+
 def session_for(viewer: object) -> LoopSession:
     """The one session of ``viewer``, created on first use and dropped when it is collected."""
+    viewer = _unwrapped(viewer)
     key = id(viewer)
     if key not in _SESSIONS:
         _SESSIONS[key] = LoopSession()
@@ -104,4 +111,4 @@ def session_for(viewer: object) -> LoopSession:
 
 def forget_session(viewer: object) -> None:
     """Drop a closed viewer's session."""
-    _SESSIONS.pop(id(viewer), None)
+    _SESSIONS.pop(id(_unwrapped(viewer)), None)

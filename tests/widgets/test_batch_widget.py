@@ -124,3 +124,20 @@ def test_bad_inputs_give_messages(widget, inputs, tmp_path, notes):
     widget.output_edit.setText("")
     widget.run()
     assert not widget.running and "output folder" in widget.status.text()
+
+
+def test_the_outputs_have_a_heading_and_open_sits_right_under_them(make_napari_viewer, qtbot):
+    from qtpy.QtWidgets import QLabel
+
+    widget = BatchWidget(make_napari_viewer())
+    qtbot.addWidget(widget)
+    widget.resize(420, 900)  # a tall dock: the space left over must not go between them
+    widget.show()
+    qtbot.waitExposed(widget)
+    (heading,) = [x for x in widget.findChildren(QLabel) if x.text() == "Finished outputs"]
+    outputs, button = widget.outputs.geometry(), widget.open_button.geometry()
+    assert 0 <= outputs.top() - heading.geometry().bottom() < 20
+    assert 0 <= button.top() - outputs.bottom() < 20
+    # the list keeps a modest height (it scrolls), so Open is not pushed to the dock's bottom
+    assert outputs.height() <= widget.outputs.sizeHint().height()
+    assert button.bottom() < 600

@@ -32,26 +32,71 @@ def viewer(make_napari_viewer):
     return viewer
 
 
-def test_per_slice_table_mean_and_status(viewer, wait_idle):
+def test_per_slice_table_mean_first_and_status(viewer, wait_idle):
     widget = _widget(viewer, wait_idle)
     table = widget.table
     assert table.rowCount() == 4 and table.columnCount() == 6
-    assert table.horizontalHeaderItem(3).text() == "Dice membrane"
-    assert [table.item(r, 0).text() for r in range(4)] == ["0", "1", "2", "mean"]
-    assert table.item(0, 3).text() == "1.0000" and table.item(1, 3).text() == "0.0000"
-    assert float(table.item(3, 3).text()) == pytest.approx(2 / 3, abs=1e-4)
+    assert table.horizontalHeaderItem(3).text() == "Dice\nmembrane"
+    # the mean on top, in bold: in view however many slices follow
+    assert [table.item(r, 0).text() for r in range(4)] == ["mean", "0", "1", "2"]
+    assert table.item(0, 0).font().bold() and not table.item(1, 0).font().bold()
+    assert table.item(1, 3).text() == "1.0000" and table.item(2, 3).text() == "0.0000"
+    assert float(table.item(0, 3).text()) == pytest.approx(2 / 3, abs=1e-4)
     assert widget.status.text().startswith("Mean Dice over 3 unedited slice(s)")
     assert widget.history_table.rowCount() == 1
     assert widget.history_table.item(0, 0).text() == "tiny"
+
+
+def test_headers_are_never_cut_off(viewer, wait_idle):
+    widget = _widget(viewer, wait_idle)
+    widget.resize(300, 400)  # a narrow dock
+    widget.show()
+    for table in (widget.table, widget.history_table):
+        header = table.horizontalHeader()
+        metrics = header.fontMetrics()
+        for column in range(table.columnCount()):
+            text = table.horizontalHeaderItem(column).text()
+            widest = max(metrics.horizontalAdvance(line) for line in text.splitlines())
+            assert header.sectionSize(column) > widest, text
+            assert header.height() >= metrics.height() * len(text.splitlines()), text
+
+
+def test_opening_chooses_the_segmentation_and_a_truth_and_scores_the_current_model(
+    viewer, wait_idle
+):
+    session_for(viewer).push_model(tiny_model(), "retrain 1: slice 1 (dense)")
+    widget = MetricsWidget(viewer)  # opened after a retrain, nothing chosen by hand
+    wait_idle(widget)
+    assert widget.pred_combo.currentText() == SEG
+    assert widget.truth_combo.currentText() == "em truth"
+    assert widget.history_table.rowCount() == 1
+    assert widget.history_table.item(0, 0).text() == "retrain 1: slice 1 (dense)"
+
+
+def test_a_new_segmentation_becomes_the_prediction_beside_the_ground_truth(
+    make_napari_viewer, wait_idle
+):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((2, 32, 32), np.uint8), name="em")
+    viewer.add_labels(np.zeros((2, 32, 32), np.uint8), name="em ground truth")
+    widget = MetricsWidget(viewer)  # opened before segmenting: only the truth is there
+    viewer.add_labels(np.zeros((2, 32, 32), np.uint8), name="em segmentation",
+                      metadata={"unet_loop": {"image_layer": "em"}})
+    assert widget.pred_combo.currentText() == "em segmentation"
+    assert widget.truth_combo.currentText() == "em ground truth"
+    viewer.add_labels(np.zeros((2, 32, 32), np.uint8), name="other")
+    assert widget.pred_combo.currentText() == "em segmentation"  # a usable choice is kept
+    assert widget.truth_combo.currentText() == "em ground truth"
+    wait_idle(widget)
 
 
 def test_editing_the_prediction_updates_the_table_and_skips_edited_slices(viewer, wait_idle, qtbot):
     widget = _widget(viewer, wait_idle)
     seg = viewer.layers[SEG]
     seg.paint((0, 30, 30), 1)  # an edit: slice 0 now counts as edited
-    qtbot.waitUntil(lambda: widget.table.item(0, 1).text() == "yes", timeout=3000)
-    assert widget.table.item(3, 1).text() == "2 slices"
-    assert float(widget.table.item(3, 3).text()) == pytest.approx(0.5, abs=1e-4)
+    qtbot.waitUntil(lambda: widget.table.item(1, 1).text() == "yes", timeout=3000)
+    assert widget.table.item(0, 1).text() == "2 slices"
+    assert float(widget.table.item(0, 3).text()) == pytest.approx(0.5, abs=1e-4)
 
 
 def test_each_model_version_gets_a_history_row(viewer, wait_idle, qtbot):
@@ -59,18 +104,18 @@ def test_each_model_version_gets_a_history_row(viewer, wait_idle, qtbot):
     session_for(viewer).push_model(tiny_model(), "retrain 1: slices 1 (dense)")
     qtbot.waitUntil(lambda: widget.history_table.rowCount() == 2, timeout=3000)
     assert widget.history_table.item(1, 0).text() == "retrain 1: slices 1 (dense)"
-    assert widget.history_table.horizontalHeaderItem(2).text() == "mean Dice membrane"
+    assert widget.history_table.horizontalHeaderItem(2).text() == "mean Dice\nmembrane"
 
 
 def test_isbi_style_image_ground_truth_with_invert(viewer, wait_idle, qtbot):
     truth = viewer.layers["em truth"].data
     viewer.add_image(np.where(truth == 1, 0, 255).astype(np.uint8), name="isbi")
     widget = _widget(viewer, wait_idle, truth="isbi")
-    assert float(widget.table.item(0, 3).text()) == 0.0
+    assert float(widget.table.item(1, 3).text()) == 0.0
     assert "0→0, 255→1" in widget.status.text()
     widget.invert_check.setChecked(True)
     qtbot.waitUntil(lambda: "inverted" in widget.status.text(), timeout=3000)
-    assert widget.table.item(0, 3).text() == "1.0000"
+    assert widget.table.item(1, 3).text() == "1.0000"
 
 
 def test_instance_labels_add_object_f1(viewer, wait_idle, qtbot):
@@ -82,8 +127,8 @@ def test_instance_labels_add_object_f1(viewer, wait_idle, qtbot):
     widget = _widget(viewer, wait_idle, truth="nuclei")
     widget.instances_check.setChecked(True)
     qtbot.waitUntil(lambda: widget.table.columnCount() == 7, timeout=3000)
-    assert widget.table.horizontalHeaderItem(6).text() == "object F1"
-    assert float(widget.table.item(3, 6).text()) > 0.5
+    assert widget.table.horizontalHeaderItem(6).text() == "object\nF1"
+    assert float(widget.table.item(0, 6).text()) > 0.5
 
 
 def test_csv_export(viewer, wait_idle, tmp_path):

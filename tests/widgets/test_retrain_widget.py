@@ -1,4 +1,4 @@
-"""Correct & Retrain widget: the whole loop, sparse mode, Stop, history, saving, bad input."""
+"""Correct and Retrain widget: the whole loop, sparse mode, Stop, history, saving, bad input."""
 
 from __future__ import annotations
 
@@ -29,15 +29,16 @@ def _widget(viewer, iterations=30) -> RetrainWidget:
 
 @pytest.fixture
 def fake_train(monkeypatch):
-    """Replace training with two instant updates; records what it was given."""
+    """Replace training with three instant updates; records what it was given."""
     calls = []
 
     def fake(model, images, labels, *, config, val_images=None, val_labels=None):
         calls.append(dict(images=images, labels=labels, val_images=val_images,
                           val_labels=val_labels, config=config))
         return iter([
-            TrainUpdate(1, 2, 0.5, 0.25, 2.0),
-            TrainUpdate(2, 2, 0.4, 0.5, 4.0, done=True, model=model.copy()),
+            TrainUpdate(1, 3, 0.5, 0.25, 2.0),
+            TrainUpdate(2, 3, 0.45, None, 3.0),
+            TrainUpdate(3, 3, 0.4, 0.5, 4.0, done=True, model=model.copy()),
         ])
 
     monkeypatch.setattr(training, "train", fake)
@@ -71,6 +72,7 @@ def test_the_whole_loop_improves_the_held_out_slice(make_napari_viewer, qtbot, w
 
     widget.resegment_unedited()
     wait_idle(widget)
+    assert widget.status.text() == "Re-segmented slice 2."
     np.testing.assert_array_equal(seg.data[:2], truth[:2])
     qtbot.waitUntil(lambda: metrics.history_table.rowCount() == 2, timeout=5000)
     after = float(metrics.history_table.item(1, 2).text())
@@ -92,10 +94,10 @@ def test_sparse_mode_trains_on_painted_pixels_only(make_napari_viewer, fake_trai
     painted = seg.data[1] == 1
     assert (labels[painted] == 1).all() and (labels[~painted] == IGNORE_INDEX).all()
     assert fake_train[0]["config"].iterations == 30
-    assert session_for(viewer).versions[-1].label == "retrain 1: slices 1 (sparse)"
+    assert session_for(viewer).versions[-1].label == "retrain 1: slice 1 (sparse)"
 
 
-def test_validation_on_ground_truth_shows_dice_and_time_left(
+def test_validation_dice_stays_on_show_and_the_run_is_summed_up(
     make_napari_viewer, fake_train, wait_idle, monkeypatch
 ):
     viewer = loop_viewer(make_napari_viewer)
@@ -103,13 +105,17 @@ def test_validation_on_ground_truth_shows_dice_and_time_left(
     said = []
     monkeypatch.setattr(widget, "_say", said.append)
     correct_slice(viewer.layers[SEG], 1, viewer.layers["em truth"].data)
+    assert widget.gt_combo.currentText() == "em truth"  # not the labels being corrected
     widget.gt_check.setChecked(True)
-    widget.gt_combo.setCurrentText("em truth")
     widget.retrain()
     wait_idle(widget)
     assert len(fake_train[0]["val_images"]) == 2  # the two unedited slices
     np.testing.assert_array_equal(fake_train[0]["val_labels"][1], viewer.layers["em truth"].data[2])
-    assert any("validation Dice 0.250" in s and "~2 s left" in s for s in said), said
+    assert any("validation Dice 0.250" in s and "~4 s left" in s for s in said), said
+    # the next iteration measures no Dice: the last one stays on show
+    assert "Iteration 2/3 · loss 0.4500 · validation Dice 0.250 · ~2 s left" in said, said
+    done = "New model: retrain 1 (3 iterations, 4 s, loss 0.450, validation Dice 0.500)."
+    assert said[-1] == f"{done} Slice 1 is corrected: kept as painted.", said
 
 
 def test_stop_discards_the_run(make_napari_viewer, qtbot, wait_idle):
@@ -252,6 +258,7 @@ def test_after_retraining_the_current_unedited_slice_is_resegmented(
     widget.retrain()
     wait_idle(widget)
     assert predicted == [(64, 64)] and (seg.data[2] == 1).all()
+    assert widget.status.text().endswith("). Re-segmented slice 2."), widget.status.text()
     assert not (seg.data[1] == 1).all()
     assert session_for(viewer).edited_slices(SEG) == [0]  # a re-segmented slice is no edit
 
@@ -269,3 +276,31 @@ def test_a_failing_run_is_reported(make_napari_viewer, wait_idle, notes, monkeyp
     assert widget.status.text() == "Retrain failed: the model needs (Y, X) images"
     assert notes["error"] == ["Retrain failed: the model needs (Y, X) images"]
     assert len(session_for(viewer).versions) == 1 and widget.retrain_button.isEnabled()
+
+
+def test_resegmenting_all_unedited_slices_says_when_it_starts_and_ends(
+    make_napari_viewer, wait_idle, monkeypatch
+):
+    from napari_unet_loop.core import inference
+
+    monkeypatch.setattr(
+        inference, "predict",
+        lambda image, model, **kwargs: inference.Prediction(None, np.ones(image.shape, np.uint8)),
+    )
+    viewer = loop_viewer(make_napari_viewer)
+    seg = viewer.layers[SEG]
+    widget = _widget(viewer)
+    said = []
+    monkeypatch.setattr(widget, "_say", said.append)
+    correct_slice(seg, 0, viewer.layers["em truth"].data)
+    widget.resegment_unedited()
+    assert widget.running and said == ["Re-segmenting 2 slices…"]
+    wait_idle(widget)
+    assert said[1:] == ["Re-segmenting 2 slices… 1/2", "Re-segmenting 2 slices… 2/2",
+                        "Re-segmented 2 slices."]
+    assert (seg.data[1:] == 1).all() and not (seg.data[0] == 1).all()
+
+    correct_slice(seg, 1, viewer.layers["em truth"].data)
+    correct_slice(seg, 2, viewer.layers["em truth"].data)
+    widget.resegment_unedited()
+    assert not widget.running and said[-1] == "Every slice is corrected: nothing to re-segment."

@@ -230,3 +230,21 @@ def test_viewer_closed_while_running(setup, wait_idle, notes):
     viewer.close()
     wait_idle(widget)
     assert notes["error"] == []
+
+
+def test_the_model_file_field_shows_only_for_a_model_file(make_napari_viewer, qtbot, model_file):
+    viewer = make_napari_viewer()
+    widget = SegmentWidget(viewer)
+    qtbot.addWidget(widget)
+    picker = widget.model_picker
+    picker.set_file(model_file)
+    widget.show()
+    qtbot.waitExposed(widget)
+    assert not picker.file_row.isHidden()
+    # the drop-down has the width to itself; the file field goes below it
+    assert picker.file_row.geometry().top() >= picker.combo.geometry().bottom()
+    assert picker.combo.width() == picker.width()
+    session_for(viewer).push_model(new_model(["a", "b"], depth=1, base_channels=2), "retrain 1")
+    assert picker.combo.currentText() == "current: retrain 1" and picker.file_row.isHidden()
+    picker.combo.setCurrentIndex(picker.combo.findData("file"))
+    assert not picker.file_row.isHidden()

@@ -24,7 +24,7 @@ from ..core.corrections import CorrectionStore, default_folder, home_folder, ima
 from ..core.errors import UnetLoopError
 from ..session import session_for
 from ._edits import EditTracker, forget, track_edits, write_slices
-from ._layers import META_KEY, get_layer
+from ._layers import META_KEY, get_layer, real_viewer
 
 if TYPE_CHECKING:
     from napari.viewer import Viewer
@@ -175,6 +175,7 @@ def _on_removed(viewer: Viewer, layer) -> None:
 
 def watch_viewer(viewer: Viewer) -> None:
     """Track, autosave and reload every segmentation layer of ``viewer``, now and later."""
+    viewer = real_viewer(viewer)
     if viewer in _WATCHED:
         return
     _WATCHED.add(viewer)

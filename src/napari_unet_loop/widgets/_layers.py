@@ -7,7 +7,9 @@ viewer, while a worker runs.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
+from functools import partial
 from itertools import count
 from typing import TYPE_CHECKING
 
@@ -33,6 +35,19 @@ def probability_name(image_name: str) -> str:
     return f"{image_name} probability"
 
 
+# Words in a layer name that suggest ground truth, best first.
+_TRUTH_HINTS = ("ground truth", "truth", "label")
+
+
+def guess_truth(names: list[str], prediction: str) -> str | None:
+    """The name most likely to be a ground truth among ``names``, never ``prediction``."""
+    def rank(name: str) -> int:
+        lower = name.lower()
+        return next((i for i, hint in enumerate(_TRUTH_HINTS) if hint in lower), len(_TRUTH_HINTS))
+
+    return min((name for name in names if name != prediction), key=rank, default=None)
+
+
 def numbered_names(base: str) -> Iterator[str]:
     """``base``, ``base (2)``, ``base (3)``, ... (napari's own style for duplicates)."""
     yield base
@@ -46,9 +61,41 @@ def get_layer(viewer: Viewer, name: str, kind: type[Layer] = Layer) -> Layer | N
     return layer if isinstance(layer, kind) else None
 
 
+_SEEN: weakref.WeakSet = weakref.WeakSet()  # viewers real_viewer has seen
+_CLOSED: weakref.WeakSet = weakref.WeakSet()  # ... whose window Qt has destroyed since
+
+
+def real_viewer(viewer: Viewer) -> Viewer:
+    """The napari Viewer itself, and from now on :func:`viewer_alive` follows its window.
+
+    napari hands a widget opened from the Plugins menu a ``PublicOnlyProxy`` of the viewer: a
+    new wrapper per widget (so it cannot key a per-viewer session), whose layers come wrapped
+    too (so ``is`` never matches a layer the plugin created). Widgets unwrap it once, here.
+    """
+    viewer = getattr(viewer, "__wrapped__", viewer)
+    if viewer not in _SEEN:
+        _SEEN.add(viewer)
+        # The menu bar is a child of the main window, so Qt destroys it with the window: a
+        # public signal for "this viewer is gone", where the window object itself is private.
+        menu = getattr(getattr(viewer, "window", None), "main_menu", None)
+        if menu is not None:
+            menu.destroyed.connect(partial(_closed, weakref.ref(viewer)))
+    return viewer
+
+
+def _closed(ref: weakref.ref, *_: object) -> None:
+    viewer = ref()
+    if viewer is not None:
+        _CLOSED.add(viewer)
+
+
 def viewer_alive(viewer: Viewer) -> bool:
-    """False once the viewer window has been closed (napari drops its Qt window then)."""
-    return getattr(viewer.window, "_qt_window", None) is not None
+    """False once the window of ``viewer`` (seen by :func:`real_viewer`) has been destroyed.
+
+    Viewer.close() empties the layer list at once and destroys the window a moment later, so
+    in between no layer is alive (see :func:`layer_alive`) while the widgets still are.
+    """
+    return viewer not in _CLOSED
 
 
 def layer_alive(viewer: Viewer, layer: Layer) -> bool:
@@ -102,6 +149,12 @@ class LayerChooser(QComboBox):
         self.blockSignals(False)
         if self.currentText() != previous:
             self.currentTextChanged.emit(self.currentText())
+
+    def choose_truth(self, prediction: str) -> None:
+        """Choose the likeliest ground-truth layer other than ``prediction`` (if there is one)."""
+        names = [self.itemText(i) for i in range(self.count())]
+        if (guess := guess_truth(names, prediction)) is not None:
+            self.setCurrentText(guess)
 
     def layer(self) -> Layer | None:
         """The chosen layer, or None when there is none."""

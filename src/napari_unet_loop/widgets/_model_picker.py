@@ -11,10 +11,19 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qtpy.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QPushButton, QWidget
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..core.errors import InputError
 from ..session import DEFAULT_MODEL
+from ._panel import row
 
 if TYPE_CHECKING:
     from ..core.modelfile import Model
@@ -43,7 +52,11 @@ def make_device_combo() -> QComboBox:
 
 
 class ModelPicker(QWidget):
-    """The session's current model, a shipped model by name, or a model file."""
+    """The session's current model, a shipped model by name, or a model file.
+
+    The drop-down has a row to itself; the path field and Browse show below it only while
+    "model file…" is chosen, so they never squeeze the model names.
+    """
 
     def __init__(self, session: LoopSession) -> None:
         super().__init__()
@@ -52,19 +65,23 @@ class ModelPicker(QWidget):
         self._session = session
         self._loaded: tuple[str, Model] | None = None  # the model this picker last loaded
         self.combo = QComboBox()
+        self.combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         for name in shipped_models():
             self.combo.addItem(name, name)
         self.combo.addItem("model file…", _FILE)
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("path to a .safetensors model")
         self.path_edit.textEdited.connect(lambda _: self._select(_FILE))
-        self.browse_button = QPushButton("Browse file…")
+        self.browse_button = QPushButton("Browse…")
         self.browse_button.clicked.connect(self._browse)
-        layout = QHBoxLayout(self)
+        self.file_row = row(self.path_edit, self.browse_button)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.combo, self.path_edit, self.browse_button):
-            layout.addWidget(widget)
+        layout.addWidget(self.combo)
+        layout.addWidget(self.file_row)
+        self.combo.currentIndexChanged.connect(self._show_file_row)
         self._select(DEFAULT_MODEL)
+        self._show_file_row()
 
         # A weak callback: the session outlives the widget and must not keep it (or the viewer).
         this = weakref.ref(self)
@@ -79,6 +96,9 @@ class ModelPicker(QWidget):
         session.subscribe(changed)
         self.destroyed.connect(lambda *_: session.unsubscribe(changed))
         self._sync_session()
+
+    def _show_file_row(self, *_: object) -> None:
+        self.file_row.setVisible(self.combo.currentData() == _FILE)
 
     def _select(self, data: str) -> None:
         index = self.combo.findData(data)
@@ -119,7 +139,7 @@ class ModelPicker(QWidget):
         if data == _FILE:
             text = self.path_edit.text().strip()
             if not text:
-                raise InputError("choose a model file first (Browse file…)")
+                raise InputError("choose a model file first (Browse…)")
             data = text
         if self._loaded is not None and self._loaded[0] == data:
             return data, self._loaded[1]

@@ -1,4 +1,5 @@
-"""Base of the dock widgets that run one worker at a time: Run and Cancel buttons, a status line.
+"""Base of the dock widgets that run one worker at a time (Run and Cancel buttons, a status
+line), and small widgets several docks share.
 
 Handlers of a worker's results run only while the viewer is open: once it is closed the
 widget's Qt parts are gone, and a late result is dropped quietly.
@@ -10,9 +11,9 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_error
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from qtpy.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from ._layers import viewer_alive
+from ._layers import real_viewer, viewer_alive
 from ._worker import start_worker
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ class WorkerPanel(QWidget):
 
     def __init__(self, viewer: Viewer, run_text: str) -> None:
         super().__init__()
-        self._viewer = viewer
+        self._viewer = real_viewer(viewer)
         self._worker: GeneratorWorker | None = None
         self.run_button = QPushButton(run_text)
         self.cancel_button = QPushButton("Cancel")
@@ -114,3 +115,14 @@ def row(*widgets: QWidget) -> QWidget:
     for widget in widgets:
         layout.addWidget(widget)
     return box
+
+
+def swap_classes_check() -> QCheckBox:
+    """The check box for binary ground truth whose high value (255) is the background class."""
+    check = QCheckBox("swap classes (ground truth with 255 = background, e.g. ISBI)")
+    check.setToolTip(
+        "Two-valued ground truth is read low value → first class (background), high value → "
+        "second class. Tick this when it is the other way round, as in ISBI 2012, where 255 is "
+        "the cell interior and 0 the membrane."
+    )
+    return check

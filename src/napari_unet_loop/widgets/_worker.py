@@ -3,16 +3,33 @@
 Core long work is written as generators; each ``yield`` is a place where the worker can stop.
 Results reach the widget through ``on_yield``/``on_done`` on the GUI thread. Errors travel as
 values into a notification, so they never crash the viewer.
+
+Quitting Python while a worker runs (napari closed mid-run) is safe too: at exit our workers are
+asked to stop and every Qt worker thread gets time to end. A worker thread still running once
+Python has deleted the Qt objects it signals through raises, and PyQt aborts the process.
 """
 
 from __future__ import annotations
 
+import atexit
+import weakref
 from collections.abc import Callable, Generator
 from typing import Any
 
 from napari.qt.threading import GeneratorWorker, thread_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QThreadPool
+
+EXIT_WAIT_MS = 20_000  # a stopped worker ends within one tile batch or training iteration
+_STARTED: weakref.WeakSet = weakref.WeakSet()  # workers start_worker has started
+
+
+@atexit.register
+def _finish_workers_before_exit() -> None:
+    for worker in list(_STARTED):
+        worker.quit()
+    QThreadPool.globalInstance().waitForDone(EXIT_WAIT_MS)
 
 
 def _message(exc: BaseException) -> str:
@@ -80,5 +97,6 @@ def start_worker(
     worker.errored.connect(errored)
     worker.aborted.connect(aborted)
     worker.finished.connect(finished)
+    _STARTED.add(worker)
     worker.start()
     return worker

@@ -12,14 +12,17 @@ from qtpy.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QFormLayout,
+    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
 )
 
 from ..core.errors import InputError, UnetLoopError
 from ..session import session_for
+from ._layers import real_viewer
 from ._model_picker import ModelPicker, load_source, make_device_combo
 from ._panel import WorkerPanel, row
 
@@ -93,6 +96,7 @@ class BatchWidget(WorkerPanel):
     """Inputs, output folder, model, device → one '<stem>_labels.tif' per input, with Open."""
 
     def __init__(self, napari_viewer: Viewer) -> None:
+        napari_viewer = real_viewer(napari_viewer)
         super().__init__(napari_viewer, "Run")
         self._current = ""  # the file being segmented, named in failure messages
         self.inputs_edit = QLineEdit()
@@ -104,6 +108,8 @@ class BatchWidget(WorkerPanel):
         self.instances_check = QCheckBox("instances (split touching objects)")
         self.outputs = QListWidget()
         self.outputs.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+        # At most its preferred height, so Open stays right under it instead of at the bottom.
+        self.outputs.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
         self.open_button = QPushButton("Open")
         self.open_button.setToolTip("Add the selected outputs (or all) as Labels layers")
         self.open_button.clicked.connect(self.open_outputs)
@@ -121,9 +127,9 @@ class BatchWidget(WorkerPanel):
         form.addRow("output", row(self.output_edit, browse["output"]))
         form.addRow("model", self.model_picker)
         form.addRow("device", self.device_combo)
-        for widget in (self.instances_check, self.button_row(), self.status, self.outputs):
+        for widget in (self.instances_check, self.button_row(), self.status,
+                       QLabel("Finished outputs"), self.outputs, self.open_button):
             form.addRow(widget)
-        form.addRow(self.open_button)
 
     def _browse_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "TIFF stacks", "", "TIFF (*.tif *.tiff)")

@@ -25,8 +25,6 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -34,7 +32,9 @@ from qtpy.QtWidgets import (
 from ..core.errors import UnetLoopError
 from ..session import session_for
 from ._autosave import watch_viewer
-from ._layers import META_KEY, LayerChooser, viewer_alive
+from ._layers import META_KEY, LayerChooser, real_viewer, viewer_alive
+from ._panel import swap_classes_check
+from ._tables import fill_table, score_table
 
 if TYPE_CHECKING:
     from napari.viewer import Viewer
@@ -45,21 +45,12 @@ if TYPE_CHECKING:
 RECOMPUTE_DELAY_MS = 300  # wait for a brush stroke or a re-segmentation to end
 
 
-def _fill(table: QTableWidget, header: list[str], rows: list[list[str]]) -> None:
-    table.clear()
-    table.setColumnCount(len(header))
-    table.setRowCount(len(rows))
-    table.setHorizontalHeaderLabels(header)
-    for r, row in enumerate(rows):
-        for c, text in enumerate(row):
-            table.setItem(r, c, QTableWidgetItem(text))
-
-
 class MetricsWidget(QWidget):
     """Per-slice and mean Dice/IoU of a prediction layer against a ground-truth layer."""
 
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__()
+        napari_viewer = real_viewer(napari_viewer)
         self._viewer, self._session = napari_viewer, session_for(napari_viewer)
         watch_viewer(napari_viewer)  # edited slices are left out of the mean
         self._watched: list = []
@@ -70,10 +61,10 @@ class MetricsWidget(QWidget):
         self.pred_combo = LayerChooser(napari_viewer, Labels)
         self.truth_combo = LayerChooser(napari_viewer, (Labels, Image))
         self.instances_check = QCheckBox("instance labels (object F1)")
-        self.invert_check = QCheckBox("invert binary ground truth (ISBI: 255 = interior)")
+        self.invert_check = swap_classes_check()
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.table, self.history_table = QTableWidget(), QTableWidget()
+        self.table, self.history_table = score_table(), score_table()
         self.csv_edit, self.export_button = QLineEdit(), QPushButton("Export CSV")
         self.csv_edit.setPlaceholderText("CSV file; empty: choose in a dialog")
         self._timer = QTimer(self)
@@ -99,10 +90,28 @@ class MetricsWidget(QWidget):
         for check in (self.instances_check, self.invert_check):
             check.toggled.connect(self.schedule)
         self.export_button.clicked.connect(self.export_csv)
+        napari_viewer.layers.events.inserted.connect(self._choose_layers)
         self._session.subscribe(self.schedule)
         session, callback = self._session, self.schedule
         self.destroyed.connect(lambda: session.unsubscribe(callback))
+        self._choose_layers()
         self._rewatch()
+
+    def _choose_layers(self, *_: object) -> None:
+        """Prefer Segment's result as prediction and a truth-like other layer as ground truth.
+
+        Runs when the widget opens and when a layer is added; a prediction made by Segment
+        with a different ground-truth layer is a choice to keep.
+        """
+        pred = self.pred_combo.layer()
+        layers = self._viewer.layers
+        made = [x.name for x in layers if isinstance(x, Labels) and META_KEY in x.metadata]
+        switched = bool(made) and (pred is None or META_KEY not in pred.metadata)
+        if switched:
+            self.pred_combo.setCurrentText(made[-1])
+        pred_name, truth_name = self.pred_combo.currentText(), self.truth_combo.currentText()
+        if switched or not truth_name or truth_name == pred_name:
+            self.truth_combo.choose_truth(pred_name)
 
     def schedule(self, *_: object) -> None:
         """Recompute soon; many changes in a row cost one computation."""
@@ -153,7 +162,7 @@ class MetricsWidget(QWidget):
         pred, truth = self.pred_combo.layer(), self.truth_combo.layer()
         self.evaluation = None
         if pred is None or truth is None or pred is truth:
-            _fill(self.table, [], [])
+            fill_table(self.table, [], [])
             self._say("Choose a prediction (Labels) and a different ground-truth layer.")
             return
         versions = self._session.versions
@@ -176,7 +185,7 @@ class MetricsWidget(QWidget):
 
     def _failed(self, exc: BaseException) -> None:
         if viewer_alive(self._viewer):
-            _fill(self.table, [], [])
+            fill_table(self.table, [], [])
             message = str(exc) if isinstance(exc, UnetLoopError) else f"{type(exc).__name__}: {exc}"
             self._say(message)
 
@@ -184,7 +193,8 @@ class MetricsWidget(QWidget):
         if not viewer_alive(self._viewer):
             return
         self.evaluation = ev
-        _fill(self.table, ev.header, ev.rows)
+        # The mean first: the number that matters stays in view above a long stack's rows.
+        fill_table(self.table, ev.header, [ev.rows[-1], *ev.rows[:-1]], bold_rows=1)
         means = ", ".join(f"{name} {value:.3f}" for name, value in ev.mean_dice.items())
         note = f" ({ev.note})" if ev.note else ""
         self._say(f"Mean Dice over {len(ev.scored)} unedited slice(s): {means}{note}")
@@ -193,7 +203,7 @@ class MetricsWidget(QWidget):
                 version.label, *(f"{value:.4f}" for value in ev.mean_dice.values())
             ]
         header = ["model version", *(f"mean Dice {name}" for name in ev.mean_dice)]
-        _fill(self.history_table, header, list(self._history.values()))
+        fill_table(self.history_table, header, list(self._history.values()))
 
     def export_csv(self) -> None:
         """Write the per-slice table, the mean and the round history to a CSV file."""

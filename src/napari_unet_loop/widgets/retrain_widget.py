@@ -1,4 +1,4 @@
-"""Correct & Retrain dock widget: fine-tune the current model on the slices the user corrected.
+"""Correct and Retrain dock widget: fine-tune the current model on the slices the user corrected.
 
 Stop discards the run: only a finished run becomes a new model version, so the history holds
 complete rounds only. After a run the current slice is re-segmented at once (never an edited
@@ -7,11 +7,9 @@ slice); the other unedited slices on request.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from napari.layers import Image, Labels
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -24,13 +22,16 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..core.errors import InputError, UnetLoopError
-from ..session import DEFAULT_MODEL, session_for
+from ..core.errors import UnetLoopError
+from ..loop import RetrainReport, retrain, slices_text, start_warm_up
+from ..session import session_for
 from ._autosave import AutosaveFolder, watch_viewer
-from ._edits import track_edits, write_slices
+from ._edits import track_edits
 from ._history import ModelHistory
-from ._layers import META_KEY, LayerChooser, current_slice, layer_alive, spatial_shape, viewer_alive
-from ._panel import row
+from ._layers import META_KEY, LayerChooser, current_slice, layer_alive, real_viewer, viewer_alive
+from ._panel import row, swap_classes_check
+from ._resegment import start_resegment
+from ._retrain_job import RetrainJob, make_job
 from ._worker import start_worker
 
 if TYPE_CHECKING:
@@ -45,11 +46,13 @@ class RetrainWidget(QWidget):
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__()
         from ..core.training import DEFAULT_RETRAIN
-        from ..loop import warm_up
 
+        napari_viewer = real_viewer(napari_viewer)
         self._viewer, self._session = napari_viewer, session_for(napari_viewer)
         self.config = DEFAULT_RETRAIN  # base settings; the iterations come from the field
-        self._worker = self._job = self._trained = None
+        self._worker = self._trained = None
+        self._job: RetrainJob | None = None
+        self._report = RetrainReport()
         self._targets: tuple = ()  # the layers the running worker reads or writes
         self._training = False
         watch_viewer(napari_viewer)
@@ -62,7 +65,7 @@ class RetrainWidget(QWidget):
         self.mode_combo.setToolTip("dense: edited slices are all truth; sparse: painted pixels")
         self.gt_check = QCheckBox("validate on")
         self.gt_combo = LayerChooser(napari_viewer, (Labels, Image))
-        self.invert_check = QCheckBox("invert binary ground truth (ISBI: 255 = interior)")
+        self.invert_check = swap_classes_check()
         self.iterations = QSpinBox()
         self.iterations.setRange(1, 100_000)
         self.iterations.setValue(DEFAULT_RETRAIN.iterations)
@@ -95,16 +98,19 @@ class RetrainWidget(QWidget):
         session, callback = self._session, self._refresh
         self.destroyed.connect(lambda: session.unsubscribe(callback))
         self._labels_chosen()
+        self.gt_combo.choose_truth(self.labels_combo.currentText())
         self._set_running(False)
-        self.warming_up = True
-        warming = thread_worker(warm_up)()
-        warming.finished.connect(lambda: setattr(self, "warming_up", False))
-        warming.start()
+        self._warm_up = start_warm_up()
 
     @property
     def running(self) -> bool:
         """True while a retraining or re-segmentation worker runs."""
         return self._worker is not None
+
+    @property
+    def warming_up(self) -> bool:
+        """True while torch prepares for the first Retrain of this process."""
+        return self._warm_up.is_alive()
 
     def _say(self, text: str) -> None:
         if viewer_alive(self._viewer):
@@ -142,64 +148,28 @@ class RetrainWidget(QWidget):
             else "Edited slices: none yet (paint corrections with the brush)"
         )
 
-    def _model(self, labels: Labels) -> Model:
-        if self._session.model is None:
-            from ..core.modelfile import load_model, shipped_models
-
-            name = (labels.metadata.get(META_KEY) or {}).get("model", DEFAULT_MODEL)
-            if name not in shipped_models():
-                raise InputError("no model yet: run Segment first, then correct and retrain")
-            self._session.push_model(load_model(name), f"shipped {name}")
-        return self._session.model
-
-    def _inputs(self) -> dict:
-        """Check the choices and build the training (and validation) data."""
-        from ..core.corrections import training_pairs
-        from ..loop import validation_pairs
-
-        labels, image = self.labels_combo.layer(), self.image_combo.layer()
-        if labels is None or image is None:
-            raise InputError("choose a labels layer and its image (run Segment first)")
-        if spatial_shape(image) != labels.data.shape:
-            raise InputError(f"'{image.name}' and '{labels.name}' differ in shape")
-        model = self._model(labels)
-        slices = self._session.edited_slices(labels.name)
-        sparse = self.mode_combo.currentText() == "sparse"
-        images, targets = training_pairs(
-            image.data, labels.data, slices, num_classes=model.num_classes,
-            painted=track_edits(labels, self._session).painted(), sparse=sparse,
-        )
-        val_images = val_labels = None
-        if self.gt_check.isChecked():
-            truth = self.gt_combo.layer()
-            if truth is None or truth.data.shape != labels.data.shape:
-                raise InputError("the ground truth layer must have the labels' shape")
-            val_images, val_labels = validation_pairs(
-                image.data, truth.data, model.num_classes, slices,
-                invert=self.invert_check.isChecked(),
-            )
-        config = replace(self.config, iterations=self.iterations.value())
-        return dict(labels=labels, image=image, slices=slices, mode=self.mode_combo.currentText(),
-                    args=(model, images, targets, config, val_images, val_labels))
-
     def retrain(self) -> None:
         """Start retraining on the edited slices (the Retrain button)."""
-        from ..loop import retrain
-
         if self._worker is not None:
             return
         try:
-            self._job = self._inputs()
+            self._job = make_job(
+                self._session, self.labels_combo.layer(), self.image_combo.layer(),
+                self.gt_combo.layer(), sparse=self.mode_combo.currentText() == "sparse",
+                validate=self.gt_check.isChecked(), invert=self.invert_check.isChecked(),
+                config=self.config, iterations=self.iterations.value(),
+            )
         except UnetLoopError as exc:
             self._say(str(exc))
             show_error(str(exc))
             return
-        self._say(f"Retraining on slice(s) {self._job['slices']}…")
+        self._say(f"Retraining on {slices_text(self._job.slices)}…")
         self._set_running(True)
         self._training = True
-        self._targets = (self._job["labels"], self._job["image"])
+        self._report = RetrainReport()
+        self._targets = (self._job.labels, self._job.image)
         self._worker = start_worker(
-            retrain, *self._job["args"], description="Retrain",
+            retrain, *self._job.args, description="Retrain",
             total=lambda u: u.total, step=lambda u: u.iteration,
             on_yield=self._progress,
             on_error=lambda exc: self._say(f"Retrain failed: {exc}"),
@@ -209,10 +179,7 @@ class RetrainWidget(QWidget):
     def _progress(self, update) -> None:
         if not self._training:
             return
-        left = update.elapsed_s / update.iteration * (update.total - update.iteration)
-        dice = "" if update.val_dice is None else f" · validation Dice {update.val_dice:.3f}"
-        self._say(f"Iteration {update.iteration}/{update.total} · loss {update.loss:.4f}{dice}"
-                  f" · ~{left:.0f} s left")
+        self._say(self._report.add(update))
         if update.done:
             self._trained = update.model
 
@@ -223,20 +190,20 @@ class RetrainWidget(QWidget):
         if model is not None and viewer_alive(self._viewer):
             self._adopt(model)
 
-    def _adopt(self, model) -> None:
+    def _adopt(self, model: Model) -> None:
         job = self._job
         rounds = 1 + sum(v.label.startswith("retrain") for v in self._session.versions)
-        slices = ", ".join(map(str, job["slices"]))
-        self._session.push_model(model, f"retrain {rounds}: slices {slices} ({job['mode']})")
-        labels = job["labels"]
+        self._session.push_model(model, f"retrain {rounds}: {slices_text(job.slices)} ({job.mode})")
+        done = f"New model: retrain {rounds} ({self._report.summary()})."
+        labels = job.labels
         if not layer_alive(self._viewer, labels):
+            self._say(done)
             return
         z = current_slice(self._viewer, labels) if labels.ndim == 3 else 0
         if z in self._session.edited_slices(labels.name):
-            self._say(f"New model: retrain {rounds}. Slice {z} is corrected: kept as painted.")
+            self._say(f"{done} Slice {z} is corrected: kept as painted.")
             return
-        self._say(f"New model: retrain {rounds}. Re-segmenting slice {z}…")
-        self._resegment(labels, job["image"], [z])
+        self._resegment(labels, job.image, [z], before=f"{done} ")
 
     def stop(self) -> None:
         """Stop retraining; the partly trained model is discarded (the Stop button)."""
@@ -264,22 +231,16 @@ class RetrainWidget(QWidget):
             return
         edited = set(self._session.edited_slices(labels.name))
         count = labels.data.shape[0] if labels.ndim == 3 else 1
-        self._resegment(labels, image, [z for z in range(count) if z not in edited])
+        slices = [z for z in range(count) if z not in edited]
+        if not slices:
+            self._say("Every slice is corrected: nothing to re-segment.")
+            return
+        self._resegment(labels, image, slices)
 
-    def _resegment(self, labels: Labels, image: Image, slices: list[int]) -> None:
-        from ..loop import predict_slices
-
-        def write(item) -> None:
-            _, _, z, plane = item
-            if layer_alive(self._viewer, labels) and z not in self._session.edited_slices(
-                labels.name
-            ):
-                write_slices(labels, {z: plane})
-
+    def _resegment(self, labels: Labels, image: Image, slices: list[int], before: str = "") -> None:
         self._set_running(True)
         self._targets = (labels, image)
-        self._worker = start_worker(
-            predict_slices, image.data, self._session.model, slices, rgb=image.rgb,
-            stack=labels.ndim == 3, description="Re-segment", total=lambda item: item[1],
-            step=lambda item: item[0], on_yield=write, on_finish=self._idle,
+        self._worker = start_resegment(
+            self._viewer, self._session, labels, image, slices,
+            say=self._say, on_finish=self._idle, before=before,
         )

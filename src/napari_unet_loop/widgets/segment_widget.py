@@ -23,6 +23,7 @@ from ._layers import (
     layer_alive,
     numbered_names,
     probability_name,
+    real_viewer,
     segmentation_name,
     spatial_shape,
 )
@@ -92,6 +93,7 @@ class SegmentWidget(WorkerPanel):
     """Choose an image, a model and a device; Segment writes '<image> segmentation'."""
 
     def __init__(self, napari_viewer: Viewer) -> None:
+        napari_viewer = real_viewer(napari_viewer)
         super().__init__(napari_viewer, "Segment")
         self._session = session_for(napari_viewer)
         # corrections painted into a new segmentation are autosaved even with no Retrain open

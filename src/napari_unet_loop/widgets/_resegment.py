@@ -1,0 +1,56 @@
+"""Re-segment slices of a corrected labels layer with the session's model, in a worker.
+
+Used by Retrain for the current slice after a run and for "Re-segment all unedited slices".
+A slice is written only while it is unedited: the user may paint while the worker runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..loop import predict_slices, slices_text
+from ._edits import write_slices
+from ._layers import layer_alive
+from ._worker import start_worker
+
+if TYPE_CHECKING:
+    from napari.layers import Image, Labels
+    from napari.viewer import Viewer
+    from superqt.utils import GeneratorWorker
+
+    from ..session import LoopSession
+
+
+def start_resegment(
+    viewer: Viewer,
+    session: LoopSession,
+    labels: Labels,
+    image: Image,
+    slices: list[int],
+    *,
+    say: Callable[[str], None],
+    on_finish: Callable[[], None],
+    before: str = "",
+) -> GeneratorWorker:
+    """Predict ``slices`` of ``image`` into ``labels``, saying progress (after ``before``).
+
+    The status reads "Re-segmenting 29 slices… 3/29", then "Re-segmented 29 slices." once all
+    are done (not after Stop or an error, which ``start_worker`` reports).
+    """
+    what = slices_text(slices) if len(slices) == 1 else f"{len(slices)} slices"
+
+    def write(item: tuple) -> None:
+        done, total, z, plane = item
+        if layer_alive(viewer, labels) and z not in session.edited_slices(labels.name):
+            write_slices(labels, {z: plane})
+        if total > 1:
+            say(f"{before}Re-segmenting {what}… {done}/{total}")
+
+    say(f"{before}Re-segmenting {what}…")
+    return start_worker(
+        predict_slices, image.data, session.model, slices, rgb=image.rgb,
+        stack=labels.ndim == 3, description="Re-segment", total=lambda item: item[1],
+        step=lambda item: item[0], on_yield=write,
+        on_done=lambda _: say(f"{before}Re-segmented {what}."), on_finish=on_finish,
+    )
