@@ -9,5 +9,5 @@ unet-loop train \
   --slices @recipes/splits/nuclei-train.txt --val-slices @recipes/splits/nuclei-val.txt \
   --classes background,nucleus \
   --depth 4 --base-channels 16 --patch-size 192 --batch-size 4 \
-  --iterations 500 --val-every 100 --learning-rate 1e-3 --seed 0 --half \
+  --iterations 400 --val-every 100 --learning-rate 1e-3 --seed 0 --half \
   --name nuclei -o src/napari_unet_loop/models/nuclei.safetensors

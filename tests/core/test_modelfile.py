@@ -9,7 +9,6 @@ from napari_unet_loop.core.modelfile import (
     new_model,
     resolve_model_path,
     save_model,
-    shipped_models,
 )
 from napari_unet_loop.core.normalize import Normalization
 
@@ -114,11 +113,3 @@ def test_unknown_name_lists_shipped_models():
     with pytest.raises(ModelFileError, match="unknown model 'no-such-model'"):
         resolve_model_path("no-such-model")
 
-
-def test_shipped_models_load_with_complete_metadata():
-    for name, path in shipped_models().items():
-        model = load_model(path)
-        meta = model.metadata()
-        assert meta["name"] == name
-        assert len(meta["class_names"]) == model.num_classes
-        assert {"data", "training", "held_out_metrics"} <= set(meta["provenance"])
