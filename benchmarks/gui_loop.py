@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -73,9 +74,14 @@ def dock(viewer, name: str):
 def run(data: Path, model: str, work: Path) -> dict:
     import napari
 
+    from napari_unet_loop.session import session_for
+
     viewer = napari.Viewer(title="napari-unet-loop ISBI walkthrough")
     gaps = GapMeter()
-    isbi = data / "isbi2012"
+    isbi = work / "isbi2012"  # a copy: corrections autosave beside the image, not in the data
+    isbi.mkdir()
+    for name in ("train-volume.tif", "train-labels.tif", "test-volume.tif"):
+        shutil.copy(data / "isbi2012" / name, isbi)
     volume = viewer.open(isbi / "train-volume.tif", plugin="napari-unet-loop")[0]
     truth = viewer.open(isbi / "train-labels.tif", plugin="napari-unet-loop")[0]
     seg_name = f"{volume.name} segmentation"
@@ -103,7 +109,8 @@ def run(data: Path, model: str, work: Path) -> dict:
     target = np.where(np.asarray(truth.data[CORRECTED]) == 255, 0, 1).astype(labels.data.dtype)
     ys, xs = np.nonzero(np.asarray(labels.data[CORRECTED]) != target)
     labels.data_setitem((np.full(ys.shape, CORRECTED), ys, xs), target[ys, xs])
-    wait(lambda: retrain.edited_slices() == [CORRECTED], gaps, "the edit to register")
+    session = session_for(viewer)
+    wait(lambda: session.edited_slices(seg_name) == [CORRECTED], gaps, "the edit to register")
 
     retrain.labels_combo.setCurrentText(seg_name)
     retrain.retrain()
@@ -117,11 +124,11 @@ def run(data: Path, model: str, work: Path) -> dict:
     after = metrics.evaluation
 
     batch.inputs_edit.setText(str(isbi / "test-volume.tif"))
-    batch.output_edit.setText(str(work))
+    batch.output_edit.setText(str(work / "out"))
     batch.run()
     seconds = wait(lambda: not batch.running, gaps, "Batch")
     steps["batch test-volume.tif"] = {"seconds": seconds, "worst_gui_gap_s": gaps.worst}
-    outputs = sorted(p.name for p in work.glob("*.tif"))
+    outputs = sorted(p.name for p in (work / "out").glob("*.tif"))
     viewer.close()
     return {
         "model": model,

@@ -228,3 +228,23 @@ def test_unet_learns_synthetic_membranes():
     dice = membrane_dice(trained, image[2], labels[2])
     assert untrained < 0.4
     assert dice > 0.8
+
+
+def test_frozen_batchnorm_keeps_running_statistics():
+    from napari_unet_loop.core.modelfile import new_model
+    from napari_unet_loop.core.synthetic import make_membrane_stack
+    from napari_unet_loop.core.training import TrainConfig, run_to_end, train
+
+    image, labels = make_membrane_stack((1, 64, 64), seed=2)
+    model = new_model(["interior", "membrane"], depth=2, base_channels=4)
+    before = {k: v.clone() for k, v in model.network.state_dict().items() if "running" in k}
+    trained_before = model.copy()
+    trained_before.provenance["training"] = [{"iterations": 1}]
+    cases = [(model, True, True), (model, False, False), (model, None, False),
+             (trained_before, None, True)]
+    for start, freeze, expect_unchanged in cases:
+        config = TrainConfig(iterations=3, patch_size=32, batch_size=2, freeze_batchnorm=freeze)
+        tuned = run_to_end(train(start, [image[0]], [labels[0]], config=config))
+        after = tuned.network.state_dict()
+        unchanged = all(torch.equal(after[k], v) for k, v in before.items())
+        assert unchanged is expect_unchanged, (freeze, start is model)
