@@ -41,7 +41,7 @@ from _common import (
 
 from napari_unet_loop.core.devices import get_device
 from napari_unet_loop.core.errors import UnetLoopError
-from napari_unet_loop.core.inference import predict
+from napari_unet_loop.core.inference import Prediction, predict
 from napari_unet_loop.core.metrics import adapted_rand_error, object_metrics, pixel_error
 from napari_unet_loop.core.modelfile import Model, load_model, save_model
 from napari_unet_loop.core.postprocess import METHODS, instance_labels
@@ -113,11 +113,17 @@ def held_out(name: str, data: Path, quick: bool) -> HeldOut:
     return HeldOut(f"wbc-test split ({len(ids)} images)", load_wbc(data, ids), True)
 
 
-def object_scores(preds: list[np.ndarray], samples: list[Sample], method: str) -> dict:
-    """Object precision/recall/F1/AP@0.5, matched per image and counted over the split."""
+def object_scores(predictions: list[Prediction], samples: list[Sample], method: str) -> dict:
+    """Object precision/recall/F1/AP@0.5, matched per image and counted over the split.
+
+    Instances come from the class map and the probabilities, as Segment and batch make them.
+    """
     tp = fp = fn = 0
-    for pred, sample in zip(preds, samples, strict=True):
-        scores = object_metrics(instance_labels(pred, (1,), method=method), sample.instances)
+    for pred, sample in zip(predictions, samples, strict=True):
+        instances = instance_labels(
+            pred.labels, (1,), method=method, probabilities=pred.probabilities
+        )
+        scores = object_metrics(instances, sample.instances)
         tp, fp, fn = tp + scores.tp, fp + scores.fp, fn + scores.fn
 
     def ratio(num: int, den: int) -> float:
@@ -158,9 +164,11 @@ def evaluate(name: str, path: Path, held: HeldOut, device: torch.device) -> dict
     predict(images[0][:64, :64], model, device=device, rgb=held.rgb)
     start = time.perf_counter()
     if held.stack:
+        predictions = []
         preds = list(predict(np.stack(images), model, device=device, rgb=False).labels)
     else:
-        preds = [predict(im, model, device=device, rgb=held.rgb).labels for im in images]
+        predictions = [predict(im, model, device=device, rgb=held.rgb) for im in images]
+        preds = [p.labels for p in predictions]
     seconds = time.perf_counter() - start
     mp = megapixels(images, held.rgb)
     truths = [s.classes for s in held.samples]
@@ -179,7 +187,7 @@ def evaluate(name: str, path: Path, held: HeldOut, device: torch.device) -> dict
         result["pixel_error"] = pixel_error(pred_stack, truth_stack)
         result["adapted_rand_error"] = adapted_rand_error(pred_stack, truth_stack)
     if held.samples[0].instances is not None:
-        result["objects"] = {m: object_scores(preds, held.samples, m) for m in METHODS}
+        result["objects"] = {m: object_scores(predictions, held.samples, m) for m in METHODS}
     return result
 
 
@@ -237,8 +245,9 @@ def report(results: dict[str, dict], env: dict) -> str:
         for name, r in results.items() for method, o in r.get("objects", {}).items()
     ]
     if rows:
-        parts.append("Objects: `core.postprocess.instance_labels` of the predicted class map, "
-                     "matched one-to-one at IoU ≥ 0.5 per image, counts summed over the split.")
+        parts.append("Objects: `core.postprocess.instance_labels` of the predicted class map and "
+                     "probabilities, matched one-to-one at IoU ≥ 0.5 per image, counts summed "
+                     "over the split.")
         parts.append(markdown_table(
             ["model", "instances", "TP", "FP", "FN", "precision", "recall", "F1", "AP@0.5"],
             rows))

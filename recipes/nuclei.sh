@@ -11,3 +11,11 @@ unet-loop train \
   --depth 4 --base-channels 16 --patch-size 192 --batch-size 4 \
   --iterations 400 --val-every 100 --learning-rate 1e-3 --seed 0 --half \
   --name nuclei -o src/napari_unet_loop/models/nuclei.safetensors
+
+# Stage 2: 800 more iterations from the stage-1 weights at half the learning rate.
+unet-loop train --from src/napari_unet_loop/models/nuclei.safetensors \
+  --images "$data/images" --labels "$data/masks" --label-map '0:0,*:1' \
+  --slices @recipes/splits/nuclei-train.txt --val-slices @recipes/splits/nuclei-val.txt \
+  --patch-size 192 --batch-size 4 \
+  --iterations 800 --val-every 100 --learning-rate 5e-4 --seed 1 --half \
+  --name nuclei -o src/napari_unet_loop/models/nuclei.safetensors

@@ -14,3 +14,13 @@ unet-loop train \
   --depth 4 --base-channels 16 --patch-size 128 --batch-size 8 \
   --iterations 400 --val-every 100 --learning-rate 1e-3 --seed 0 --half \
   --name wbc -o src/napari_unet_loop/models/wbc.safetensors
+
+# Stage 2: 600 more iterations from the stage-1 weights at half the learning rate.
+unet-loop train --from src/napari_unet_loop/models/wbc.safetensors \
+  --images "$data/dataset1/images" --labels "$data/dataset1/masks" \
+  --images "$data/dataset2/images" --labels "$data/dataset2/masks" \
+  --label-map '0:0,128:1,255:2,*:0' \
+  --slices @recipes/splits/wbc-train.txt --val-slices @recipes/splits/wbc-val.txt \
+  --patch-size 128 --batch-size 8 \
+  --iterations 600 --val-every 100 --learning-rate 5e-4 --seed 1 --half \
+  --name wbc -o src/napari_unet_loop/models/wbc.safetensors

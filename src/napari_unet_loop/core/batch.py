@@ -52,13 +52,15 @@ def iter_segment_file(
             prob_writer = stack_ctx.enter_context(
                 LabelWriter(probabilities, scale=stack.scale, dtype=np.float32)
             )
-        for event in iter_predict(
-            stack, model, device=device, keep_probabilities=prob_writer is not None, **options
-        ):
+        # probabilities also sharpen the instance split where touching objects meet
+        keep = prob_writer is not None or instances
+        for event in iter_predict(stack, model, device=device, keep_probabilities=keep, **options):
             if isinstance(event, SlicePrediction):
                 labels = event.labels
                 if instances:
-                    labels = instance_labels(labels, foreground=foreground)
+                    labels = instance_labels(
+                        labels, foreground=foreground, probabilities=event.probabilities
+                    )
                 writer.write(labels)
                 if prob_writer is not None:
                     for plane in event.probabilities:

@@ -70,7 +70,7 @@ def _segment(request: _Request, data: Any) -> Generator[Progress, None, _Result]
     model = load_source(request.source, request.ready)
     events = iter_predict(
         data, model, device=request.device, rgb=request.rgb,
-        keep_probabilities=request.probabilities,
+        keep_probabilities=request.probabilities or request.instances,
     )
     labels, foreground, offset = [], [], 0
     for event in events:
@@ -80,11 +80,14 @@ def _segment(request: _Request, data: Any) -> Generator[Progress, None, _Result]
         plane = event.labels
         if request.instances:
             # Per slice, so Cancel stays quick; offsets keep ids unique over the stack.
-            plane = instance_labels(plane, foreground=tuple(range(1, model.num_classes)))
+            plane = instance_labels(
+                plane, foreground=tuple(range(1, model.num_classes)),
+                probabilities=event.probabilities,
+            )
             plane[plane > 0] += offset
             offset = max(offset, int(plane.max()))
         labels.append(plane)
-        if event.probabilities is not None:
+        if request.probabilities:
             foreground.append(1.0 - event.probabilities[0])
     return _Result(model, np.stack(labels), np.stack(foreground) if foreground else None)
 
