@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 import threading
 from collections import deque
 from collections.abc import Generator, Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .core.atomic import atomic_output
 from .core.errors import InputError
 
 VALIDATION_SLICES = 3  # validating on every slice of a stack would cost more than training
@@ -169,14 +169,8 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Sequence[object]]) -> Path
     path = Path(path).expanduser()
     if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerows(rows)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
     return path
 
 

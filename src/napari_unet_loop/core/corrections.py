@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_output
 from .errors import InputError
 from .labelmap import check_class_indices
 
@@ -65,14 +65,8 @@ class CorrectionStore:
             raise ValueError(f"labels {labels.shape} and mask {painted_mask.shape} differ")
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self.path(z)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, labels=labels, mask=painted_mask)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_output(target) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, labels=labels, mask=painted_mask)
         return target
 
     def remove(self, z: int) -> None:
