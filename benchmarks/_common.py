@@ -11,7 +11,7 @@ import os
 import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from napari_unet_loop.core.atomic import atomic_output
 from napari_unet_loop.core.io import read_image
 from napari_unet_loop.core.labelmap import parse_label_map
 from napari_unet_loop.core.metrics import ConfusionCounts, confusion_counts
-from napari_unet_loop.core.modelfile import SUFFIX, shipped_models
+from napari_unet_loop.core.registry import SUFFIX, shipped_models
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -179,7 +179,7 @@ def environment(device: torch.device) -> dict:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "napari_unet_loop": napari_unet_loop.__version__,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

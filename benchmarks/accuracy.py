@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -203,7 +203,7 @@ def held_out_metrics(result: dict) -> dict:
 
     metrics = {k: rounded(result[k]) for k in keep if k in result}
     metrics["note"] = "pooled = counts summed over the split; mean = mean of per-image scores"
-    metrics["evaluated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    metrics["evaluated"] = datetime.now(UTC).isoformat(timespec="seconds")
     metrics["by"] = "benchmarks/accuracy.py"
     return metrics
 

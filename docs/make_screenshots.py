@@ -87,7 +87,8 @@ def correct_slice(labels, truth, z: int) -> None:
 
 
 def choose_model(picker, model: str) -> None:
-    from napari_unet_loop.core.modelfile import resolve_model_path, shipped_models
+    from napari_unet_loop.core.modelfile import resolve_model_path
+    from napari_unet_loop.core.registry import shipped_models
 
     if model in shipped_models():
         picker.combo.setCurrentIndex(picker.combo.findData(model))

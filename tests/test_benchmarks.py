@@ -26,20 +26,31 @@ def load_script(monkeypatch):
     return load
 
 
-@pytest.mark.parametrize("name", ["accuracy", "loop"])
+@pytest.mark.parametrize("name", ["accuracy", "loop", "startup", "speed", "memory"])
 def test_help(load_script, name, capsys):
     with pytest.raises(SystemExit) as exit_info:
         load_script(name).main(["--help"])
     assert exit_info.value.code == 0
-    assert "--data" in capsys.readouterr().out
+    assert "--quick" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["accuracy", "loop"])
+@pytest.mark.parametrize("name", ["accuracy", "loop", "speed"])
 def test_missing_data_is_one_clear_line(load_script, name, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         load_script(name).main(["--data", str(tmp_path / "nowhere")])
     message = str(exit_info.value.code)
     assert message.startswith(f"{name}.py: error: data not found: ")
+    assert "\n" not in message
+
+
+def test_startup_without_display_is_one_clear_line(load_script, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    with pytest.raises(SystemExit) as exit_info:
+        load_script("startup").main([])
+    message = str(exit_info.value.code)
+    assert message.startswith("startup.py: error: no display")
     assert "\n" not in message
 
 

@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+import zarr
 
 from napari_unet_loop.cli import main
-from napari_unet_loop.core.io import read_image, write_labels
+from napari_unet_loop.core.io import read_image, read_scale
 from napari_unet_loop.core.modelfile import load_model, new_model, save_model
 from napari_unet_loop.core.synthetic import make_membrane_stack
+from napari_unet_loop.core.writing import write_labels
 
 ISBI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "isbi2012"
 
@@ -59,6 +61,30 @@ def test_segment_folder_with_instances_and_probabilities(data, tmp_path, capsys)
     probabilities = read_image(prob)
     assert probabilities.dtype == np.float32 and probabilities.shape == (6, 64, 80)
     assert np.allclose(probabilities[0::2] + probabilities[1::2], 1, atol=1e-4)
+
+
+def test_segment_zarr_in_and_out(data, tmp_path, capsys):
+    image = read_image(data / "stack.tif")
+    zarr.create_array(str(tmp_path / "stack.zarr"), data=image, chunks=(1, 64, 80))
+    out = tmp_path / "labels.zarr"
+    code, _, err = _run(capsys, "segment", tmp_path / "stack.zarr", "-o", out,
+                        "--model", data / "tiny.safetensors")
+    assert code == 0, err
+    reference = tmp_path / "labels.tif"
+    _run(capsys, "segment", data / "stack.tif", "-o", reference,
+         "--model", data / "tiny.safetensors")
+    np.testing.assert_array_equal(read_image(out), read_image(reference))
+
+
+def test_segment_on_a_local_cluster(data, tmp_path, capsys):
+    out, reference = tmp_path / "cluster.tif", tmp_path / "single.tif"
+    code, _, err = _run(capsys, "segment", data / "stack.tif", "-o", out, "--scheduler",
+                        "local", "--chunk-size", "32", "--model", data / "tiny.safetensors")
+    assert code == 0, err
+    _run(capsys, "segment", data / "stack.tif", "-o", reference,
+         "--model", data / "tiny.safetensors")
+    np.testing.assert_array_equal(read_image(out), read_image(reference))
+    assert read_scale(out) == read_scale(reference)
 
 
 def test_train_then_evaluate_round_trip(data, tmp_path, capsys):

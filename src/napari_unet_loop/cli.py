@@ -19,15 +19,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("segment", help="segment a TIFF stack or a folder of images")
-    s.add_argument("input", help="TIFF file (2D, Z×Y×X or RGB) or folder of 2D images")
-    s.add_argument("-o", "--output", required=True, help="label TIFF to write")
+    s = sub.add_parser("segment", help="segment a TIFF stack, a zarr or a folder of images")
+    s.add_argument(
+        "input", help="TIFF file (2D, Z×Y×X or RGB), zarr or OME-Zarr, or folder of 2D images"
+    )
+    s.add_argument("-o", "--output", required=True, help="labels to write: .tif or .zarr")
     s.add_argument("--model", default="em-membranes", help="shipped model name or model file")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     s.add_argument("--instances", action="store_true", help="write instance labels")
     s.add_argument("--probabilities", metavar="PROB.tif", help="also write class probabilities")
     s.add_argument("--tile-size", type=int, default=None, help="tile side in pixels")
     s.add_argument("--batch-size", type=int, default=None, help="tiles per forward pass")
+    s.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a dask.distributed cluster (tcp://host:8786, or 'local')")
+    s.add_argument("--chunk-size", type=int, default=None,
+                   help="with --scheduler: block side in pixels (default 1024)")
 
     t = sub.add_parser("train", help="train or fine-tune a model on image/label pairs")
     t.add_argument("--images", required=True, action="append",
@@ -88,7 +94,8 @@ def _segment(args: argparse.Namespace) -> None:
     segment_file(
         args.input, args.output, model=args.model, device=args.device,
         instances=args.instances, probabilities=args.probabilities,
-        tile_size=args.tile_size, batch_size=args.batch_size, show_progress=True,
+        tile_size=args.tile_size, batch_size=args.batch_size, scheduler=args.scheduler,
+        chunk_size=args.chunk_size, show_progress=True,
     )
 
 
@@ -175,7 +182,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _models(args: argparse.Namespace) -> None:
-    from .core.modelfile import load_model, shipped_models
+    from .core.modelfile import load_model
+    from .core.registry import shipped_models
 
     for name, path in shipped_models().items():
         model = load_model(path)

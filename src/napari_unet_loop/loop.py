@@ -175,17 +175,28 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Sequence[object]]) -> Path
 
 
 def warm_up() -> None:
-    """Build a throwaway optimizer, off the GUI thread, before the user's first Retrain.
+    """Import torch, find the devices and build a throwaway optimizer, off the GUI thread.
 
-    torch imports its compiler stack on the first optimizer of a process: seconds of work
-    that holds the GIL in stretches long enough to stutter the viewer mid-training.
+    Importing torch takes a second, and torch imports its compiler stack on the first
+    optimizer of a process: seconds of work that holds the GIL in stretches long enough to
+    stutter the viewer mid-training. Done ahead, neither delays a click.
     """
+    global _devices
     import torch
 
+    from .core.devices import available_devices
+
+    _devices = available_devices()
     torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
 
 
 _warm_up_thread: threading.Thread | None = None
+_devices: list[str] | None = None
+
+
+def known_devices() -> list[str] | None:
+    """The devices the warm-up found (best first), or None while it is still importing."""
+    return _devices
 
 
 def start_warm_up() -> threading.Thread:

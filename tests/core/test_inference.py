@@ -179,8 +179,21 @@ def test_default_tiling_keeps_a_depth_4_net_within_tolerance():
     whole = whole_slice_probabilities(model, image)
     calls = record_forward_inputs(model)
     result = predict(image, model, device="cpu")
-    assert [c[0] for c in calls] == [4]
+    assert [c[0] for c in calls] == [1, 1, 1, 1]  # 2×2 windows, one per forward on the CPU
     assert np.abs(result.probabilities - whole).max() < 1e-3
+
+
+def test_the_cpu_runs_channels_last_and_the_result_does_not_change():
+    model = long_sighted(tiny_model(depth=3))
+    image = smooth_image((100, 120))
+    whole = whole_slice_probabilities(model, image)
+    calls = []
+    model.network.register_forward_pre_hook(
+        lambda _, args: calls.append(args[0].is_contiguous(memory_format=torch.channels_last))
+    )
+    result = predict(image, model, device="cpu")
+    assert calls == [True]
+    assert np.abs(result.probabilities - whole).max() < 1e-5
 
 
 def test_a_halo_short_of_the_receptive_field_shows_seams():

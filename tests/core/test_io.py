@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -12,14 +11,12 @@ import tifffile
 
 from napari_unet_loop.core.errors import InputError
 from napari_unet_loop.core.io import (
-    LabelWriter,
     Stack,
     is_tiff_path,
     list_images,
     read_image,
     read_scale,
     read_stack,
-    write_labels,
 )
 
 DATA = Path(__file__).parents[2].parent / "shared" / "data"
@@ -70,7 +67,7 @@ def test_imagej_round_trip(tmp_path, rng, shape, rgb, scale, compression):
         assert stack.dtype == np.uint8 and stack.rgb is rgb
         assert stack.is_2d is (len(shape) == 2 + rgb)
         assert stack.scale == pytest.approx(scale)
-        assert stack.storage == ("memmap" if compression is None else "pages")
+        assert stack.storage == ("raw" if compression is None else "pages")
         np.testing.assert_array_equal(stack.to_numpy(), data)
         expected_slices = data[np.newaxis] if stack.is_2d else data
         assert len(stack) == len(expected_slices)
@@ -121,7 +118,7 @@ def test_big_endian_tiff_reads_native_values(tmp_path, rng):
     path = tmp_path / "big.tif"
     tifffile.imwrite(path, data, byteorder=">", photometric="minisblack")
     with read_stack(path) as stack:
-        assert stack.storage == "memmap" and stack.dtype == np.dtype("=u2")
+        assert stack.storage == "raw" and stack.dtype == np.dtype("=u2")
         assert stack[1].dtype.isnative
         np.testing.assert_array_equal(stack[1], data[1])
 
@@ -200,12 +197,12 @@ def test_one_slice_of_a_compressed_stack_decodes_one_page(tmp_path, rng, monkeyp
     assert decoded == [4]
 
 
-def test_uncompressed_stack_is_memory_mapped(tmp_path, rng):
+def test_uncompressed_stack_is_read_slice_by_slice(tmp_path, rng):
     data = rng.integers(0, 255, (6, 16, 20), dtype=np.uint8)
     path = tmp_path / "raw.tif"
     tifffile.imwrite(path, data, photometric="minisblack")
     with read_stack(path) as stack:
-        assert stack.storage == "memmap"
+        assert stack.storage == "raw"
         piece = stack[3]
         # A slice is an independent, writable copy, not a view into the file.
         assert type(piece) is np.ndarray and piece.flags.writeable
@@ -220,7 +217,7 @@ def test_isbi_volume_is_read_lazily():
         pytest.skip(f"real data not found: {path.name} (expected beside the checkout)")
     with read_stack(path) as stack:
         assert stack.shape == (30, 512, 512) and stack.dtype == np.uint8
-        assert stack.storage in ("memmap", "pages") and not stack.is_2d
+        assert stack.storage in ("raw", "pages") and not stack.is_2d
         assert stack[29].shape == (512, 512) and stack[29].std() > 0
 
 
@@ -324,144 +321,3 @@ def test_stack_repr_names_file(tmp_path):
     tifffile.imwrite(tmp_path / "x.tif", np.zeros((8, 10), np.uint8))
     with read_stack(tmp_path / "x.tif") as stack:
         assert isinstance(stack, Stack) and "x.tif" in repr(stack)
-
-
-# --- writing -----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("shape", "scale"), [((8, 10), (0.5, 0.25)), ((3, 8, 10), (2.0, 0.3, 0.3))]
-)
-def test_write_labels_round_trip_keeps_scale(tmp_path, rng, shape, scale):
-    labels = rng.integers(0, 3, shape, dtype=np.uint8)
-    path = write_labels(tmp_path / "labels.tif", labels, scale=scale)
-    assert _files(tmp_path) == ["labels.tif"]
-    with read_stack(path) as stack:
-        assert stack.shape == shape and stack.dtype == np.uint8
-        assert stack.scale == scale
-        np.testing.assert_array_equal(stack.to_numpy(), labels)
-    with tifffile.TiffFile(path) as tif:
-        assert tif.is_imagej and tif.pages[0].compression == tifffile.COMPRESSION.ADOBE_DEFLATE
-        assert tif.imagej_metadata["max"] == labels.max()
-
-
-def test_write_labels_without_scale(tmp_path):
-    path = write_labels(tmp_path / "labels.tiff", np.ones((2, 8, 10), bool))
-    assert read_scale(path) == (1.0, 1.0, 1.0)
-    assert read_image(path).dtype == np.uint8
-
-
-@pytest.mark.parametrize(
-    ("high", "low", "dtype"),
-    [(255, 0, np.uint8), (256, 0, np.uint16), (70_000, 0, np.uint32), (5, -1, np.int16)],
-)
-def test_write_labels_picks_a_dtype_that_holds_every_label(tmp_path, high, low, dtype):
-    labels = np.zeros((2, 8, 10), np.int64)
-    labels[1, 3, 4], labels[0, 0, 0] = high, low
-    path = write_labels(tmp_path / "labels.tif", labels)
-    read = read_image(path)
-    assert read.dtype == dtype
-    np.testing.assert_array_equal(read, labels)
-
-
-def test_write_labels_refuses_non_labels(tmp_path):
-    with pytest.raises(InputError, match="integers"):
-        write_labels(tmp_path / "a.tif", np.zeros((8, 10), np.float32))
-    with pytest.raises(InputError, match="2D or 3D"):
-        write_labels(tmp_path / "a.tif", np.zeros((2, 2, 8, 10), np.uint8))
-    assert _files(tmp_path) == []
-
-
-def test_label_writer_streams_into_a_hidden_temporary_file(tmp_path, rng):
-    labels = rng.integers(0, 4, (3, 8, 10), dtype=np.uint8)
-    final = tmp_path / "labels.tif"
-    with LabelWriter(final, scale=(1.5, 0.5, 0.5)) as writer:
-        for labels_slice in labels:
-            writer.write(labels_slice)
-        (tmp,) = _files(tmp_path)
-        assert tmp.startswith(".labels.tif") and tmp.endswith(".tmp")
-        assert writer.slices_written == 3
-    assert _files(tmp_path) == ["labels.tif"]
-    with read_stack(final) as stack:
-        assert stack.scale == (1.5, 0.5, 0.5)
-        np.testing.assert_array_equal(stack.to_numpy(), labels)
-
-
-@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
-def test_label_writer_leaves_nothing_on_error(tmp_path, error):
-    with pytest.raises(error), LabelWriter(tmp_path / "labels.tif") as writer:
-        writer.write(np.ones((8, 10), np.uint8))
-        raise error("stopped")
-    assert _files(tmp_path) == []
-
-
-def test_label_writer_keeps_an_existing_file_on_error(tmp_path):
-    final = tmp_path / "labels.tif"
-    final.write_bytes(b"previous result")
-    with pytest.raises(RuntimeError), LabelWriter(final) as writer:
-        writer.write(np.ones((8, 10), np.uint8))
-        raise RuntimeError("stopped")
-    assert final.read_bytes() == b"previous result"
-    assert _files(tmp_path) == ["labels.tif"]
-
-
-def test_label_writer_replaces_an_existing_file_on_success(tmp_path):
-    final = tmp_path / "labels.tif"
-    final.write_bytes(b"previous result")
-    with LabelWriter(final) as writer:
-        writer.write(np.full((8, 10), 2, np.uint8))
-    np.testing.assert_array_equal(read_image(final), np.full((8, 10), 2))
-    assert _files(tmp_path) == ["labels.tif"]
-
-
-def test_label_writer_abort(tmp_path):
-    with LabelWriter(tmp_path / "labels.tif") as writer:
-        writer.write(np.ones((8, 10), np.uint8))
-        writer.abort()
-    assert _files(tmp_path) == []
-
-
-def test_label_writer_checks_slices(tmp_path):
-    final = tmp_path / "labels.tif"
-    with pytest.raises(InputError, match="shape"), LabelWriter(final) as writer:
-        writer.write(np.ones((8, 10), np.uint8))
-        writer.write(np.ones((8, 11), np.uint8))
-    with pytest.raises(InputError, match="do not fit uint8"), LabelWriter(final) as writer:
-        writer.write(np.full((8, 10), 300, np.uint16))
-    with pytest.raises(InputError, match="2D"), LabelWriter(final) as writer:
-        writer.write(np.ones((2, 8, 10), np.uint8))
-    assert _files(tmp_path) == []
-
-
-def test_label_writer_with_nothing_written_makes_no_file(tmp_path):
-    with pytest.raises(ValueError, match="no label slices"), LabelWriter(tmp_path / "a.tif"):
-        pass
-    assert _files(tmp_path) == []
-
-
-@pytest.mark.parametrize(
-    ("name", "match"),
-    [("missing/labels.tif", "does not exist"), ("folder", "is a folder"), ("a.png", "TIFF")],
-)
-def test_unwritable_output_fails_on_open(tmp_path, name, match):
-    (tmp_path / "folder.tif").mkdir()
-    path = tmp_path / (name + ".tif" if name == "folder" else name)
-    with pytest.raises(InputError, match=match) as error:
-        LabelWriter(path)
-    _assert_one_line_naming(error, path)
-    with pytest.raises(InputError, match=match):
-        write_labels(path, np.zeros((8, 10), np.uint8))
-
-
-@pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="needs a non-root POSIX user"
-)
-def test_output_in_read_only_folder_fails_on_open(tmp_path):
-    folder = tmp_path / "locked"
-    folder.mkdir()
-    folder.chmod(0o500)
-    try:
-        with pytest.raises(InputError, match="permission denied"):
-            LabelWriter(folder / "labels.tif")
-    finally:
-        folder.chmod(0o700)

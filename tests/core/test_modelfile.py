@@ -6,6 +6,8 @@ import torch
 from napari_unet_loop.core.errors import ModelFileError
 from napari_unet_loop.core.modelfile import (
     load_model,
+    model_from_bytes,
+    model_to_bytes,
     new_model,
     resolve_model_path,
     save_model,
@@ -34,6 +36,18 @@ def test_round_trip_keeps_weights_and_metadata(model, tmp_path):
     assert loaded.config == model.config
     x = torch.randn(1, 1, 32, 32)
     assert torch.allclose(_outputs(loaded, x), _outputs(model, x))
+
+
+def test_bytes_round_trip_matches_the_file_format(model, tmp_path):
+    data = model_to_bytes(model)
+    loaded = model_from_bytes(data)
+    assert loaded.class_names == model.class_names and loaded.provenance == model.provenance
+    x = torch.randn(1, 1, 32, 32)
+    assert torch.equal(_outputs(loaded, x), _outputs(model, x))
+    (tmp_path / "m.safetensors").write_bytes(data)
+    assert load_model(tmp_path / "m.safetensors").config == model.config
+    with pytest.raises(ModelFileError, match="sent model: not a readable model file"):
+        model_from_bytes(data[:100], "sent model")
 
 
 def test_half_precision_file_is_smaller_and_close(model, tmp_path):

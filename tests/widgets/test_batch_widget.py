@@ -91,7 +91,7 @@ def test_cancel_leaves_no_file(widget, inputs, tmp_path, wait_idle, notes, monke
     widget.cancel()
     gate.set()
     wait_idle(widget)
-    assert [event.done for event in seen] == [4]  # 12 tiles, 4 per batch: stopped after one
+    assert [event.done for event in seen] == [1]  # 12 tiles, 1 per CPU batch: stopped after one
     assert _files(tmp_path / "out") == [] and widget.output_files() == []
     assert any("cancelled" in message for message in notes["info"])
 

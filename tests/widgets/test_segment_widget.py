@@ -169,7 +169,7 @@ def test_cancel_stops_and_keeps_the_previous_result(setup, wait_idle, notes, mon
     widget.cancel()
     gate.set()
     wait_idle(widget)
-    assert [event.done for event in seen] == [4]  # 12 tiles, 4 per batch: stopped after one
+    assert [event.done for event in seen] == [1]  # 12 tiles, 1 per CPU batch: stopped after one
     assert (layer.data == 5).all() and _segmentations(viewer) == [SEG]
     assert any("cancelled" in message for message in notes["info"])
     assert widget.run_button.isEnabled()

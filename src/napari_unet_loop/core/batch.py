@@ -1,4 +1,4 @@
-"""Segment a file or folder to a label TIFF on disk, slice by slice, in constant memory.
+"""Segment a file, folder, zarr or array to labels on disk, slice by slice, in constant memory.
 
 The same generator serves the CLI (with a progress bar) and the Batch widget (in a worker,
 with Cancel): closing it mid-way removes the temporary files, so no half-written file ever
@@ -14,14 +14,29 @@ from pathlib import Path
 
 import numpy as np
 
-from .inference import Progress, SlicePrediction, iter_predict
-from .io import LabelWriter, read_stack
+from .errors import InputError
+from .inference import Progress, SlicePrediction, StackLike, image_layout, iter_predict
+from .io import read_stack
 from .modelfile import Model, load_model
 from .postprocess import instance_labels
+from .writing import open_label_writer
+
+
+def _open_source(source, ctx: ExitStack) -> tuple[StackLike, tuple[float, ...] | None, bool]:
+    """The image to segment, its pixel size and whether it is colour, from a path or array."""
+    if isinstance(source, (str, os.PathLike)):
+        stack = ctx.enter_context(read_stack(source))
+        return stack, stack.scale, stack.rgb
+    return source, None, image_layout(source.shape).rgb
+
+
+def _output_shape(image: StackLike, rgb: bool) -> tuple[int, ...]:
+    layout = image_layout(image.shape, rgb)
+    return (layout.num_slices, *layout.slice_shape) if layout.is_stack else layout.slice_shape
 
 
 def iter_segment_file(
-    source: str | os.PathLike,
+    source: str | os.PathLike | StackLike,
     output: str | os.PathLike,
     *,
     model: Model | str = "em-membranes",
@@ -30,31 +45,47 @@ def iter_segment_file(
     probabilities: str | os.PathLike | None = None,
     tile_size: int | None = None,
     batch_size: int | None = None,
+    scheduler: str | None = None,
+    chunk_size: int | None = None,
 ) -> Iterator[Progress]:
-    """Stream ``source`` through ``model`` into ``output``; yields tile progress.
+    """Stream ``source`` through ``model`` into ``output``; yields progress.
 
-    ``instances`` writes instance labels (touching objects split) instead of class indices;
-    ``probabilities`` also writes the class probabilities (C planes per slice, float32).
+    ``source`` is a path ``read_stack`` opens (TIFF, folder, zarr, OME-Zarr) or an array
+    (numpy, dask, zarr); ``output`` is a ``.tif`` or a ``.zarr`` name. ``instances`` writes
+    instance labels (touching objects split) instead of class indices; ``probabilities``
+    also writes the class probabilities (C planes per slice, float32). With ``scheduler``
+    (a ``dask.distributed`` address, or "local") the network runs on that cluster in blocks
+    of ``chunk_size`` pixels (see ``core.distributed``) and progress counts slices.
     """
+    if scheduler is not None:
+        if instances or probabilities is not None:
+            raise InputError("instances and probabilities are not available with a scheduler")
+        yield from _iter_segment_on_cluster(source, output, model, scheduler, chunk_size)
+        return
     options = {k: v for k, v in (("tile_size", tile_size), ("batch_size", batch_size)) if v}
-    with ExitStack() as stack_ctx:
+    with ExitStack() as ctx:
         # input and output are checked before the (slower) model load
-        stack = stack_ctx.enter_context(read_stack(source))
-        LabelWriter(output)
+        image, scale, rgb = _open_source(source, ctx)
+        shape = _output_shape(image, rgb)
+        open_label_writer(output, shape=shape)
         if not isinstance(model, Model):
             model = load_model(model)
         foreground = tuple(range(1, model.num_classes))
-        writer = stack_ctx.enter_context(
-            LabelWriter(output, scale=stack.scale, dtype=np.uint32 if instances else np.uint8)
-        )
+        writer = ctx.enter_context(open_label_writer(
+            output, scale=scale, dtype=np.uint32 if instances else np.uint8, shape=shape
+        ))
         prob_writer = None
         if probabilities is not None:
-            prob_writer = stack_ctx.enter_context(
-                LabelWriter(probabilities, scale=stack.scale, dtype=np.float32)
+            planes = (model.num_classes * (shape[0] if len(shape) == 3 else 1), *shape[-2:])
+            prob_writer = ctx.enter_context(
+                open_label_writer(probabilities, scale=scale, dtype=np.float32, shape=planes)
             )
         # probabilities also sharpen the instance split where touching objects meet
         keep = prob_writer is not None or instances
-        for event in iter_predict(stack, model, device=device, keep_probabilities=keep, **options):
+        events = iter_predict(
+            image, model, device=device, rgb=rgb, keep_probabilities=keep, **options
+        )
+        for event in events:
             if isinstance(event, SlicePrediction):
                 labels = event.labels
                 if instances:
@@ -69,8 +100,36 @@ def iter_segment_file(
                 yield event
 
 
+def _iter_segment_on_cluster(
+    source: str | os.PathLike | StackLike,
+    output: str | os.PathLike,
+    model: Model | str,
+    scheduler: str,
+    chunk_size: int | None,
+) -> Iterator[Progress]:
+    from .distributed import DEFAULT_CHUNK_SIZE, connect, iter_slices, lazy_stack, segment_dask
+
+    with ExitStack() as ctx:
+        image, scale, rgb = _open_source(source, ctx)
+        shape = _output_shape(image, rgb)
+        writer = open_label_writer(output, scale=scale, shape=shape)
+        if isinstance(source, (str, os.PathLike)):
+            image = lazy_stack(source)  # read by the workers, not through this process
+        if not isinstance(model, Model):
+            model = load_model(model)
+        client = ctx.enter_context(connect(scheduler))
+        labels = segment_dask(
+            image, model, chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, rgb=rgb, client=client
+        )
+        slices = labels if len(shape) == 3 else labels[None]
+        with writer:
+            for done, plane in enumerate(iter_slices(slices, client), start=1):
+                writer.write(plane)
+                yield Progress(done, len(slices))
+
+
 def segment_file(
-    source: str | os.PathLike,
+    source: str | os.PathLike | StackLike,
     output: str | os.PathLike,
     *,
     show_progress: bool = False,
@@ -78,16 +137,18 @@ def segment_file(
 ) -> Path:
     """Run :func:`iter_segment_file` to the end, optionally with a tqdm progress bar."""
     bar = None
+    name = Path(source).name if isinstance(source, (str, os.PathLike)) else "array"
+    unit = "slice" if options.get("scheduler") else "tile"
     try:
         for event in iter_segment_file(source, output, **options):
             if show_progress and bar is None:
                 from tqdm import tqdm
 
-                # opened at the first tile, so input errors are not preceded by an empty bar
-                bar = tqdm(desc=f"segment {Path(source).name}", unit="tile", total=event.total)
+                # opened at the first step, so input errors are not preceded by an empty bar
+                bar = tqdm(desc=f"segment {name}", unit=unit, total=event.total)
             if bar is not None:
-                bar.n = event.done
-                bar.refresh()
+                bar.total = event.total  # grows if inference retries with smaller tiles
+                bar.update(event.done - bar.n)  # redraws at most every 0.1 s
     finally:
         if bar is not None:
             bar.close()

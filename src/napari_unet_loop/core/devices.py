@@ -1,4 +1,4 @@
-"""Pick the torch device: ``auto`` resolves cuda, then mps, then cpu."""
+"""Pick the torch device (``auto`` resolves cuda, then mps, then cpu) and handle its memory."""
 
 from __future__ import annotations
 
@@ -55,3 +55,20 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     if device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` says the device ran out of memory.
+
+    CUDA raises ``torch.OutOfMemoryError``; other backends (MPS) raise a plain RuntimeError
+    whose message says so.
+    """
+    return isinstance(error, torch.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and "out of memory" in str(error)
+    )
+
+
+def free_cached_memory(device: torch.device) -> None:
+    """Hand memory torch has cached on ``device`` back, so a smaller retry can use it."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

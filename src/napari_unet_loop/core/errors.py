@@ -13,9 +13,19 @@ class DeviceUnavailableError(UnetLoopError):
     """An explicitly requested device is not available on this machine."""
 
 
+class DeviceMemoryError(DeviceUnavailableError):
+    """The device ran out of memory even with the smallest batch (and tiles) allowed."""
+
+
 class InputError(UnetLoopError):
     """An input image, label or file is not what the operation needs."""
 
 
 class Cancelled(UnetLoopError):
     """The user stopped a long operation."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message, for wrapping it in a user-facing error."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

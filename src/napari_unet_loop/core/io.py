@@ -1,37 +1,30 @@
-"""Read image stacks lazily and write label images atomically.
+"""Read image stacks lazily, one slice at a time.
 
 Readers accept a TIFF / OME-TIFF / ImageJ TIFF file (2D, Z×Y×X, RGB Y×X×3, RGB stack Z×Y×X×3),
-any 2D image imageio can read (PNG...), or a folder of same-sized 2D images. ``read_stack``
-returns a :class:`Stack` that reads one slice at a time, so a stack larger than memory can be
-processed slice by slice.
-
-Labels are written with :class:`LabelWriter` (slice by slice, into a hidden temporary file that
-only gets its final name when everything was written) or :func:`write_labels` (a whole array).
-The files are compressed TIFFs with ImageJ metadata, so the pixel size survives a round trip.
+a zarr array or OME-Zarr image (see ``core.zarr_io``), any 2D image imageio can read (PNG...),
+or a folder of same-sized 2D images. ``read_stack`` returns a :class:`Stack` that reads one
+slice at a time, so a stack larger than memory is processed in constant memory. Writing is in
+``core.writing``.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from xml.etree import ElementTree
 
 import imageio.v3 as iio
 import numpy as np
 import tifffile
-from numpy.typing import DTypeLike
 
-from .atomic import commit, temporary_beside
-from .errors import InputError
+from .errors import InputError, one_line
+from .zarr_io import is_zarr_path, open_zarr
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 IMAGE_SUFFIXES = (*TIFF_SUFFIXES, ".png")
 
-# Labels are stored in the smallest of these that holds every value.
-_UNSIGNED_LABEL_DTYPES = (np.uint8, np.uint16, np.uint32)
-_SIGNED_LABEL_DTYPES = (np.int16, np.int32)
 
 
 def is_tiff_path(path: str | os.PathLike) -> bool:
@@ -60,11 +53,6 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return sorted(files, key=_natural_key)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def _clean_size(value: float | None) -> float:
     """A positive pixel size, or 1.0 when unknown or nonsensical."""
     try:
@@ -89,7 +77,9 @@ class Stack:
 
     ``scale`` has one pixel size per spatial axis of ``shape`` (the RGB axis has none): 2 values
     for a 2D image, 3 for a stack, in the file's unit (usually µm), 1.0 where unknown.
-    ``storage`` says how slices are read: ``"memmap"`` (uncompressed TIFF, memory-mapped),
+    ``storage`` says how slices are read: ``"raw"`` (uncompressed TIFF, each slice read from
+    its file offset), ``"memmap"`` (uncompressed, slices not contiguous: memory-mapped),
+    ``"zarr"`` (a zarr array),
     ``"pages"`` (one TIFF page per slice, decoded on demand), ``"files"`` (a folder, one file
     per slice) or ``"memory"`` (loaded whole because the layout does not allow reading a slice
     alone; small non-TIFF images).
@@ -222,11 +212,37 @@ def _tiff_scale(tif: tifffile.TiffFile, is_2d: bool) -> tuple[float, ...]:
     return tuple(_clean_size(v) for v in sizes)
 
 
+def _plane_reader(
+    path: Path,
+    offset: int,
+    dtype: np.dtype,
+    plane_shape: tuple[int, ...],
+    plane_axes: str,
+    rgb: bool,
+) -> tuple[Callable[[int], np.ndarray], Callable[[], None]]:
+    """Read slice ``z``: ``plane_shape`` values of ``dtype`` at ``offset + z * size``.
+
+    Returns the reader and the function that closes its file.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    count = int(np.prod(plane_shape))
+    size = count * dtype.itemsize
+
+    def read_plane(z: int) -> np.ndarray:
+        buffer = os.pread(fd, size, offset + z * size)  # thread-safe: no shared file position
+        if len(buffer) != size:
+            raise InputError(f"{path}: file ends inside slice {z}; is it truncated?")
+        plane = np.frombuffer(buffer, dtype, count).reshape(plane_shape)
+        return _in_user_order(plane, plane_axes, rgb=rgb).astype(dtype.newbyteorder("="))
+
+    return read_plane, lambda: os.close(fd)
+
+
 def _open_tiff(path: Path) -> Stack:
     try:
         tif = tifffile.TiffFile(path)
     except Exception as exc:
-        raise InputError(f"{path}: not a readable TIFF image ({_one_line(exc)})") from None
+        raise InputError(f"{path}: not a readable TIFF image ({one_line(exc)})") from None
     try:
         return _tiff_stack(path, tif)
     except BaseException:
@@ -262,15 +278,22 @@ def _tiff_stack(path: Path, tif: tifffile.TiffFile) -> Stack:
             on_close=on_close,
         )
 
-    if series.dataoffset is not None:
-        # Uncompressed and contiguous: map the file, a slice is read when it is touched.
-        mapped = np.memmap(
-            path, dtype=np.dtype(tif.byteorder + series.dtype.char), mode="r",
-            offset=series.dataoffset, shape=shape,
+    file_dtype = np.dtype(tif.byteorder + series.dtype.char)
+    if series.dataoffset is not None and (is_2d or axes[0] in lead):
+        # Uncompressed, slices contiguous: read each with pread. A memory map would be simpler,
+        # but every page it touches counts in the process's resident memory until unmapped,
+        # so a stack larger than RAM would look like (and be accounted as) a memory leak.
+        tif.close()
+        plane = 0 if is_2d else 1  # the axes of one slice
+        read_slice, close = _plane_reader(
+            path, series.dataoffset, file_dtype, shape[plane:], axes[plane:], rgb
         )
+        return stack(read_slice, "raw", close)
+    if series.dataoffset is not None:
+        # Uncompressed but interleaved across slices (rare): map the file instead.
+        mapped = np.memmap(path, dtype=file_dtype, mode="r", offset=series.dataoffset, shape=shape)
         tif.close()
         data = _in_user_order(mapped, axes, rgb=rgb)
-        data = data[np.newaxis] if is_2d else data
         return stack(lambda z: _native(np.array(data[z])), "memmap")
 
     pages = list(series.pages)
@@ -281,7 +304,7 @@ def _tiff_stack(path: Path, tif: tifffile.TiffFile) -> Stack:
             try:
                 page = pages[z].asarray()
             except Exception as exc:
-                raise InputError(f"{path}: cannot read slice {z} ({_one_line(exc)})") from None
+                raise InputError(f"{path}: cannot read slice {z} ({one_line(exc)})") from None
             return _native(_in_user_order(page, key.axes, rgb=rgb))
 
         # Slices may be read from a worker thread while the viewer reads others.
@@ -292,7 +315,7 @@ def _tiff_stack(path: Path, tif: tifffile.TiffFile) -> Stack:
     try:
         data = _native(_in_user_order(series.asarray(), axes, rgb=rgb))
     except Exception as exc:
-        raise InputError(f"{path}: cannot read image data ({_one_line(exc)})") from None
+        raise InputError(f"{path}: cannot read image data ({one_line(exc)})") from None
     finally:
         tif.close()
     data = data[np.newaxis] if is_2d else data
@@ -300,7 +323,7 @@ def _tiff_stack(path: Path, tif: tifffile.TiffFile) -> Stack:
 
 
 def _image_error(path: Path, exc: BaseException) -> InputError:
-    return InputError(f"{path}: not a readable image ({_one_line(exc)})")
+    return InputError(f"{path}: not a readable image ({one_line(exc)})")
 
 
 def _drop_alpha(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -408,6 +431,8 @@ def read_stack(path: str | os.PathLike) -> Stack:
     2D, Z×Y×X, RGB or RGB stack.
     """
     path = Path(path).expanduser()
+    if is_zarr_path(path):
+        return open_zarr(path)
     if path.is_dir():
         return _open_folder(path)
     if not path.is_file():
@@ -425,190 +450,3 @@ def read_scale(path: str | os.PathLike) -> tuple[float, ...]:
     """The pixel size per spatial axis of an image (see :attr:`Stack.scale`)."""
     with read_stack(path) as stack:
         return stack.scale
-
-
-def _check_writable(path: Path) -> None:
-    if not is_tiff_path(path):
-        raise InputError(f"{path}: labels are saved as TIFF; use a .tif or .tiff file name")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a file name")
-    folder = path.parent
-    if not folder.is_dir():
-        raise InputError(f"{path}: cannot write, folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(f"{path}: cannot write, permission denied in folder {folder}")
-
-
-def _check_scale(scale: Sequence[float] | None) -> tuple[float, ...] | None:
-    if scale is None:
-        return None
-    scale = tuple(float(s) for s in scale)
-    if len(scale) not in (2, 3) or not all(np.isfinite(s) and s > 0 for s in scale):
-        raise ValueError(f"scale must be 2 or 3 positive numbers (Z, Y, X), got {scale}")
-    return scale
-
-
-class LabelWriter:
-    """Write label slices (or, with a float dtype, probabilities) into a compressed TIFF.
-
-    The file appears only when complete.
-
-    Use it as a context manager::
-
-        with LabelWriter("labels.tif", scale=stack.scale) as writer:
-            for labels in slices:
-                writer.write(labels)
-
-    Slices go to a hidden ``.<name>.*.tmp`` file in the output folder, renamed to ``path``
-    when the ``with`` block ends without an exception. An exception (KeyboardInterrupt too)
-    or :meth:`abort` deletes the temporary file and leaves any existing ``path`` untouched.
-    A single slice is saved as a 2D image (YX), several as a stack (ZYX), with ImageJ metadata
-    (Z spacing, X/Y resolution from ``scale``, unit micron) so :func:`read_stack` restores
-    the scale. An output that cannot be written is an InputError here, before any work.
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike,
-        *,
-        scale: Sequence[float] | None = None,
-        dtype: DTypeLike = np.uint8,
-        compression: str | None = "zlib",
-    ) -> None:
-        self.path = Path(path).expanduser().absolute()
-        self.dtype = np.dtype(dtype)
-        if self.dtype.kind not in "uif":
-            raise ValueError(f"slices must be saved as an integer or float type, not {self.dtype}")
-        self.scale = _check_scale(scale)
-        self.compression = compression
-        _check_writable(self.path)
-        self.slices_written = 0
-        self._tmp: Path | None = None
-        self._writer: tifffile.TiffWriter | None = None
-        self._slice_shape: tuple[int, ...] | None = None
-        self._range = (0, 0)
-
-    def __enter__(self) -> LabelWriter:
-        try:
-            self._tmp = temporary_beside(self.path)
-        except OSError as exc:
-            raise InputError(f"{self.path}: cannot write ({_one_line(exc)})") from None
-        try:
-            self._writer = tifffile.TiffWriter(self._tmp)
-        except BaseException:
-            self._remove_tmp()
-            raise
-        return self
-
-    def write(self, labels: np.ndarray) -> None:
-        """Append one 2D label slice (integer values that fit ``dtype``)."""
-        if self._writer is None:
-            raise RuntimeError("LabelWriter.write needs an open writer (use it in a with block)")
-        labels = np.asarray(labels)
-        if labels.ndim != 2:
-            raise InputError(f"{self.path}: a label slice must be 2D, got shape {labels.shape}")
-        if self._slice_shape is not None and labels.shape != self._slice_shape:
-            raise InputError(
-                f"{self.path}: slice {self.slices_written} has shape {labels.shape}, "
-                f"the first had {self._slice_shape}"
-            )
-        low, high = (labels.min().item(), labels.max().item()) if labels.size else (0, 0)
-        if self.dtype.kind != "f":
-            if labels.dtype.kind not in "uib":
-                raise InputError(f"{self.path}: labels must be integers, got {labels.dtype}")
-            info = np.iinfo(self.dtype)
-            if low < info.min or high > info.max:
-                raise InputError(
-                    f"{self.path}: label values {low}..{high} do not fit {self.dtype.name}"
-                )
-        self._slice_shape = labels.shape
-        self._range = (min(self._range[0], low), max(self._range[1], high))
-        resolution = None if self.scale is None else (1 / self.scale[-1], 1 / self.scale[-2])
-        self._writer.write(
-            labels.astype(self.dtype, copy=False),
-            photometric="minisblack",
-            compression=self.compression,
-            resolution=resolution,
-            resolutionunit=tifffile.RESUNIT.NONE,
-            metadata=None,
-            # A placeholder on the first page; replaced by the final ImageJ header on close.
-            description="ImageJ=1.11a\n" if self.slices_written == 0 else None,
-        )
-        self.slices_written += 1
-
-    def _description(self) -> str:
-        """The ImageJ header for what was written (a stack header only for several slices)."""
-        lines = ["ImageJ=1.11a"]
-        if self.slices_written > 1:
-            lines += [f"images={self.slices_written}", f"slices={self.slices_written}"]
-        if self.scale is not None:
-            lines.append("unit=micron")
-            if self.slices_written > 1 and len(self.scale) == 3:
-                lines.append(f"spacing={self.scale[0]!r}")
-        # A display range that spans the labels, so ImageJ does not show them all black.
-        lines += [f"min={self._range[0]}", f"max={self._range[1]}"]
-        return "\n".join(lines) + "\n"
-
-    def _remove_tmp(self) -> None:
-        if self._tmp is not None:
-            self._tmp.unlink(missing_ok=True)
-            self._tmp = None
-
-    def abort(self) -> None:
-        """Discard everything written; nothing appears under ``path``."""
-        writer, self._writer = self._writer, None
-        try:
-            if writer is not None:
-                writer.close()
-        finally:
-            self._remove_tmp()
-
-    def _finish(self) -> None:
-        writer, self._writer = self._writer, None
-        writer.close()
-        if self.slices_written == 0:
-            raise ValueError(f"{self.path}: no label slices were written")
-        tifffile.tiffcomment(self._tmp, self._description())
-        commit(self._tmp, self.path)
-        self._tmp = None
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None or self._writer is None:
-            self.abort()
-            return
-        try:
-            self._finish()
-        except BaseException:
-            self.abort()
-            raise
-
-
-def _label_dtype(path: Path, low: int, high: int) -> np.dtype:
-    candidates = _UNSIGNED_LABEL_DTYPES if low >= 0 else _SIGNED_LABEL_DTYPES
-    for dtype in candidates:
-        info = np.iinfo(dtype)
-        if info.min <= low and high <= info.max:
-            return np.dtype(dtype)
-    raise InputError(f"{path}: label values {low}..{high} are too large to save")
-
-
-def write_labels(
-    path: str | os.PathLike, labels: np.ndarray, *, scale: Sequence[float] | None = None
-) -> Path:
-    """Save a 2D label image or a Z×Y×X label stack atomically; returns the path written.
-
-    The file type is the smallest of uint8, uint16, uint32 (int16, int32 with negative values)
-    that holds every label.
-    """
-    path = Path(path).expanduser().absolute()
-    _check_writable(path)
-    labels = np.asarray(labels)
-    if labels.ndim not in (2, 3):
-        raise InputError(f"{path}: labels must be 2D or 3D (Z, Y, X), got shape {labels.shape}")
-    if labels.dtype.kind not in "uib":
-        raise InputError(f"{path}: labels must be integers, got {labels.dtype}")
-    low, high = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
-    with LabelWriter(path, scale=scale, dtype=_label_dtype(path, low, high)) as writer:
-        for labels_slice in labels.reshape(-1, *labels.shape[-2:]):
-            writer.write(labels_slice)
-    return path

@@ -19,11 +19,10 @@ import torch
 from .atomic import atomic_output
 from .errors import ModelFileError
 from .normalize import Normalization
+from .registry import SUFFIX, shipped_models
 from .unet import UNet, UNetConfig
 
 FORMAT = "napari-unet-loop/1"
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
-SUFFIX = ".safetensors"
 
 
 @dataclass
@@ -100,6 +99,16 @@ def new_model(
     return Model(net, list(class_names), normalization or Normalization(), name)
 
 
+def _state_and_metadata(model: Model, half: bool) -> tuple[dict, dict]:
+    state = {}
+    for key, value in model.network.state_dict().items():
+        value = value.detach().cpu().contiguous()
+        if half and value.is_floating_point():
+            value = value.half()
+        state[key] = value
+    return state, {"napari_unet_loop": json.dumps(model.metadata())}
+
+
 def save_model(model: Model, path: str | os.PathLike, *, half: bool = False) -> Path:
     """Write ``model`` to ``path`` atomically; ``half`` stores fp16 weights (half the size)."""
     from safetensors.torch import save_file
@@ -107,22 +116,32 @@ def save_model(model: Model, path: str | os.PathLike, *, half: bool = False) -> 
     path = Path(path)
     if path.suffix != SUFFIX:
         path = path.with_name(path.name + SUFFIX)
-    state = {}
-    for key, value in model.network.state_dict().items():
-        value = value.detach().cpu().contiguous()
-        if half and value.is_floating_point():
-            value = value.half()
-        state[key] = value
-    meta = {"napari_unet_loop": json.dumps(model.metadata())}
+    state, meta = _state_and_metadata(model, half)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as tmp:
         save_file(state, str(tmp), metadata=meta)
     return path
 
 
-def shipped_models() -> dict[str, Path]:
-    """Models bundled with the package, by name."""
-    return {p.name[: -len(SUFFIX)]: p for p in sorted(SHIPPED_DIR.glob(f"*{SUFFIX}"))}
+def model_to_bytes(model: Model) -> bytes:
+    """The model file's content, in memory (fp32): what is sent to cluster workers."""
+    from safetensors.torch import save
+
+    state, meta = _state_and_metadata(model, half=False)
+    return save(state, metadata=meta)
+
+
+def model_from_bytes(data: bytes, source: str = "model data") -> Model:
+    """The model a model file's content (e.g. from :func:`model_to_bytes`) holds."""
+    from safetensors.torch import load
+
+    try:
+        size = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
+        state = load(data)
+    except Exception as exc:
+        raise ModelFileError(f"{source}: not a readable model file ({exc})") from None
+    return _build_model(source, header, state)
 
 
 def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
@@ -151,8 +170,13 @@ def load_model(name_or_path: str | os.PathLike) -> Model:
             state = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:
         raise ModelFileError(f"{path}: not a readable model file ({exc})") from None
+    return _build_model(str(path), header, state)
+
+
+def _build_model(source: str, header: dict, state: dict) -> Model:
+    """A model from a file's metadata and tensors, or one ``ModelFileError`` naming ``source``."""
     if "napari_unet_loop" not in header:
-        raise ModelFileError(f"{path}: safetensors file without napari-unet-loop metadata")
+        raise ModelFileError(f"{source}: safetensors file without napari-unet-loop metadata")
     try:
         meta = json.loads(header["napari_unet_loop"])
         if meta.get("format") != FORMAT:
@@ -167,10 +191,10 @@ def load_model(name_or_path: str | os.PathLike) -> Model:
             network,
             list(meta["class_names"]),
             Normalization.from_dict(meta.get("normalization", {})),
-            meta.get("name", path.stem),
+            meta.get("name", Path(source).stem),
             meta.get("provenance", {}),
         )
     except Exception as exc:
-        raise ModelFileError(f"{path}: weights do not match the metadata ({exc})") from None
+        raise ModelFileError(f"{source}: weights do not match the metadata ({exc})") from None
     network.eval()
     return model

@@ -32,12 +32,27 @@ class Normalization:
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """Normalise one slice (Y, X) or RGB image (Y, X, C) to float32."""
         x = np.asarray(image, dtype=np.float32)
+        return self.apply(x, self.parameters(x))
+
+    def parameters(self, image: np.ndarray) -> tuple[float, float]:
+        """``(offset, divisor)`` for a whole slice: normalised = (x - offset) / divisor.
+
+        Computed apart from :meth:`apply` so that pieces of a slice (distributed tiles) can be
+        normalised exactly as the whole slice is.
+        """
         if self.mode == "none":
-            return x
+            return 0.0, 1.0
         if self.mode == "scale":
-            return x / np.float32(self.scale)
-        lo, hi = np.percentile(x, (self.low, self.high))
-        return (x - np.float32(lo)) / np.float32(max(hi - lo, 1e-6))
+            return 0.0, float(self.scale)
+        lo, hi = np.percentile(np.asarray(image, dtype=np.float32), (self.low, self.high))
+        return float(lo), float(max(hi - lo, 1e-6))
+
+    @staticmethod
+    def apply(image: np.ndarray, parameters: tuple[float, float]) -> np.ndarray:
+        """Normalise (part of) a slice with its slice's :meth:`parameters`, in float32."""
+        offset, divisor = parameters
+        x = np.asarray(image, dtype=np.float32)
+        return (x - np.float32(offset)) / np.float32(divisor)
 
     def to_dict(self) -> dict:
         return asdict(self)

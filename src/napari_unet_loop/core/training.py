@@ -23,14 +23,14 @@ import logging
 import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import torch
 
 from .augment import NO_AUGMENTATION, AugmentSettings, PatchSampler
-from .devices import autocast_dtype, get_device
-from .errors import DeviceUnavailableError, InputError
+from .devices import autocast_dtype, free_cached_memory, get_device, is_out_of_memory
+from .errors import DeviceMemoryError, InputError
 from .losses import IGNORE_INDEX, segmentation_loss
 from .modelfile import Model
 
@@ -307,7 +307,7 @@ def _training_loop(
             "best_val_dice": best_dice,
             "stopped_early": stopped_early,
             "seconds": round(elapsed, 2),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         history = trained.provenance.get("training")
         trained.provenance["training"] = [*(history if isinstance(history, list) else []), entry]
@@ -327,14 +327,15 @@ def _training_loop(
                 loss = _train_step(
                     network, optimizer, scaler, images, targets, config, device, dtype
                 )
-        except torch.cuda.OutOfMemoryError:
+        except RuntimeError as error:
+            if not is_out_of_memory(error):
+                raise
             loss = None
         if loss is None:
             optimizer.zero_grad(set_to_none=True)
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+            free_cached_memory(device)
             if batch_size == 1:
-                raise DeviceUnavailableError(
+                raise DeviceMemoryError(
                     f"out of GPU memory even with batch size 1 and {config.patch_size} px "
                     "patches: use smaller patches or train on the CPU"
                 )

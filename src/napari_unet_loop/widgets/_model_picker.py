@@ -11,6 +11,7 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -22,6 +23,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..core.errors import InputError
+from ..loop import known_devices, start_warm_up
 from ..session import DEFAULT_MODEL
 from ._panel import row
 
@@ -43,11 +45,27 @@ def load_source(source: str | None, ready: Model | None) -> Model:
 
 
 def make_device_combo() -> QComboBox:
-    """``auto`` plus the devices this machine really has."""
-    from ..core.devices import available_devices
+    """``auto`` plus the devices this machine really has.
 
+    Finding GPUs needs torch, which takes a second to import: the list starts as ``auto`` and
+    ``cpu``, and the GPUs join it when the background warm-up has imported torch.
+    """
     combo = QComboBox()
-    combo.addItems(["auto", *available_devices()])
+    combo.addItems(["auto", "cpu"])
+    start_warm_up()
+    timer = QTimer(combo)  # dies with the combo, so it never touches a deleted widget
+
+    def add_devices() -> None:
+        devices = known_devices()
+        if devices is None:
+            return
+        timer.stop()
+        for device in devices:
+            if combo.findText(device) < 0:
+                combo.insertItem(combo.count() - 1, device)  # GPUs before cpu
+
+    timer.timeout.connect(add_devices)
+    timer.start(100)
     return combo
 
 
@@ -60,7 +78,7 @@ class ModelPicker(QWidget):
 
     def __init__(self, session: LoopSession) -> None:
         super().__init__()
-        from ..core.modelfile import shipped_models
+        from ..core.registry import shipped_models
 
         self._session = session
         self._loaded: tuple[str, Model] | None = None  # the model this picker last loaded

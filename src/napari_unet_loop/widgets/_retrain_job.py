@@ -36,7 +36,8 @@ class RetrainJob:
 def current_model(session: LoopSession, labels: Labels) -> Model:
     """The session's model; before there is one, the shipped model that made ``labels``."""
     if session.model is None:
-        from ..core.modelfile import load_model, shipped_models
+        from ..core.modelfile import load_model
+        from ..core.registry import shipped_models
 
         name = (labels.metadata.get(META_KEY) or {}).get("model", DEFAULT_MODEL)
         if name not in shipped_models():
