@@ -12,7 +12,7 @@ import csv
 import os
 import threading
 from collections import deque
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,43 +174,59 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Sequence[object]]) -> Path
     return path
 
 
-def warm_up() -> None:
-    """Import torch, find the devices and build a throwaway optimizer, off the GUI thread.
-
-    Importing torch takes a second, and torch imports its compiler stack on the first
-    optimizer of a process: seconds of work that holds the GIL in stretches long enough to
-    stutter the viewer mid-training. Done ahead, neither delays a click.
-    """
+def import_torch() -> None:
+    """Import torch and find the devices: a second of work, better done before a click."""
     global _devices
-    import torch
+    import torch  # noqa: F401  (the import is the point)
 
     from .core.devices import available_devices
 
     _devices = available_devices()
+
+
+def warm_up() -> None:
+    """:func:`import_torch`, then build a throwaway optimizer, before the first Retrain.
+
+    torch imports its compiler stack on the first optimizer of a process: seconds of work
+    that holds the GIL in stretches long enough to stutter the viewer mid-training.
+    """
+    import_torch()
+    import torch
+
     torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
 
 
-_warm_up_thread: threading.Thread | None = None
+_threads: dict[str, threading.Thread] = {}
 _devices: list[str] | None = None
 
 
 def known_devices() -> list[str] | None:
-    """The devices the warm-up found (best first), or None while it is still importing."""
+    """The devices :func:`import_torch` found (best first), or None while it still runs."""
     return _devices
 
 
-def start_warm_up() -> threading.Thread:
-    """Run :func:`warm_up` once per process, in a plain thread; returns that thread.
+def _start_once(work: Callable[[], None]) -> threading.Thread:
+    """Run ``work`` once per process in a plain thread; returns that thread.
 
     Not a Qt worker: the thread may outlive the widget and the viewer (napari closed right
-    after Retrain opened), and a Qt worker then emits signals of deleted objects, which aborts
+    after a widget opened), and a Qt worker then emits signals of deleted objects, which aborts
     Python. Not a daemon either, so quitting waits for it rather than cutting torch off mid-import.
     """
-    global _warm_up_thread
-    if _warm_up_thread is None:
-        _warm_up_thread = threading.Thread(target=warm_up, name="unet-loop warm-up")
-        _warm_up_thread.start()
-    return _warm_up_thread
+    if work.__name__ not in _threads:
+        thread = threading.Thread(target=work, name=f"unet-loop {work.__name__}")
+        _threads[work.__name__] = thread
+        thread.start()
+    return _threads[work.__name__]
+
+
+def start_torch_import() -> threading.Thread:
+    """:func:`import_torch` in the background (Segment and Batch: no optimizer needed)."""
+    return _start_once(import_torch)
+
+
+def start_warm_up() -> threading.Thread:
+    """:func:`warm_up` in the background (Retrain)."""
+    return _start_once(warm_up)
 
 
 def slices_text(slices: Sequence[int]) -> str:

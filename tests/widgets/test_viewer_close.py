@@ -1,8 +1,8 @@
 """Quitting napari at any moment never takes Python down (checked in fresh processes).
 
 Each script leaves a worker thread running past the viewer's close and Python's exit, as when
-napari is quit at once: Retrain's torch warm-up (it starts when the widget opens) and a Dice /
-IoU computation. Before they were handled, the thread outlived the Qt objects it signals
+napari is quit at once: Retrain's torch warm-up and Segment's torch import (they start when the
+widgets open) and a Dice / IoU computation. Before they were handled, the thread outlived the Qt objects it signals
 through and Python aborted.
 """
 
@@ -18,6 +18,12 @@ SLOW_WARM_UP = """
 from napari_unet_loop import loop
 
 loop.warm_up = lambda: time.sleep(3)
+"""
+
+SLOW_IMPORT = """
+from napari_unet_loop import loop
+
+loop.import_torch = lambda: time.sleep(3)
 """
 
 SLOW_METRICS = """
@@ -53,9 +59,10 @@ print("closed")
     ("setup", "widget", "start"),
     [
         (SLOW_WARM_UP, "Correct and Retrain", ""),
+        (SLOW_IMPORT, "Segment", ""),
         (SLOW_METRICS, "Dice / IoU", "widget.recompute()"),
     ],
-    ids=["retrain warm-up", "dice computation"],
+    ids=["retrain warm-up", "segment torch import", "dice computation"],
 )
 def test_quitting_with_a_worker_running_exits_cleanly(setup, widget, start):
     script = textwrap.dedent(SCRIPT).format(setup=setup, widget=widget, start=start)

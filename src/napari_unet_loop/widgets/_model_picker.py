@@ -23,7 +23,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..core.errors import InputError
-from ..loop import known_devices, start_warm_up
+from ..loop import known_devices, start_torch_import
 from ..session import DEFAULT_MODEL
 from ._panel import row
 
@@ -48,11 +48,11 @@ def make_device_combo() -> QComboBox:
     """``auto`` plus the devices this machine really has.
 
     Finding GPUs needs torch, which takes a second to import: the list starts as ``auto`` and
-    ``cpu``, and the GPUs join it when the background warm-up has imported torch.
+    ``cpu``, and the GPUs join it once torch has been imported in the background.
     """
     combo = QComboBox()
     combo.addItems(["auto", "cpu"])
-    start_warm_up()
+    start_torch_import()
     timer = QTimer(combo)  # dies with the combo, so it never touches a deleted widget
 
     def add_devices() -> None:
