@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -220,3 +221,22 @@ def write_results(name: str, payload: dict, markdown: str) -> tuple[Path, Path]:
         with atomic_output(path) as tmp:
             tmp.write_text(text, encoding="utf-8")
     return paths
+
+
+def publish(name: str, quick: bool, payload: dict, markdown: str) -> None:
+    """Write ``results/<name>[-quick].*``, print the tables and say where they went."""
+    json_path, md_path = write_results(f"{name}-quick" if quick else name, payload, markdown)
+    print(markdown)
+    print(f"\nwrote {json_path.name} and {md_path.name} in benchmarks/results/", file=sys.stderr)
+
+
+def run_script(script: str, parse_args, run, argv: list[str] | None) -> int:
+    """Parse the options and run; a problem the user can fix ends as one line."""
+    from napari_unet_loop.core.errors import UnetLoopError
+
+    args = parse_args(argv)
+    try:
+        run(args)
+    except (BenchmarkError, UnetLoopError) as exc:
+        sys.exit(f"{script}: error: {exc}")
+    return 0

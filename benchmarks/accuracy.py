@@ -34,13 +34,13 @@ from _common import (
     model_origin,
     model_path,
     pixel_scores,
+    publish,
     require,
+    run_script,
     split_ids,
-    write_results,
 )
 
 from napari_unet_loop.core.devices import get_device
-from napari_unet_loop.core.errors import UnetLoopError
 from napari_unet_loop.core.inference import Prediction, predict
 from napari_unet_loop.core.metrics import adapted_rand_error, object_metrics, pixel_error
 from napari_unet_loop.core.modelfile import Model, load_model, save_model
@@ -314,10 +314,7 @@ def run(args: argparse.Namespace) -> None:
     markdown = report(results, env)
     payload = {"benchmark": "accuracy", "quick": args.quick, "environment": env,
                "results": results, "anchors": ANCHORS, "anchor_notes": ANCHOR_NOTES}
-    json_path, md_path = write_results("accuracy-quick" if args.quick else "accuracy",
-                                       payload, markdown)
-    print(markdown)
-    print(f"\nwrote {json_path.name} and {md_path.name} in benchmarks/results/", file=sys.stderr)
+    publish("accuracy", args.quick, payload, markdown)
     if args.update_models:
         for name in names:
             update_model_file(paths[name], results[name])
@@ -325,12 +322,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except (BenchmarkError, UnetLoopError) as exc:
-        sys.exit(f"accuracy.py: error: {exc}")
-    return 0
+    return run_script("accuracy.py", parse_args, run, argv)
 
 
 if __name__ == "__main__":

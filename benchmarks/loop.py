@@ -30,14 +30,14 @@ from _common import (
     markdown_table,
     model_origin,
     model_path,
+    publish,
     require,
+    run_script,
     split_ids,
-    write_results,
 )
 
 from napari_unet_loop.core.corrections import training_pairs
 from napari_unet_loop.core.devices import get_device
-from napari_unet_loop.core.errors import UnetLoopError
 from napari_unet_loop.core.inference import predict
 from napari_unet_loop.core.metrics import confusion_counts
 from napari_unet_loop.core.modelfile import Model, load_model, new_model, save_model
@@ -303,18 +303,11 @@ def run(args: argparse.Namespace) -> None:
     payload = {"benchmark": "loop", "quick": args.quick, "environment": env,
                "retrain_config": config.to_dict(), "validation": None, "seed": SEED,
                "cases": described, "rows": rows}
-    json_path, md_path = write_results("loop-quick" if args.quick else "loop", payload, markdown)
-    print(markdown)
-    print(f"\nwrote {json_path.name} and {md_path.name} in benchmarks/results/", file=sys.stderr)
+    publish("loop", args.quick, payload, markdown)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except (BenchmarkError, UnetLoopError) as exc:
-        sys.exit(f"loop.py: error: {exc}")
-    return 0
+    return run_script("loop.py", parse_args, run, argv)
 
 
 if __name__ == "__main__":

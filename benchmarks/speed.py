@@ -33,14 +33,14 @@ from _common import (
     markdown_table,
     model_origin,
     model_path,
+    publish,
     require,
-    write_results,
+    run_script,
 )
 from torch.utils.flop_counter import FlopCounterMode
 
 from napari_unet_loop.core.batch import segment_file
 from napari_unet_loop.core.devices import get_device
-from napari_unet_loop.core.errors import UnetLoopError
 from napari_unet_loop.core.inference import network_input, predict, prepare_slice, ready_network
 from napari_unet_loop.core.io import read_image
 from napari_unet_loop.core.modelfile import Model, load_model
@@ -447,19 +447,11 @@ def run(args: argparse.Namespace) -> None:
                                     flops / slice_mp)
     markdown = report(result, env)
     payload = {"benchmark": "speed", "quick": args.quick, "environment": env, **result}
-    json_path, md_path = write_results("speed-quick" if args.quick else "speed", payload,
-                                       markdown)
-    print(markdown)
-    print(f"\nwrote {json_path.name} and {md_path.name} in benchmarks/results/", file=sys.stderr)
+    publish("speed", args.quick, payload, markdown)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except (BenchmarkError, UnetLoopError) as exc:
-        sys.exit(f"speed.py: error: {exc}")
-    return 0
+    return run_script("speed.py", parse_args, run, argv)
 
 
 if __name__ == "__main__":
