@@ -40,8 +40,8 @@ from _common import (
 from torch.utils.flop_counter import FlopCounterMode
 
 from napari_unet_loop.core.batch import segment_file
-from napari_unet_loop.core.devices import get_device
-from napari_unet_loop.core.inference import network_input, predict, prepare_slice, ready_network
+from napari_unet_loop.core.devices import get_device, to_device
+from napari_unet_loop.core.inference import predict, prepare_slice, ready_network
 from napari_unet_loop.core.io import read_image
 from napari_unet_loop.core.modelfile import Model, load_model
 from napari_unet_loop.core.tiling import padded_length
@@ -187,7 +187,7 @@ def time_methods(source, volume, model, inputs, inferer, repeats, device, folder
     output = folder / "labels-a.tif"
     plain = copy.deepcopy(model.network).to(device).eval()
     ours = ready_network(copy.deepcopy(plain), device)
-    ours_inputs = [network_input(x.cpu(), device) for x in inputs]
+    ours_inputs = [to_device(x.cpu(), device) for x in inputs]
     runs = {
         "end_to_end": lambda: segment_file(source, output, model=model, device=str(device)),
         "network": lambda: forward_all(ours, ours_inputs, device),

@@ -1,9 +1,9 @@
 """Quitting napari at any moment never takes Python down (checked in fresh processes).
 
 Each script leaves a worker thread running past the viewer's close and Python's exit, as when
-napari is quit at once: Retrain's torch warm-up and Segment's torch import (they start when the
-widgets open) and a Dice / IoU computation. Before they were handled, the thread outlived the Qt objects it signals
-through and Python aborted.
+napari is quit at once: Retrain's torch warm-up and Segment's torch import (they start when
+the widgets open) and a Dice / IoU computation. Before they were handled, the thread outlived
+the Qt objects it signals through and Python aborted.
 """
 
 from __future__ import annotations

@@ -72,3 +72,21 @@ def free_cached_memory(device: torch.device) -> None:
     """Hand memory torch has cached on ``device`` back, so a smaller retry can use it."""
     if device.type == "cuda":
         torch.cuda.empty_cache()
+
+
+def memory_format(device: torch.device) -> torch.memory_format:
+    """The activation layout that runs fastest on ``device``.
+
+    Channels-last on a CPU, where oneDNN's convolutions prefer it: measured on 2 cores with the
+    default net, 0.67× the time of the default layout for inference at 512², 0.74× for a
+    training step on 4 × 128² patches. Torch's default elsewhere (not measured there).
+    """
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
+def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU batch (B, C, Y, X) on ``device``, in the layout :func:`memory_format` picks."""
+    batch = batch.contiguous(memory_format=memory_format(device))
+    if device.type == "cuda":
+        batch = batch.pin_memory()  # lets the copy below overlap with work already queued
+    return batch.to(device, non_blocking=True)

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .devices import get_device
+from .devices import get_device, to_device
 from .errors import InputError, one_line
-from .inference import DEFAULT_HALO, image_layout, model_channels, network_input, ready_network
+from .inference import DEFAULT_HALO, image_layout, model_channels, ready_network
 from .io import read_stack
 from .modelfile import Model, model_from_bytes, model_to_bytes
 from .unet import pad_to_multiple
@@ -124,7 +124,7 @@ def _segment_block(
         channels = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)
         x = torch.from_numpy(np.ascontiguousarray(channels, dtype=np.float32))[None]
         x, (height, width) = pad_to_multiple(x, model.config.size_multiple)
-        padded = network_input(x, device)
+        padded = to_device(x, device)
         with torch.inference_mode():
             probabilities = torch.softmax(network(padded).float(), dim=1)
         labels.append(

@@ -26,7 +26,14 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from .devices import autocast_dtype, free_cached_memory, get_device, is_out_of_memory
+from .devices import (
+    autocast_dtype,
+    free_cached_memory,
+    get_device,
+    is_out_of_memory,
+    memory_format,
+    to_device,
+)
 from .errors import Cancelled, DeviceMemoryError, InputError
 from .modelfile import Model
 from .tiling import TileGrid, Window, make_grid, padded_length
@@ -43,7 +50,7 @@ DEFAULT_HALO = 128
 
 # Windows per forward pass. On a GPU, several windows keep it busy. On a CPU one window is
 # fastest: measured on 2 cores with the default net at 512², batch 4 costs 1.5× batch 1 per
-# window (caches), and channels-last activations cost 0.78× the default layout.
+# window (caches).
 DEFAULT_BATCH_SIZE = 4
 CPU_BATCH_SIZE = 1
 
@@ -55,18 +62,7 @@ def default_batch_size(device: torch.device) -> int:
 def ready_network(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """``network`` on ``device`` in eval mode, in the memory layout that runs fastest there."""
     network = network.to(device).eval()
-    if device.type == "cpu":
-        network.to(memory_format=torch.channels_last)
-    return network
-
-
-def network_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A CPU batch (B, C, Y, X) moved to ``device`` in the layout ``ready_network`` chose."""
-    if device.type == "cpu":
-        return x.contiguous(memory_format=torch.channels_last)
-    if device.type == "cuda":
-        x = x.pin_memory()  # lets the copy below overlap with work already queued
-    return x.to(device, non_blocking=True)
+    return network.to(memory_format=memory_format(device))
 
 
 class StackLike(Protocol):
@@ -218,7 +214,7 @@ def _run_batch(
     # Entered per batch, not around the generator: grad mode is thread state, and a context
     # held across a yield would leak into the consumer's code.
     with torch.inference_mode():
-        x = network_input(windows, device)
+        x = to_device(windows, device)
         autocast = (
             torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
         )

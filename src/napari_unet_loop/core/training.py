@@ -29,7 +29,14 @@ import numpy as np
 import torch
 
 from .augment import NO_AUGMENTATION, AugmentSettings, PatchSampler
-from .devices import autocast_dtype, free_cached_memory, get_device, is_out_of_memory
+from .devices import (
+    autocast_dtype,
+    free_cached_memory,
+    get_device,
+    is_out_of_memory,
+    memory_format,
+    to_device,
+)
 from .errors import DeviceMemoryError, InputError
 from .losses import IGNORE_INDEX, segmentation_loss
 from .modelfile import Model
@@ -205,7 +212,7 @@ def _training_mode(network: torch.nn.Module, freeze_batchnorm: bool) -> None:
 
 def _train_step(network, optimizer, scaler, images, targets, config, device, dtype) -> float:
     """One optimisation step on a batch; returns the loss."""
-    x = torch.from_numpy(images).to(device, non_blocking=True)
+    x = to_device(torch.from_numpy(images), device)
     y = torch.from_numpy(targets).to(device, non_blocking=True)
     optimizer.zero_grad(set_to_none=True)
     with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
@@ -227,7 +234,7 @@ def _validation_dice(network, pairs, num_classes, device, dtype) -> float:
     with torch.inference_mode():
         for image, label in pairs:
             chw = image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
-            x = torch.from_numpy(np.ascontiguousarray(chw))[None].to(device)
+            x = to_device(torch.from_numpy(np.ascontiguousarray(chw))[None], device)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 predicted = network(x).argmax(1)[0].cpu().numpy()
             labelled = label != IGNORE_INDEX
@@ -259,7 +266,7 @@ def _training_loop(
 ) -> Generator[TrainUpdate, object, None]:
     start = time.perf_counter()
     trained = model.copy()
-    network = trained.network.to(device)
+    network = trained.network.to(device).to(memory_format=memory_format(device))
     freeze = config.freeze_batchnorm
     if freeze is None:
         freeze = bool(model.provenance.get("training"))
