@@ -72,6 +72,8 @@ def _model_plugin(key: str, data: bytes):
             # fill a copy of the registry instead of the worker's own module.
             from napari_unet_loop.core.distributed import load_model_bytes
 
+            # torch would take every core for each task; the worker's threads are its share
+            torch.set_num_threads(max(1, worker.state.nthreads))
             load_model_bytes(key, data)
 
     return ModelPlugin()
