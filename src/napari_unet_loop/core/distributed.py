@@ -55,6 +55,7 @@ def install_model(model: Model, client=None) -> str:
     """
     data = model_to_bytes(model)
     key = hashlib.sha256(data).hexdigest()[:16]
+    ready_network(model.network, torch.device("cpu"))  # once here, not racing in each task
     _MODELS.setdefault(key, model)
     if client is not None:
         client.register_plugin(_model_plugin(key, data), name=f"napari-unet-loop-{key}")
@@ -83,7 +84,7 @@ def load_model_bytes(key: str, data: bytes) -> None:
     """Load a model from its bytes into this process's registry, once, on its best device."""
     if key not in _MODELS:
         model = model_from_bytes(data, f"model {key}")
-        model.network.to(get_device("auto"))
+        ready_network(model.network, get_device("auto"))
         _MODELS[key] = model
 
 
@@ -116,8 +117,8 @@ def _segment_block(
     """Labels (uint8) of one block with its halo; map_overlap trims the halo afterwards."""
     model = _model(key)
     first = block_info[0]["array-location"][0][0]
-    device = next(model.network.parameters()).device
-    network = ready_network(model.network, device)
+    network = model.network  # made ready for its device when it was installed
+    device = next(network.parameters()).device
     labels = []
     for offset, raw in enumerate(block):
         image = model.normalization.apply(
@@ -155,8 +156,8 @@ def segment_dask(
 
     ``image`` is a 2D image, a Z×Y×X stack or their RGB forms. The per-slice normalisation
     pass is computed here (on ``client`` when given, else dask's default scheduler); the
-    network runs when the result is computed or stored. ``model`` must stay on the CPU for
-    local threads to share it; workers get their own copy.
+    network runs when the result is computed or stored. ``model.network`` is moved to the CPU,
+    where dask's local threads share it; cluster workers get their own copy.
     """
     import dask.array as da
 
@@ -167,7 +168,6 @@ def segment_dask(
     multiple = model.config.size_multiple
     chunk = _grid_multiple(chunk_size, multiple, "chunk size")
     halo = _grid_multiple(halo, multiple, "halo") if halo else 0
-    model.network.cpu()
     key = install_model(model, client)
     colour = {3: -1} if layout.rgb else {}
 
