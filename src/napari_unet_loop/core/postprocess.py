@@ -18,6 +18,11 @@ from skimage.segmentation import watershed
 from .errors import InputError
 
 METHODS = ("watershed", "components")
+
+# Chosen on the nuclei validation ids (recipes/splits/nuclei-val.txt) with the shipped model:
+# AP@0.5 0.677 at h = 2, 0.728 at 0.75, 0.741 at 0.5, 0.735 at 0.25 (more false splits).
+DEFAULT_H = 0.5
+
 KINDS = ("instances", "classes")
 
 
@@ -121,7 +126,7 @@ def instance_labels(
     min_size: int = 16,
     probabilities: np.ndarray | None = None,
     *,
-    h: float = 2.0,
+    h: float = DEFAULT_H,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Instance labels (int32, 0 = background) of the pixels whose class is in ``foreground``.
