@@ -69,6 +69,18 @@ def make_device_combo() -> QComboBox:
     return combo
 
 
+def check_device(name: str) -> None:
+    """Raise ``DeviceUnavailableError`` for a device this machine lacks.
+
+    ``auto`` and ``cpu`` always exist; checking them would wait for torch to finish importing.
+    """
+    if name in ("auto", "cpu"):
+        return
+    from ..core.devices import get_device
+
+    get_device(name)
+
+
 class ModelPicker(QWidget):
     """The session's current model, a shipped model by name, or a model file.
 

@@ -23,7 +23,7 @@ from qtpy.QtWidgets import (
 from ..core.errors import InputError, UnetLoopError
 from ..session import session_for
 from ._layers import real_viewer
-from ._model_picker import ModelPicker, load_source, make_device_combo
+from ._model_picker import ModelPicker, check_device, load_source, make_device_combo
 from ._panel import WorkerPanel, row
 
 if TYPE_CHECKING:
@@ -157,10 +157,8 @@ class BatchWidget(WorkerPanel):
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise InputError(f"cannot create output folder {folder}: {exc.strerror}") from None
-            from ..core.devices import get_device
-
             device = self.device_combo.currentText()
-            get_device(device)
+            check_device(device)
             source, ready = self.model_picker.source()
         except UnetLoopError as exc:
             self.refuse(str(exc))

@@ -27,7 +27,7 @@ from ._layers import (
     segmentation_name,
     spatial_shape,
 )
-from ._model_picker import ModelPicker, load_source, make_device_combo
+from ._model_picker import ModelPicker, check_device, load_source, make_device_combo
 from ._panel import WorkerPanel
 
 if TYPE_CHECKING:
@@ -120,14 +120,12 @@ class SegmentWidget(WorkerPanel):
 
     def _request(self) -> _Request:
         """Read and check the fields; raises UnetLoopError with a message for the user."""
-        from ..core.devices import get_device
-
         image = self.image_combo.layer()
         if image is None:
             raise InputError("no image layer selected: open an image or a sample first")
         shape = spatial_shape(image)
         device = self.device_combo.currentText()
-        get_device(device)
+        check_device(device)
         z = None
         if self.scope_combo.currentText() == CURRENT_SLICE and len(shape) == 3:
             z = current_slice(self._viewer, image)
