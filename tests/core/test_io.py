@@ -210,6 +210,21 @@ def test_uncompressed_stack_is_read_slice_by_slice(tmp_path, rng):
         np.testing.assert_array_equal(stack[3], data[3])
 
 
+def test_uncompressed_stack_cut_short_fails_on_the_missing_slice(tmp_path, rng):
+    # As when a file is still being copied in: the header promises more than is there.
+    data = rng.integers(0, 255, (4, 16, 20), dtype=np.uint8)
+    path = tmp_path / "cut.tif"
+    tifffile.imwrite(path, data, photometric="minisblack")
+    with tifffile.TiffFile(path) as tif:
+        end_of_slice_2 = tif.series[0].dataoffset + 3 * data[0].nbytes
+    with read_stack(path) as stack:
+        with open(path, "r+b") as f:
+            f.truncate(end_of_slice_2)
+        np.testing.assert_array_equal(stack[2], data[2])
+        with pytest.raises(InputError, match="file ends inside slice 3"):
+            stack[3]
+
+
 @pytest.mark.realdata
 def test_isbi_volume_is_read_lazily():
     path = DATA / "isbi2012" / "train-volume.tif"

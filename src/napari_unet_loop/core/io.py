@@ -26,7 +26,6 @@ TIFF_SUFFIXES = (".tif", ".tiff")
 IMAGE_SUFFIXES = (*TIFF_SUFFIXES, ".png")
 
 
-
 def is_tiff_path(path: str | os.PathLike) -> bool:
     """True when ``path`` has a TIFF suffix (``.tif`` / ``.tiff``, any case, OME included)."""
     return Path(path).suffix.lower() in TIFF_SUFFIXES
