@@ -15,19 +15,10 @@ unet-loop train \
   --iterations 400 --val-every 100 --learning-rate 1e-3 --seed 0 --half \
   --name wbc -o src/napari_unet_loop/models/wbc.safetensors
 
-# Stage 2: 600 more iterations from the stage-1 weights at half the learning rate.
-unet-loop train --from src/napari_unet_loop/models/wbc.safetensors \
-  --images "$data/dataset1/images" --labels "$data/dataset1/masks" \
-  --images "$data/dataset2/images" --labels "$data/dataset2/masks" \
-  --label-map '0:0,128:1,255:2,*:0' \
-  --slices @recipes/splits/wbc-train.txt --val-slices @recipes/splits/wbc-val.txt \
-  --patch-size 128 --batch-size 8 \
-  --iterations 600 --val-every 100 --learning-rate 5e-4 --seed 1 --half \
-  --name wbc -o src/napari_unet_loop/models/wbc.safetensors
-
-# Stages 3 and 4: validation Dice was still rising, so 1000 more iterations at lr 3e-4, then
-# 1500 at 2e-4 (each run keeps the weights of its best validation check).
-for stage in "1000 3e-4 2" "1500 2e-4 3"; do
+# Then fine-tuning stages from the previous weights, each keeping the weights of its best
+# validation check: 600 iterations at half the learning rate, then, as validation Dice was
+# still rising, 1000 at 3e-4 and 1500 at 2e-4.
+for stage in "600 5e-4 1" "1000 3e-4 2" "1500 2e-4 3"; do
   read -r iterations rate seed <<<"$stage"
   unet-loop train --from src/napari_unet_loop/models/wbc.safetensors \
     --images "$data/dataset1/images" --labels "$data/dataset1/masks" \
