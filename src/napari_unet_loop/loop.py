@@ -177,9 +177,7 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Sequence[object]]) -> Path
 def import_torch() -> None:
     """Import torch and find the devices: a second of work, better done before a click."""
     global _devices
-    import torch  # noqa: F401  (the import is the point)
-
-    from .core.devices import available_devices
+    from .core.devices import available_devices  # imports torch
 
     _devices = available_devices()
 

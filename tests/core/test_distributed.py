@@ -14,6 +14,7 @@ from napari_unet_loop.core.errors import InputError
 from napari_unet_loop.core.inference import predict
 from napari_unet_loop.core.io import read_image
 from napari_unet_loop.core.modelfile import new_model, save_model
+from napari_unet_loop.core.normalize import Normalization
 
 
 @pytest.fixture
@@ -32,6 +33,15 @@ def test_blocks_give_the_whole_image_labels(model, rng, shape):
     image = rng.integers(0, 255, shape, dtype=np.uint8)
     labels = distributed.segment_dask(da.from_array(image), model, chunk_size=48, halo=32)
     assert labels.chunks[-1][0] == 48  # several blocks per slice
+    np.testing.assert_array_equal(labels.compute(), predict(image, model).labels)
+
+
+def test_fixed_normalisation_gives_the_whole_image_labels_without_a_first_pass(rng, monkeypatch):
+    monkeypatch.setattr(distributed, "_slice_parameters", None)  # a first pass would fail
+    model = new_model(["background", "membrane"], depth=2, base_channels=4, seed=3,
+                      normalization=Normalization(mode="scale", scale=255.0))
+    image = rng.integers(0, 255, (2, 100, 120), dtype=np.uint8)
+    labels = distributed.segment_dask(da.from_array(image), model, chunk_size=48, halo=32)
     np.testing.assert_array_equal(labels.compute(), predict(image, model).labels)
 
 

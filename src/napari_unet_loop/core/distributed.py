@@ -7,7 +7,8 @@ trimmed back: the same context the single-process tiling gives a window, so the 
 them equal:
 
 - a slice is normalised as a whole in one process, so a first pass computes each slice's
-  normalisation parameters, and every block of that slice uses them;
+  normalisation parameters (percentile mode; the others are fixed numbers), and every block
+  of that slice uses them;
 - block borders lie on the network's pooling grid (``chunk_size`` and ``halo`` are rounded
   to multiples of ``2**depth``).
 
@@ -136,6 +137,21 @@ def _segment_block(
     return np.stack(labels)
 
 
+def _all_slice_parameters(stack, model: Model, key: str, rgb: bool, client) -> np.ndarray:
+    """(Z, 2) normalisation parameters; a pass over the data only when they depend on it."""
+    fixed = model.normalization.fixed_parameters()
+    if fixed is not None:
+        return np.tile(np.array(fixed, dtype=np.float64), (stack.shape[0], 1))
+    whole_slices = stack.rechunk({0: 1, 1: -1, 2: -1, **({3: -1} if rgb else {})})
+    slice_parameters = whole_slices.map_blocks(
+        _slice_parameters, key=key, rgb=rgb, dtype=np.float64,
+        drop_axis=[1, 2, 3] if rgb else [1, 2], new_axis=1, chunks=(1, 2),
+    )
+    if client is not None:
+        return client.compute(slice_parameters).result()
+    return slice_parameters.compute()
+
+
 def _grid_multiple(value: int, multiple: int, what: str) -> int:
     rounded = -(-int(value) // multiple) * multiple
     if rounded < multiple:
@@ -171,14 +187,7 @@ def segment_dask(
     key = install_model(model, client)
     colour = {3: -1} if layout.rgb else {}
 
-    whole_slices = stack.rechunk({0: 1, 1: -1, 2: -1, **colour})
-    slice_parameters = whole_slices.map_blocks(
-        _slice_parameters, key=key, rgb=layout.rgb, dtype=np.float64,
-        drop_axis=[1, 2, 3] if layout.rgb else [1, 2], new_axis=1, chunks=(1, 2),
-    )
-    parameters = (client.compute(slice_parameters).result() if client is not None
-                  else slice_parameters.compute())
-
+    parameters = _all_slice_parameters(stack, model, key, layout.rgb, client)
     blocks = stack.rechunk({0: 1, 1: chunk, 2: chunk, **colour})
     colour_options = {"drop_axis": 3} if layout.rgb else {}
     colour_depth = {3: 0} if layout.rgb else {}

@@ -40,12 +40,19 @@ class Normalization:
         Computed apart from :meth:`apply` so that pieces of a slice (distributed tiles) can be
         normalised exactly as the whole slice is.
         """
+        fixed = self.fixed_parameters()
+        if fixed is not None:
+            return fixed
+        lo, hi = np.percentile(np.asarray(image, dtype=np.float32), (self.low, self.high))
+        return float(lo), float(max(hi - lo, 1e-6))
+
+    def fixed_parameters(self) -> tuple[float, float] | None:
+        """The parameters when they do not depend on the slice (``none``, ``scale``), else None."""
         if self.mode == "none":
             return 0.0, 1.0
         if self.mode == "scale":
             return 0.0, float(self.scale)
-        lo, hi = np.percentile(np.asarray(image, dtype=np.float32), (self.low, self.high))
-        return float(lo), float(max(hi - lo, 1e-6))
+        return None
 
     @staticmethod
     def apply(image: np.ndarray, parameters: tuple[float, float]) -> np.ndarray:
