@@ -93,12 +93,14 @@ def test_train_then_evaluate_round_trip(data, tmp_path, capsys):
         capsys, "train", "--images", data / "stack.tif", "--labels", data / "truth.tif",
         "--slices", "0-1", "--val-slices", "2", "--classes", "interior,membrane",
         "--iterations", "3", "--val-every", "3", "--patch-size", "32", "--batch-size", "2",
-        "--depth", "2", "--base-channels", "4", "-o", model_path,
+        "--depth", "2", "--base-channels", "4", "--schedule", "cosine", "--elastic", "2",
+        "-o", model_path,
     )
     assert code == 0, err
     model = load_model(model_path)
     assert model.class_names == ["interior", "membrane"]
     assert model.provenance["training"][-1]["iterations"] == 3
+    assert model.provenance["training"][-1]["config"]["schedule"] == "cosine"
     assert model.provenance["data"]["val_slices"] == "2"
     pred = tmp_path / "pred.tif"
     assert _run(capsys, "segment", data / "stack.tif", "-o", pred, "--model", model_path)[0] == 0

@@ -44,11 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--val-slices", help="validation slices/images: 24-29, or @FILE of names")
     t.add_argument("--label-map", help="raw value to class, e.g. 255:0,0:1 or 0:0,*:1")
     t.add_argument("--classes", default="background,foreground", help="class names, comma list")
+    t.add_argument("--separate-touching", action="store_true",
+                   help="labels are instance ids: where two objects touch, their border pixels "
+                        "become background, so the network learns to keep them apart")
     t.add_argument("--from", dest="from_model", help="model to fine-tune (default: new network)")
     t.add_argument("--iterations", type=int, default=2000)
     t.add_argument("--patch-size", type=int, default=256)
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--learning-rate", type=float, default=1e-3)
+    t.add_argument("--schedule", default="constant",
+                   help="learning rate over the run: constant, or cosine decay to zero")
+    t.add_argument("--elastic", type=float, default=0.0, metavar="PIXELS",
+                   help="elastic deformation strength in patch pixels (default 0: off)")
     t.add_argument("--patience", type=int, default=None, help="early stop after N checks")
     t.add_argument("--val-every", type=int, default=100)
     t.add_argument("--depth", type=int, default=4)
@@ -117,7 +124,10 @@ def _train(args: argparse.Namespace) -> None:
     several = len(args.images) > 1
     pairs = sum(
         (
-            load_pairs(i, lab, label_map, prefix=f"{Path(i).parent.name}/" if several else "")
+            load_pairs(
+                i, lab, label_map, prefix=f"{Path(i).parent.name}/" if several else "",
+                touching_apart=args.separate_touching,
+            )
             for i, lab in zip(args.images, args.labels, strict=True)
         ),
         Pairs([], [], []),
@@ -139,7 +149,8 @@ def _train(args: argparse.Namespace) -> None:
     config = TrainConfig(
         iterations=args.iterations, patch_size=args.patch_size, batch_size=args.batch_size,
         learning_rate=args.learning_rate, seed=args.seed, val_every=args.val_every,
-        patience=args.patience, device=args.device,
+        patience=args.patience, device=args.device, schedule=args.schedule,
+        elastic=args.elastic,
     )
     updates = train(
         model, train_pairs.images, train_pairs.labels, config=config,
@@ -157,7 +168,8 @@ def _train(args: argparse.Namespace) -> None:
                 final = update.model
     final.provenance.setdefault("data", {}).update(
         images=[_short(i) for i in args.images], labels=[_short(lab) for lab in args.labels],
-        label_map=args.label_map, slices=args.slices, val_slices=args.val_slices,
+        label_map=args.label_map, separate_touching=args.separate_touching,
+        slices=args.slices, val_slices=args.val_slices,
         train=[train_pairs.names[0], train_pairs.names[-1], len(train_pairs)],
         validation=val_pairs.names,
     )

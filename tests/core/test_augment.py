@@ -7,6 +7,7 @@ from napari_unet_loop.core.augment import (
     AugmentSettings,
     PatchSampler,
     crop,
+    elastic_deform,
     resize_pair,
 )
 from napari_unet_loop.core.losses import IGNORE_INDEX
@@ -70,6 +71,36 @@ def test_zoom_keeps_image_and_label_aligned(seed):
         edges = ndimage.binary_dilation(ndimage.morphological_gradient(lbl, size=3) > 0)
         assert (difference[~edges] < 1e-5).all()
         assert difference.max() <= 0.75 + 1e-5
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_elastic_deformation_keeps_image_and_label_aligned(seed):
+    label = blocks((64, 64), seed=seed, classes=2, unlabelled=0.0)
+    image = label.astype(np.float32)[..., None]
+    img, lbl = elastic_deform(image, label, np.random.default_rng(seed), 6.0)
+    assert img.shape == image.shape and lbl.shape == label.shape and lbl.dtype == label.dtype
+    assert (lbl != label).mean() > 0.05
+    # Bilinear and nearest-neighbour sampling of one displacement agree away from edges.
+    edges = ndimage.binary_dilation(ndimage.morphological_gradient(lbl, size=3) > 0)
+    assert (np.abs(img[..., 0] - lbl)[~edges] < 1e-5).all()
+
+
+def test_elastic_deformation_of_zero_strength_changes_nothing():
+    label = blocks((32, 32), unlabelled=0.2)
+    image = np.random.default_rng(1).random((32, 32, 3)).astype(np.float32)
+    img, lbl = elastic_deform(image, label, np.random.default_rng(0), 0.0)
+    assert np.allclose(img, image) and np.array_equal(lbl, label)
+
+
+def test_sampler_applies_elastic_deformation_when_asked():
+    label = blocks(unlabelled=0.0)
+    image = label.astype(np.float32)
+    plain = PatchSampler([image], [label], 48, settings=NO_ZOOM)
+    elastic = PatchSampler([image], [label], 48, settings=AugmentSettings(
+        zoom=(1.0, 1.0), gain=(1.0, 1.0), offset=(0.0, 0.0), gamma=(1.0, 1.0), elastic=6.0))
+    _, plain_label = plain.sample(np.random.default_rng(3))
+    _, elastic_label = elastic.sample(np.random.default_rng(3))
+    assert not np.array_equal(plain_label, elastic_label)
 
 
 def test_resize_pair_uses_one_grid_for_image_and_label():

@@ -15,6 +15,7 @@ from napari_unet_loop.core.training import (
     IGNORE_INDEX,
     TrainConfig,
     finish_early,
+    learning_rate_at,
     run_to_end,
     train,
 )
@@ -202,6 +203,29 @@ def test_bad_validation_and_config_raise_input_error(data):
         TrainConfig(iterations=0)
     with pytest.raises(InputError, match="patience"):
         TrainConfig(patience=0)
+    with pytest.raises(InputError, match="schedule 'linear'"):
+        TrainConfig(schedule="linear")
+    with pytest.raises(InputError, match="elastic"):
+        TrainConfig(elastic=-1.0)
+
+
+def test_cosine_schedule_decays_to_zero_and_constant_stays():
+    cosine = TrainConfig(iterations=100, learning_rate=1e-3, schedule="cosine")
+    rates = [learning_rate_at(cosine, i) for i in range(101)]
+    assert rates[0] == pytest.approx(1e-3) and rates[50] == pytest.approx(5e-4)
+    assert rates[100] == pytest.approx(0.0, abs=1e-12)
+    assert all(a >= b for a, b in itertools.pairwise(rates))
+    constant = TrainConfig(iterations=100, learning_rate=1e-3)
+    assert {learning_rate_at(constant, i) for i in range(100)} == {1e-3}
+
+
+def test_cosine_schedule_and_elastic_run_and_are_recorded(data):
+    image, labels = data
+    config = TrainConfig(iterations=3, patch_size=32, batch_size=2, device="cpu",
+                         schedule="cosine", elastic=4.0)
+    model = run_to_end(train(tiny_model(), image[:2], labels[:2], config=config))
+    (entry,) = model.provenance["training"]
+    assert entry["config"]["schedule"] == "cosine" and entry["config"]["elastic"] == 4.0
 
 
 def test_default_retrain_is_short():

@@ -6,6 +6,10 @@ brush strokes on an otherwise unannotated slice, so patch centres are drawn from
 pixels most of the time; otherwise most patches would teach nothing. Where a patch reaches
 past the image (images smaller than the patch) the label is padded with ``ignore_index`` so
 the padding is never learned.
+
+Elastic deformation (off unless ``AugmentSettings.elastic`` is set) follows the U-Net paper:
+random displacements on a coarse 3 x 3 grid, interpolated smoothly to every pixel; it is what
+let the paper learn ISBI membranes from 30 slices.
 """
 
 from __future__ import annotations
@@ -14,13 +18,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from .losses import IGNORE_INDEX
 
 
 @dataclass(frozen=True)
 class AugmentSettings:
-    """Ranges of the random augmentations (zoom and gain/gamma are drawn log-uniformly)."""
+    """Ranges of the random augmentations (zoom and gain/gamma are drawn log-uniformly).
+
+    ``elastic``: standard deviation, in patch pixels, of the coarse-grid displacements; 0 is off.
+    """
 
     flips: bool = True
     rotations: bool = True
@@ -28,6 +36,7 @@ class AugmentSettings:
     gain: tuple[float, float] = (0.8, 1.25)
     offset: tuple[float, float] = (-0.1, 0.1)
     gamma: tuple[float, float] = (0.75, 1.33)
+    elastic: float = 0.0
 
 
 NO_AUGMENTATION = AugmentSettings(
@@ -110,6 +119,33 @@ def flip_rotate(
     return image, label
 
 
+def elastic_deform(
+    image: np.ndarray, label: np.ndarray, rng: np.random.Generator, strength: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Warp a square (P, P, C) image and its (P, P) label with one smooth random displacement.
+
+    Displacements are drawn on a 3 x 3 grid with standard deviation ``strength`` pixels and
+    interpolated cubically; the image is resampled bilinearly, the label by nearest neighbour,
+    both mirrored at the edges so they stay aligned.
+    """
+    size = label.shape[0]
+    coarse = rng.normal(0.0, strength, size=(2, 3, 3))
+    grid = np.linspace(0.0, 2.0, size, dtype=np.float32)
+    fine_y, fine_x = np.meshgrid(grid, grid, indexing="ij")
+    shift = [ndi.map_coordinates(c, (fine_y, fine_x), order=3, mode="nearest") for c in coarse]
+    rows, cols = np.meshgrid(
+        np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32), indexing="ij"
+    )
+    coords = np.stack([rows + shift[0], cols + shift[1]])
+    warped = np.stack(
+        [ndi.map_coordinates(image[..., c], coords, order=1, mode="mirror")
+         for c in range(image.shape[-1])],
+        axis=-1,
+    )
+    warped_label = ndi.map_coordinates(label, coords, order=0, mode="mirror")
+    return warped.astype(np.float32), warped_label.astype(label.dtype)
+
+
 def jitter_intensity(
     image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings
 ) -> np.ndarray:
@@ -186,6 +222,8 @@ class PatchSampler:
         left = self._window_start(rng, label.shape[1], window, anchor_x)
         img, lbl = crop(image, label, top, left, window, self.ignore_index)
         img, lbl = resize_pair(img, lbl, self.patch_size)
+        if settings.elastic:
+            img, lbl = elastic_deform(img, lbl, rng, settings.elastic)
         img, lbl = flip_rotate(img, lbl, rng, settings)
         img = jitter_intensity(img, rng, settings)
         return np.ascontiguousarray(img.transpose(2, 0, 1)), lbl.astype(np.int64)

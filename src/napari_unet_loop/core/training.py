@@ -47,6 +47,7 @@ __all__ = [
     "TrainConfig",
     "TrainUpdate",
     "finish_early",
+    "learning_rate_at",
     "run_to_end",
     "train",
 ]
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 # Sent into the generator by finish_early().
 _FINISH = "finish"
 
+SCHEDULES = ("constant", "cosine")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -63,6 +66,9 @@ class TrainConfig:
 
     ``patience`` counts validation checks (every ``val_every`` iterations) without a better
     validation Dice before stopping; None disables early stopping, which needs validation data.
+    ``schedule`` "cosine" lowers the learning rate along a half cosine to zero at the last
+    iteration; "constant" keeps it. ``elastic`` is the elastic deformation strength in pixels
+    (see ``augment.AugmentSettings``); 0 leaves it out.
     """
 
     iterations: int = 500
@@ -78,6 +84,8 @@ class TrainConfig:
     device: str = "auto"
     # None: freeze when fine-tuning a model that was trained before (its provenance says so)
     freeze_batchnorm: bool | None = False
+    schedule: str = "constant"
+    elastic: float = 0.0
 
     def __post_init__(self) -> None:
         positive = {
@@ -91,6 +99,12 @@ class TrainConfig:
             raise InputError(f"training patch size must be at least 8, got {self.patch_size}")
         if self.weight_decay < 0 or self.dice_weight < 0:
             raise InputError("weight decay and Dice weight must not be negative")
+        if self.schedule not in SCHEDULES:
+            raise InputError(
+                f"unknown learning-rate schedule {self.schedule!r}: use {' or '.join(SCHEDULES)}"
+            )
+        if self.elastic < 0:
+            raise InputError(f"elastic strength must not be negative, got {self.elastic}")
         if self.patience is not None and self.patience < 1:
             raise InputError(f"patience must be at least 1 (or off), got {self.patience}")
 
@@ -251,6 +265,13 @@ def _validation_dice(network, pairs, num_classes, device, dtype) -> float:
     return float(np.mean(scores)) if scores else 1.0
 
 
+def learning_rate_at(config: TrainConfig, iteration: int) -> float:
+    """The learning rate of the step after ``iteration`` finished steps."""
+    if config.schedule == "constant":
+        return config.learning_rate
+    return config.learning_rate * 0.5 * (1.0 + np.cos(np.pi * iteration / config.iterations))
+
+
 def _rng_devices(device: torch.device) -> list[int]:
     if device.type != "cuda":
         return []
@@ -278,7 +299,7 @@ def _training_loop(
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     sampler = PatchSampler(
         [image for image, _ in pairs], [label for _, label in pairs], config.patch_size,
-        settings=AugmentSettings() if config.augment else NO_AUGMENTATION,
+        settings=AugmentSettings(elastic=config.elastic) if config.augment else NO_AUGMENTATION,
     )
     rng = np.random.default_rng(config.seed)
     batch_size = config.batch_size
@@ -324,6 +345,9 @@ def _training_loop(
 
     iteration = 0
     while iteration < config.iterations:
+        if config.schedule == "cosine":
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate_at(config, iteration)
         images, targets = sampler.batch(batch_size, rng)
         step_seed = int(rng.integers(2**31))
         try:
