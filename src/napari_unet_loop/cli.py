@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--patch-size", type=int, default=256)
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--learning-rate", type=float, default=1e-3)
-    t.add_argument("--schedule", default="constant",
+    t.add_argument("--schedule", default="constant", choices=("constant", "cosine"),
                    help="learning rate over the run: constant, or cosine decay to zero")
     t.add_argument("--elastic", type=float, default=0.0, metavar="PIXELS",
                    help="elastic deformation strength in patch pixels (default 0: off)")

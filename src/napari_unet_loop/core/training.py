@@ -269,7 +269,7 @@ def learning_rate_at(config: TrainConfig, iteration: int) -> float:
     """The learning rate of the step after ``iteration`` finished steps."""
     if config.schedule == "constant":
         return config.learning_rate
-    return config.learning_rate * 0.5 * (1.0 + np.cos(np.pi * iteration / config.iterations))
+    return float(config.learning_rate * 0.5 * (1.0 + np.cos(np.pi * iteration / config.iterations)))
 
 
 def _rng_devices(device: torch.device) -> list[int]:
