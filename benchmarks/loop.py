@@ -1,309 +1,240 @@
-"""The correction loop, measured: how far do k corrected slices lift a model on new data?
+"""The correction loop, measured: do k corrected images make the *rest* better, and by how much
+more than an ilastik-style random forest trained on the same corrections?
 
-A simulated user segments a stack the model was not trained on, "corrects" k slices (their
-ground truth replaces the prediction), presses Retrain with the default settings, and we score
-the slices nobody corrected. Every k starts from the same base model. Retraining runs the code
-the Retrain widget runs (see :func:`retrain_like_widget`). Prints a Markdown table and writes
-benchmarks/results/loop.json/.md.
+A simulated user opens images (scenarios a-e, see ``_loop_scenarios``), "corrects" k of them
+(their ground truth, dense or as scribbles), presses Retrain once (``core.rounds``: the code
+the Retrain button runs, with its defaults) and segments the images nobody corrected with the
+model the loop then holds: the new one, or the previous one when the round's guard kept it.
+Which images are corrected: a seeded random choice (several seeds), or the "correct next"
+ranking (``core.uncertainty``) of the starting model. Every k of one choice is scored on the
+same images: those its largest k leaves uncorrected. Beside each round, a random forest on
+filter features (``_forest``) learns from exactly the same pixels.
+
+Each scenario's rows go to ``benchmarks/results/loop-<scenario>.json`` as soon as it ends, so
+scenarios can be run one at a time; the report (``loop.md``/``loop.json``) gathers every
+scenario found there.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from _common import (
     DEFAULT_DATA,
-    ISBI_IMAGES,
-    ISBI_LABELS,
+    RESULTS,
     BenchmarkError,
     device_text,
     environment,
-    load_isbi,
-    load_wbc,
-    markdown_table,
-    model_origin,
-    model_path,
     publish,
-    require,
     run_script,
-    split_ids,
 )
+from _forest import ForestBaseline, features
+from _loop_report import report
+from _loop_scenarios import SCENARIOS, Scenario, start_model
+from _scribbles import scribble
 
-from napari_unet_loop.core.corrections import training_pairs
+from napari_unet_loop.core.atomic import atomic_output
+from napari_unet_loop.core.channels import looks_rgb
 from napari_unet_loop.core.devices import get_device
 from napari_unet_loop.core.inference import predict
-from napari_unet_loop.core.metrics import confusion_counts
-from napari_unet_loop.core.modelfile import Model, load_model, new_model, save_model
-from napari_unet_loop.core.training import DEFAULT_RETRAIN, TrainConfig, run_to_end, train
-from napari_unet_loop.loop import retrain, warm_up
+from napari_unet_loop.core.metrics import ConfusionCounts, confusion_counts, object_metrics
+from napari_unet_loop.core.modelfile import Model
+from napari_unet_loop.core.postprocess import instance_labels, instance_options
+from napari_unet_loop.core.rounds import DEFAULT_ROUND, correction_round, run_round
+from napari_unet_loop.core.scale import automatic_factor
+from napari_unet_loop.core.uncertainty import rank_slices, uncertainty
+from napari_unet_loop.loop import warm_up
 
-CASES = {
-    "a": "EM model trained on ISBI slices 0-3, corrected with slices from {pool}",
-    "b": "shipped nuclei model on grey WBC test images ({pool}; nucleus vs the rest)",
-    "c": "new model (default architecture) trained on the k corrected EM slices only "
-         "(from {pool})",
-}
-SEED = 0  # orders the slices a user corrects
-BASE_SLICES = [0, 1, 2, 3]
-# The case (a) base: small on purpose (a few minutes on 2 CPU cores), so corrections have room.
-BASE_CONFIG = TrainConfig(iterations=400, patch_size=128, batch_size=4, seed=0)
-EM_POOL = list(range(4, 30))
-WBC_IMAGES, WBC_SHAPE = 24, (120, 120)
-WBC_NUCLEUS_MAP = "255:1,*:0"  # nucleus (255) vs cytoplasm, cells and background
-
-# --quick: a smoke run of every step at toy sizes; its numbers mean nothing.
-QUICK_CROP = 128
-QUICK_BASE_CONFIG = TrainConfig(iterations=10, patch_size=64, batch_size=2, seed=0)
-QUICK_RETRAIN_ITERATIONS = 3
-QUICK_EM_POOL = list(range(4, 10))
-QUICK_WBC_IMAGES = 6
+MODES = ("dense", "scribbles")
+SCORED = 8  # at most this many uncorrected images are scored (spread over the rest)
 
 
-@dataclass
-class Scenario:
-    """A stack a user opened, its true classes, and the slices that may be corrected or scored."""
+def score(
+    probabilities: list[np.ndarray], scenario: Scenario, indices: list[int],
+    factors: list[float] | None = None,
+) -> dict[int, dict]:
+    """Per image: confusion counts, AP@0.5 (when objects matter) and mean uncertainty.
 
-    images: np.ndarray
-    truth: np.ndarray
-    class_names: list[str]
-    pool: list[int]
-    names: list[str]
-
-    @property
-    def foreground(self) -> str:
-        return self.class_names[1]
-
-
-def retrain_like_widget(
-    model: Model, image: np.ndarray, labels: np.ndarray, edited: list[int], config: TrainConfig
-) -> tuple[Model, float]:
-    """What the Retrain button runs, timed: dense training pairs, then ``loop.retrain``.
-
-    As ``widgets/_retrain_job.make_job`` builds it with the widget's defaults: dense mode
-    (every pixel of an edited slice is truth), ``DEFAULT_RETRAIN`` with the iterations field
-    left as is, and no validation pairs (the "validate on" box starts unchecked). Returns the
-    new model and the wall time in seconds.
+    Instances are split as Segment splits them at the image's scale ``factors`` (the forest
+    works at the image's own scale: factor 1).
     """
-    start = time.perf_counter()
-    images, targets = training_pairs(
-        image, labels, edited, num_classes=model.num_classes, painted={}, sparse=False
-    )
-    trained = run_to_end(retrain(model, images, targets, config, None, None))
-    return trained, time.perf_counter() - start
+    out = {}
+    for p, i in zip(probabilities, indices, strict=True):
+        factor = 1.0 if factors is None else factors[i]
+        labels = p.argmax(axis=0).astype(np.uint8)
+        entry = {
+            "counts": confusion_counts(labels, scenario.truth[i], len(scenario.class_names)),
+            "uncertainty": float(uncertainty(p).mean()),
+        }
+        if scenario.objects is not None:
+            found = instance_labels(labels, probabilities=p, **instance_options(factor))
+            entry["ap"] = object_metrics(found, scenario.objects[i]).average_precision
+        out[i] = entry
+    return out
 
 
-def foreground_dice(model: Model, scenario: Scenario, scored: list[int]) -> dict[str, float]:
-    """Dice per class of ``model`` on the ``scored`` slices, counts pooled over them."""
-    labels = predict(scenario.images[scored], model).labels
-    counts = confusion_counts(labels, scenario.truth[scored], len(scenario.class_names))
-    return dict(zip(scenario.class_names, counts.dice().tolist(), strict=True))
+def unet_probabilities(model: Model, scenario: Scenario, indices: list[int],
+                       factors: list[float]) -> list[np.ndarray]:
+    return [
+        predict(scenario.images[i], model, rgb=looks_rgb(scenario.images[i]),
+                scale=factors[i]).probabilities
+        for i in indices
+    ]
 
 
-def em_scenario(data: Path, quick: bool) -> Scenario:
-    volume, truth = load_isbi(data)
-    if quick:
-        volume, truth = volume[:, :QUICK_CROP, :QUICK_CROP], truth[:, :QUICK_CROP, :QUICK_CROP]
-    pool = QUICK_EM_POOL if quick else EM_POOL
-    names = [f"slice {z}" for z in range(len(volume))]
-    return Scenario(volume, truth, ["interior", "membrane"], pool, names)
+def summary(scores: dict[int, dict], indices: list[int], scenario: Scenario) -> dict:
+    """Pooled Dice per class and mean AP@0.5 over ``indices``."""
+    counts = sum((scores[i]["counts"] for i in indices),
+                 ConfusionCounts.zeros(len(scenario.class_names)))
+    result = {"dice": dict(zip(scenario.class_names, counts.dice().tolist(), strict=True))}
+    if scenario.objects is not None:
+        result["ap"] = float(np.mean([scores[i]["ap"] for i in indices]))
+    return result
 
 
-def wbc_scenario(data: Path, quick: bool) -> Scenario:
-    """The first WBC test images of one size (a stack, as a user would open them), in grey.
-
-    Grey is the mean of R, G and B: what Segment feeds a one-channel model given colour.
-    """
-    wanted = QUICK_WBC_IMAGES if quick else WBC_IMAGES
-    chosen = []
-    for name in split_ids("wbc-test"):
-        if name.startswith("dataset1/"):
-            (sample,) = load_wbc(data, [name], WBC_NUCLEUS_MAP)
-            if sample.image.shape[:2] == WBC_SHAPE:
-                chosen.append(sample)
-        if len(chosen) == wanted:
-            break
-    if len(chosen) < wanted:
-        raise BenchmarkError(f"only {len(chosen)} wbc test images are {WBC_SHAPE} px")
-    grey = np.stack([s.image[..., :3].astype(np.float32).mean(axis=-1) for s in chosen])
-    truth = np.stack([s.classes for s in chosen])
-    pool = list(range(len(chosen)))
-    return Scenario(grey, truth, ["background", "nucleus"], pool, [s.name for s in chosen])
+def corrections(scenario: Scenario, edited: list[int], mode: str, seed: int) -> list:
+    if mode == "dense":
+        return [scenario.truth[i].astype(np.int16) for i in edited]
+    return [scribble(scenario.truth[i], np.random.default_rng(seed * 1000 + i)) for i in edited]
 
 
-def em_base(scenario: Scenario, cache: Path, quick: bool, fresh: bool) -> tuple[Model, dict]:
-    """The case (a) base model, trained on ISBI slices 0-3, or reused from the cache."""
-    config = QUICK_BASE_CONFIG if quick else BASE_CONFIG
-    key = f"loop-em-base-s0-3-it{config.iterations}-p{config.patch_size}{'-quick' if quick else ''}"
-    path = cache / f"{key}.safetensors"
-    cached = path.is_file() and not fresh
-    if not cached:
-        print(f"training the case (a) base model ({config.iterations} iterations)…",
-              file=sys.stderr, flush=True)
-        updates = train(
-            new_model(scenario.class_names, name="loop-em-base"),
-            [scenario.images[z] for z in BASE_SLICES], [scenario.truth[z] for z in BASE_SLICES],
-            config=config,
-        )
-        cache.mkdir(parents=True, exist_ok=True)
-        save_model(run_to_end(updates), path)
-    model = load_model(path)
-    seconds = model.provenance["training"][-1]["seconds"]
-    info = {"slices": BASE_SLICES, "config": config.to_dict(), "train_seconds": seconds,
-            "reused_from_cache": cached}
-    return model, info
+def choices(scenario: Scenario, base_scores: dict[int, dict], seeds: int) -> list[tuple]:
+    pool = list(range(len(scenario.images)))
+    picked = [("random", seed, [int(i) for i in np.random.default_rng(seed).permutation(pool)])
+              for seed in range(seeds)]
+    if scenario.base is not None:
+        ranking = rank_slices({i: base_scores[i]["uncertainty"] for i in pool})
+        picked.append(("ranked", 0, [s.z for s in ranking]))
+    return picked
 
 
-def run_case(
-    case: str, scenario: Scenario, base: Model | None, ks: list[int], config: TrainConfig
-) -> list[dict]:
-    """One row per k; ``base`` None means case (c): a new network per k."""
-    order = [scenario.pool[i] for i in np.random.default_rng(SEED).permutation(len(scenario.pool))]
-    scored = sorted(order[max(ks):])  # the same slices for every k: none of them is ever corrected
+def run_scenario(scenario: Scenario, ks: list[int], modes: list[str], seeds: int,
+                 settings) -> dict:
+    base = start_model(scenario)
+    everything = list(range(len(scenario.images)))
+    if scenario.stack:  # Segment measures a stack once, on slices spread over it
+        factors = [automatic_factor(base.provenance, scenario.images)] * len(scenario.images)
+    else:
+        factors = [automatic_factor(base.provenance, [image]) for image in scenario.images]
+    print(f"[{scenario.key}] scale factors {sorted(set(round(f, 2) for f in factors))}",
+          file=sys.stderr, flush=True)
+    base_scores = score(unet_probabilities(base, scenario, everything, factors), scenario,
+                        everything, factors)
+    feature_maps = [features(image) for image in scenario.images]
     rows = []
-    for k in ks:
-        edited = sorted(order[:k])
-        start_model = base if base is not None else new_model(scenario.class_names, name="scratch")
-        print(f"case {case}, k={k}…", file=sys.stderr, flush=True)
-        seconds = None
-        if k == 0:
-            model, note = start_model, "untrained" if base is None else "base model"
-        else:
-            # Only the edited slices of the labels layer are read in dense mode, so the others
-            # stay empty here instead of holding the first segmentation.
-            labels = np.zeros(scenario.truth.shape, dtype=np.uint8)
-            labels[edited] = scenario.truth[edited]
-            model, seconds = retrain_like_widget(start_model, scenario.images, labels, edited,
-                                                 config)
-            note = "retrained" if base is not None else "trained from scratch"
-        dice = foreground_dice(model, scenario, scored)
-        rows.append({
-            "case": case, "k": k, "corrected": [scenario.names[z] for z in edited],
-            "scored": len(scored), "foreground": scenario.foreground,
-            "dice": dice[scenario.foreground], "dice_per_class": dice,
-            "retrain_seconds": seconds, "note": note,
-        })
-    return rows
-
-
-def report(rows: list[dict], cases: dict[str, dict], env: dict, config: TrainConfig) -> str:
-    table = markdown_table(
-        ["case", "k", "corrected", "Dice on the uncorrected rest", "retrain wall time (s)"],
-        [
-            [r["case"], r["k"], ", ".join(r["corrected"]) or f"— ({r['note']})",
-             f"{r['dice']:.4f} ({r['foreground']}, {r['scored']} {cases[r['case']]['unit']})",
-             "—" if r["retrain_seconds"] is None else f"{r['retrain_seconds']:.1f}"]
-            for r in rows
-        ],
-    )
-    lines = [f"- **{key}**: {info['description']}{_base_text(info)}" for key, info in cases.items()]
-    settings = ", ".join(
-        f"{k}={v}" for k, v in config.to_dict().items()
-        if k in ("iterations", "patch_size", "batch_size", "learning_rate", "augment")
-    )
-    return "\n\n".join([
-        "# The correction loop, measured",
-        f"Measured on {device_text(env)}. Retrain = the widget's code path: dense training "
-        f"pairs (`core.corrections.training_pairs`), `loop.retrain` with {settings}, no "
-        "validation pairs (the widget's \"validate on\" box starts unchecked). Every k starts "
-        "from the same base model; the corrected slices are the first k of a seeded "
-        "permutation, and every k is scored on the same slices (those no k corrects), Dice "
-        "with pixel counts pooled over them.",
-        table,
-        "\n".join(lines),
-    ])
-
-
-def _base_text(info: dict) -> str:
-    if "train_seconds" in info:
-        base = info["config"]
-        how = "reused from the cache" if info["reused_from_cache"] else "trained in this run"
-        return (f"; base: {base['iterations']} iterations of {base['batch_size']} × "
-                f"{base['patch_size']}² px patches, {info['train_seconds']:.0f} s ({how})")
-    return f"; base: {info['base']}" if "base" in info else ""
+    for choice, seed, order in choices(scenario, base_scores, seeds):
+        max_k = min(scenario.max_k, max(ks))
+        rest = sorted(order[max_k:])
+        rest = [rest[int(i)] for i in np.unique(np.linspace(0, len(rest) - 1, SCORED).round())]
+        before = summary(base_scores, rest, scenario)
+        rows.append({"choice": choice, "seed": seed, "k": 0, "mode": "-", "method": "unet",
+                     "rest": len(rest), **before, "seconds": None})
+        for k in [k for k in ks if 0 < k <= max_k]:
+            edited = sorted(order[:k])
+            context = [scenario.images[i] for i in everything if i not in edited]
+            for mode in modes if choice == "random" else ("dense",):
+                targets = corrections(scenario, edited, mode, seed)
+                label = f"[{scenario.key}] {choice} seed {seed}, k={k}, {mode}"
+                print(f"{label}…", file=sys.stderr, flush=True)
+                start = time.perf_counter()
+                result = run_round(correction_round(
+                    base, [scenario.images[i] for i in edited], targets, context=context,
+                    settings=settings, scale=float(np.median([factors[i] for i in edited])),
+                ))
+                seconds = time.perf_counter() - start
+                current = result.model if result.adopted else base
+                after = summary(score(unet_probabilities(current, scenario, rest, factors),
+                                      scenario, rest, factors), rest, scenario)
+                row = {"choice": choice, "seed": seed, "k": k, "mode": mode, "method": "unet",
+                       "rest": len(rest), **after, "seconds": seconds,
+                       "adopted": result.adopted, "held_back": [result.before, result.after],
+                       "iterations": result.iterations, "batchnorm": result.batchnorm,
+                       "replay_share": result.replay_share, "trust": result.trust}
+                if not result.adopted:
+                    rejected = score(unet_probabilities(result.model, scenario, rest, factors),
+                                     scenario, rest, factors)
+                    row["rejected_round"] = summary(rejected, rest, scenario)
+                rows.append(row)
+                start = time.perf_counter()
+                forest = ForestBaseline(len(scenario.class_names), seed)
+                forest.fit([feature_maps[i] for i in edited], targets)
+                forest_scores = score([forest.probabilities(feature_maps[i]) for i in rest],
+                                      scenario, rest)
+                rows.append({"choice": choice, "seed": seed, "k": k, "mode": mode,
+                             "method": "forest", "rest": len(rest),
+                             **summary(forest_scores, rest, scenario),
+                             "seconds": time.perf_counter() - start})
+                fg = scenario.foreground
+                print(f"{label}: unet {row['dice'][fg]:.4f} (before {before['dice'][fg]:.4f}, "
+                      f"adopted {result.adopted}, {seconds:.0f} s), forest "
+                      f"{rows[-1]['dice'][fg]:.4f}", file=sys.stderr, flush=True)
+    return {"key": scenario.key, "description": scenario.description,
+            "class_names": scenario.class_names, "foreground": scenario.foreground,
+            "images": scenario.names, "objects": scenario.objects is not None,
+            "scale_factors": factors, "rows": rows}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                   help="folder holding isbi2012/ and wbc/ (default: %(default)s)")
-    p.add_argument("--cases", default="a,b,c", help="comma list of a, b, c (default: a,b,c)")
-    p.add_argument("--ks", default="0,1,2,4", help="numbers of corrected slices (default: 0,1,2,4)")
-    p.add_argument("--model-dir", type=Path,
-                   help="load nuclei.safetensors from this folder instead of the shipped one")
-    p.add_argument("--cache", type=Path,
-                   default=Path(tempfile.gettempdir()) / "napari-unet-loop-benchmarks",
-                   help="where the case (a) base model is kept (default: %(default)s)")
-    p.add_argument("--retrain-base", action="store_true",
-                   help="train the case (a) base model again even if it is cached")
+                   help="folder holding isbi2012/, nuclei/ and wbc/ (default: %(default)s)")
+    p.add_argument("--scenarios", default="a,b,c,d,e", help="comma list of a-e (default: all)")
+    p.add_argument("--ks", default="0,1,2,4,8", help="numbers of corrected images")
+    p.add_argument("--modes", default="dense,scribbles", help="dense, scribbles or both")
+    p.add_argument("--seeds", type=int, default=3, help="random choices of what to correct")
+    p.add_argument("--model-dir", type=Path, help="load models from this folder instead")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--report-only", action="store_true",
+                   help="gather the scenario results already written and print the report")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: 128 px crops, few slices, a few iterations (numbers mean "
-                        "nothing; written to loop-quick.json)")
+                   help="smoke run on 128 px crops and a few images (numbers mean nothing)")
     return p.parse_args(argv)
 
 
-def parse_ks(text: str) -> list[int]:
-    try:
-        ks = sorted({int(k) for k in text.split(",") if k.strip()})
-    except ValueError:
-        raise BenchmarkError(f"bad --ks {text!r}: write e.g. 0,1,2,4") from None
-    if not ks or ks[0] < 0:
-        raise BenchmarkError(f"bad --ks {text!r}: numbers of slices, 0 or more")
-    return ks
+def _list(text: str, allowed, what: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items or set(items) - set(allowed):
+        raise BenchmarkError(f"bad --{what} {text!r}: choose from {', '.join(allowed)}")
+    return items
 
 
 def run(args: argparse.Namespace) -> None:
-    cases = sorted({c.strip() for c in args.cases.split(",") if c.strip()})
-    if not cases or set(cases) - set(CASES):
-        raise BenchmarkError(f"bad --cases {args.cases!r}: choose from a, b, c")
-    ks = parse_ks(args.ks)
-    if {"a", "c"} & set(cases):
-        require(args.data, ISBI_IMAGES, ISBI_LABELS)
-    if "b" in cases:
-        require(args.data, "wbc/dataset1")
-        nuclei_path = model_path("nuclei", args.model_dir)
+    keys = _list(args.scenarios, SCENARIOS, "scenarios")
+    modes = _list(args.modes, MODES, "modes")
+    try:
+        ks = sorted({int(k) for k in args.ks.split(",")} | {0})
+    except ValueError:
+        raise BenchmarkError(f"bad --ks {args.ks!r}: write e.g. 0,1,2,4,8") from None
     if args.threads:
         torch.set_num_threads(args.threads)
-    env = environment(get_device(DEFAULT_RETRAIN.device))
-    config = DEFAULT_RETRAIN
-    if args.quick:
-        # As a user would change the iterations field: the only setting the widget exposes.
-        config = replace(DEFAULT_RETRAIN, iterations=QUICK_RETRAIN_ITERATIONS)
-    warm_up()  # the widget warms torch up before the first Retrain too
-    rows, described = [], {}
-    em = em_scenario(args.data, args.quick) if {"a", "c"} & set(cases) else None
-    for case in cases:
-        if case == "b":
-            scenario = wbc_scenario(args.data, args.quick)
-            base = load_model(nuclei_path)
-            if base.num_classes != 2 or base.in_channels != 1:
-                raise BenchmarkError(f"{nuclei_path.name}: expected a grey two-class model")
-            extra = {"base": model_origin(nuclei_path)}
-        else:
-            scenario = em
-            base, extra = None, {}
-            if case == "a":
-                base, extra = em_base(em, args.cache, args.quick, args.retrain_base)
-        if max(ks) >= len(scenario.pool):
-            raise BenchmarkError(f"k={max(ks)} leaves nothing to score in case {case}")
-        unit = "images" if case == "b" else "slices"
-        names = [scenario.names[z] for z in scenario.pool]
-        pool = f"{names[0]} to {names[-1]}, {len(names)} {unit}"
-        described[case] = {"description": CASES[case].format(pool=pool), "unit": unit,
-                           "pool": names, **extra}
-        rows += run_case(case, scenario, base, ks, config)
-    markdown = report(rows, described, env, config)
-    payload = {"benchmark": "loop", "quick": args.quick, "environment": env,
-               "retrain_config": config.to_dict(), "validation": None, "seed": SEED,
-               "cases": described, "rows": rows}
-    publish("loop", args.quick, payload, markdown)
+    suffix = "-quick" if args.quick else ""
+    settings = DEFAULT_ROUND
+    if not args.report_only:
+        warm_up()  # the Retrain widget warms torch up before the first round too
+        for key in keys:
+            scenario = SCENARIOS[key](args.data, args.model_dir, args.quick)
+            env = environment(get_device(settings.device))
+            part = run_scenario(scenario, ks, modes, args.seeds, settings)
+            part.update(environment=env, settings=asdict(settings), seeds=args.seeds)
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            with atomic_output(RESULTS / f"loop-{key}{suffix}.json") as tmp:
+                tmp.write_text(json.dumps(part, indent=2) + "\n", encoding="utf-8")
+    parts = []
+    for key in SCENARIOS:
+        path = RESULTS / f"loop-{key}{suffix}.json"
+        if path.is_file():
+            parts.append(json.loads(path.read_text()))
+    if not parts:
+        raise BenchmarkError("no scenario results yet: run without --report-only first")
+    payload = {"benchmark": "loop", "quick": args.quick, "scenarios": parts}
+    publish("loop", args.quick, payload, report(parts, device_text(parts[-1]["environment"])))
 
 
 def main(argv: list[str] | None = None) -> int:

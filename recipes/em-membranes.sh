@@ -13,3 +13,7 @@ unet-loop train \
   --depth 4 --base-channels 16 --patch-size 256 --batch-size 4 \
   --iterations 2500 --val-every 250 --learning-rate 1e-3 --schedule cosine \
   --seed 0 --half --name em-membranes -o src/napari_unet_loop/models/em-membranes.safetensors
+
+# The scale the loop's object-size setting compares images with (README "Object scale").
+python recipes/record_scale.py em-membranes --images "$data/train-volume.tif" \
+  --labels "$data/train-labels.tif" --slices 0-21

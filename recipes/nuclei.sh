@@ -26,3 +26,7 @@ for stage in "800 5e-4 1" "1000 2.5e-4 2"; do
     --iterations "$iterations" --val-every 100 --learning-rate "$rate" --seed "$seed" --half \
     --name nuclei -o src/napari_unet_loop/models/nuclei.safetensors
 done
+
+# The scale the loop's object-size setting compares images with (README "Object scale").
+python recipes/record_scale.py nuclei --images "$data/images" --labels "$data/masks" \
+  --slices @recipes/splits/nuclei-train.txt

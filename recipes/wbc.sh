@@ -29,3 +29,9 @@ for stage in "600 5e-4 1" "1000 3e-4 2" "1500 2e-4 3"; do
     --iterations "$iterations" --val-every 100 --learning-rate "$rate" --seed "$seed" --half \
     --name wbc -o src/napari_unet_loop/models/wbc.safetensors
 done
+
+# The scale the loop's object-size setting compares images with (README "Object scale").
+python recipes/record_scale.py wbc \
+  --images "$data/dataset1/images" --labels "$data/dataset1/masks" \
+  --images "$data/dataset2/images" --labels "$data/dataset2/masks" \
+  --slices @recipes/splits/wbc-train.txt

@@ -1,5 +1,4 @@
-"""The plain-Python loop steps: class maps, evaluation tables, validation slices, CSV, the
-Retrain status text."""
+"""The plain-Python loop steps: class maps, evaluation tables, CSV, the Retrain status text."""
 
 import csv
 
@@ -14,7 +13,6 @@ from napari_unet_loop.loop import (
     distinct_values,
     evaluate,
     slices_text,
-    validation_pairs,
     write_csv,
 )
 
@@ -127,17 +125,6 @@ def test_evaluate_shape_mismatch_is_a_clear_error():
         evaluate(pred, truth[:2], NAMES)
 
 
-def test_validation_pairs_are_evenly_spaced_unedited_slices():
-    image = np.arange(10)[:, None, None] * np.ones((10, 4, 4))
-    truth = np.zeros((10, 4, 4), np.uint8)
-    truth[:, 0, 0] = 255
-    images, labels = validation_pairs(image, truth, 2, edited=[0, 1], limit=3, invert=True)
-    assert [int(i[0, 0]) for i in images] == [2, 5, 9]
-    assert len(labels) == 3 and labels[0][0, 0] == 0 and labels[0][1, 1] == 1
-    with pytest.raises(InputError, match="every slice is edited"):
-        validation_pairs(image[:2], truth[:2], 2, edited=[0, 1])
-
-
 def test_write_csv_is_atomic_and_readable(tmp_path):
     path = write_csv(tmp_path / "m.csv", [["a", "b"], [1, 2.5], []])
     assert list(csv.reader(path.open())) == [["a", "b"], ["1", "2.5"], []]
@@ -151,22 +138,27 @@ def test_slices_text_is_singular_for_one_slice():
     assert slices_text([0, 1, 5]) == "slices 0, 1, 5"
 
 
-def test_retrain_report_keeps_the_last_validation_dice_and_sums_up_the_run():
+def test_retrain_report_keeps_the_last_held_back_dice_and_sums_up_the_round():
     report = RetrainReport()
     first = report.add(TrainUpdate(1, 4, 0.8, None, 1.0))
     assert first == "Iteration 1/4 · loss 0.8000 · ~3 s left"
-    assert "validation Dice 0.600" in report.add(TrainUpdate(2, 4, 0.6, 0.6, 2.0))
-    assert "validation Dice 0.600" in report.add(TrainUpdate(3, 4, 0.4, None, 3.0))
+    assert "held-back Dice 0.600" in report.add(TrainUpdate(2, 4, 0.6, 0.6, 2.0))
+    assert "held-back Dice 0.600" in report.add(TrainUpdate(3, 4, 0.4, None, 3.0))
     report.add(TrainUpdate(4, 4, 0.2, 0.5, 14.2, done=True))
     assert report.last_dice == 0.5 and report.best_dice == 0.6
-    # The final model has the best validated weights: the summary gives the best Dice.
-    assert report.summary() == "4 iterations, 14 s, loss 0.500, validation Dice 0.600"
+    assert report.summary() == "4 iterations, 14 s, loss 0.500"
+
+    class Result:
+        message = "4 iterations, 14 s; 0.600 on held-back corrections vs 0.550 before"
+
+    assert report.summary(Result()) == f"{Result.message}, loss 0.500"
 
 
-def test_retrain_report_without_validation_and_stopped_early():
+def test_retrain_report_of_a_round_stopped_early():
     report = RetrainReport()
     report.add(TrainUpdate(1, 60, 0.25, None, 0.4, done=True))
     assert report.summary() == "1 iteration, 0 s, loss 0.250"
     report.add(TrainUpdate(2, 60, 0.25, 0.9, 0.8, done=True, stopped_early=True))
-    assert report.summary().endswith("validation Dice 0.900, stopped early: validation Dice no "
-                                     "longer improved")
+    assert report.summary().endswith(
+        "stopped early: the held-back corrections no longer improved"
+    )

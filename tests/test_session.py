@@ -18,13 +18,17 @@ def test_history_steps_back_and_forward():
     assert [v.label for v in session.versions] == ["loaded", "retrain 1"]
 
 
-def test_push_after_stepping_back_drops_the_newer_branch():
+def test_every_version_stays_and_a_version_not_adopted_is_listed_but_not_current():
     session = LoopSession()
     for i in range(3):
         session.push_model(_model(i), f"v{i}")
     session.select_version(0)
     session.push_model(_model(9), "retrain from v0")
-    assert [v.label for v in session.versions] == ["v0", "retrain from v0"]
+    assert [v.label for v in session.versions] == ["v0", "v1", "v2", "retrain from v0"]
+    assert session.current_index == 3
+    kept = session.model
+    session.push_model(_model(5), "worse round", current=False)
+    assert session.model is kept and session.versions[-1].label == "worse round"
 
 
 def test_edits_and_notifications():

@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--model", default="em-membranes", help="shipped model name or model file")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     s.add_argument("--instances", action="store_true", help="write instance labels")
+    s.add_argument("--diameter", type=float, default=None, metavar="PIXELS",
+                   help="typical object diameter (default: measured on the image); the image "
+                        "is rescaled to the model's object scale")
     s.add_argument("--probabilities", metavar="PROB.tif", help="also write class probabilities")
     s.add_argument("--tile-size", type=int, default=None, help="tile side in pixels")
     s.add_argument("--batch-size", type=int, default=None, help="tiles per forward pass")
@@ -102,6 +105,7 @@ def _segment(args: argparse.Namespace) -> None:
         args.input, args.output, model=args.model, device=args.device,
         instances=args.instances, probabilities=args.probabilities,
         tile_size=args.tile_size, batch_size=args.batch_size, scheduler=args.scheduler,
+        diameter=args.diameter,
         chunk_size=args.chunk_size, show_progress=True,
     )
 

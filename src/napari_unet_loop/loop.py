@@ -21,8 +21,6 @@ import numpy as np
 from .core.atomic import atomic_output
 from .core.errors import InputError
 
-VALIDATION_SLICES = 3  # validating on every slice of a stack would cost more than training
-
 
 def distinct_values(data: np.ndarray) -> np.ndarray:
     """Sorted distinct values; a bincount for small non-negative integers (fast on big stacks)."""
@@ -141,29 +139,6 @@ def evaluate(
                       note)
 
 
-def validation_pairs(
-    image,
-    truth: np.ndarray,
-    num_classes: int,
-    edited: Sequence[int],
-    *,
-    invert: bool = False,
-    limit: int = VALIDATION_SLICES,
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Up to ``limit`` unedited slices, evenly spaced, with their true classes, for validation.
-
-    ``truth`` is any ground truth :func:`class_map` understands, of the image's spatial shape.
-    """
-    truth_classes, _ = class_map(truth, num_classes, invert=invert)
-    if truth_classes.ndim == 2:
-        return [np.asarray(image)], [truth_classes]
-    held_out = [z for z in range(truth_classes.shape[0]) if z not in set(edited)]
-    if not held_out:
-        raise InputError("every slice is edited: no held-out slice is left to validate on")
-    picks = sorted({held_out[int(i)] for i in np.linspace(0, len(held_out) - 1, limit)})
-    return [np.asarray(image[z]) for z in picks], [truth_classes[z] for z in picks]
-
-
 def write_csv(path: str | os.PathLike, rows: Sequence[Sequence[object]]) -> Path:
     """Write ``rows`` to a CSV file atomically (temporary file, then rename)."""
     path = Path(path).expanduser()
@@ -238,10 +213,10 @@ def _count(n: int, noun: str) -> str:
 
 
 class RetrainReport:
-    """The Retrain status while training runs, and how the run ended once it has.
+    """The Retrain status while a round runs, and how it ended once it has.
 
-    Validation Dice is measured every few iterations only; the last value stays on show in
-    between. The final model carries the best validated weights, so the summary gives the best.
+    The held-back corrections are scored every few iterations only; the last score stays on
+    show in between. The round keeps its best-scoring weights, so the summary gives the best.
     """
 
     SMOOTHING = 10  # the loss of the summary is the mean of this many last iterations
@@ -263,7 +238,7 @@ class RetrainReport:
             self.last_dice = update.val_dice
             self.best_dice = max(update.val_dice, self.best_dice or update.val_dice)
         left = self.elapsed_s / max(self.iteration, 1) * (self.total - self.iteration)
-        dice = "" if self.last_dice is None else f" · validation Dice {self.last_dice:.3f}"
+        dice = "" if self.last_dice is None else f" · held-back Dice {self.last_dice:.3f}"
         return (f"Iteration {self.iteration}/{self.total} · loss {update.loss:.4f}{dice}"
                 f" · ~{left:.0f} s left")
 
@@ -272,24 +247,28 @@ class RetrainReport:
         """Mean loss of the last iterations (a single iteration's loss is noisy)."""
         return float(np.mean(self._losses)) if self._losses else None
 
-    def summary(self) -> str:
-        """E.g. ``60 iterations, 14 s, loss 0.213, validation Dice 0.910``."""
-        parts = [_count(self.iteration, "iteration"), f"{self.elapsed_s:.0f} s"]
+    def summary(self, result=None) -> str:
+        """E.g. ``60 iterations, 14 s; 0.812 on held-back corrections vs 0.774 before``.
+
+        With the round's ``core.rounds.RoundResult`` the guard's verdict is part of it.
+        """
+        if result is not None:
+            text = result.message
+        else:
+            text = ", ".join([_count(self.iteration, "iteration"), f"{self.elapsed_s:.0f} s"])
         if self.loss is not None:
-            parts.append(f"loss {self.loss:.3f}")
-        if self.best_dice is not None:
-            parts.append(f"validation Dice {self.best_dice:.3f}")
+            text += f", loss {self.loss:.3f}"
         if self.stopped_early:
-            parts.append("stopped early: validation Dice no longer improved")
-        return ", ".join(parts)
+            text += ", stopped early: the held-back corrections no longer improved"
+        return text
 
 
-def retrain(model, images, labels, config, val_images=None, val_labels=None) -> Generator:
-    """Worker job: ``core.training.train`` as a generator function (imports torch lazily)."""
-    from .core import training
+def retrain(model, images, labels, context, settings, scale=1.0) -> Generator:
+    """Worker job: one ``core.rounds.correction_round`` (imports torch lazily)."""
+    from .core import rounds
 
-    yield from training.train(
-        model, images, labels, config=config, val_images=val_images, val_labels=val_labels
+    yield from rounds.correction_round(
+        model, images, labels, context=context, settings=settings, scale=scale
     )
 
 

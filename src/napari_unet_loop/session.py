@@ -41,12 +41,13 @@ class LoopSession:
         """The model Segment and Retrain use now, or None before one is chosen."""
         return self.versions[self.current_index].model if self.versions else None
 
-    def push_model(self, model: Model, label: str) -> ModelVersion:
-        """Make ``model`` current, dropping versions after the current one (like undo history)."""
-        del self.versions[self.current_index + 1 :]
+    def push_model(self, model: Model, label: str, *, current: bool = True) -> ModelVersion:
+        """Add ``model`` to the history; make it current unless ``current`` is False (a round
+        the guard did not adopt stays listed, to be chosen by hand). Nothing is ever dropped."""
         version = ModelVersion(model, label)
         self.versions.append(version)
-        self.current_index = len(self.versions) - 1
+        if current or self.current_index < 0:
+            self.current_index = len(self.versions) - 1
         self._notify()
         return version
 

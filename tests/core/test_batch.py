@@ -43,3 +43,30 @@ def test_closing_midway_leaves_no_output(model, image, tmp_path):
     next(events)
     events.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
+
+
+def test_instance_ids_are_unique_over_the_stack(model, tmp_path):
+    from napari_unet_loop.core.postprocess import StackInstances
+
+    number = StackInstances(2)
+    classes = np.zeros((3, 20, 20), np.uint8)
+    classes[:, 2:6, 2:6] = classes[:, 10:15, 10:15] = 1
+    planes = [number(c, None) for c in classes]
+    ids = [set(np.unique(p)) - {0} for p in planes]
+    assert ids == [{1, 2}, {3, 4}, {5, 6}]
+
+
+def test_the_diameter_rescales_and_labels_come_back_on_the_input_grid(model, image, tmp_path):
+    model.provenance["scale"] = {"object_diameter": 10.0, "image_scale": 8.0}
+    out = segment_file(image, tmp_path / "l.tif", model=model, diameter=20.0, instances=True)
+    labels = read_image(out)
+    assert labels.shape == image.shape
+    np.testing.assert_array_equal(
+        labels > 0, predict(image, model, scale=0.5).labels > 0
+    )
+
+
+def test_segmenting_a_stack_to_instances_never_repeats_an_id(model, image, tmp_path):
+    labels = read_image(segment_file(image, tmp_path / "i.tif", model=model, instances=True))
+    ids = [set(np.unique(plane)) - {0} for plane in labels]
+    assert sum(len(i) for i in ids) == len(set().union(*ids)) > 0

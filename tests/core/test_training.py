@@ -184,7 +184,7 @@ def test_out_of_memory_halves_the_batch(data, monkeypatch, caplog):
         (np.zeros((48, 48)), np.full((48, 48), 2), "label value 2"),
         (np.zeros((48, 48)), np.full((48, 48), -3), "label value -3"),
         (np.zeros((48, 48)), np.zeros((48, 48), np.float32), "integer"),
-        (np.zeros((48, 48, 3)), np.zeros((48, 48), np.uint8), "(Y, X) images"),
+        (np.zeros((48, 48, 2)), np.zeros((48, 48), np.uint8), "(Y, X) images"),
         ([np.zeros((48, 48))] * 2, [np.zeros((48, 48), int)], "2 images but 1 label"),
     ],
 )
@@ -272,3 +272,12 @@ def test_frozen_batchnorm_keeps_running_statistics():
         after = tuned.network.state_dict()
         unchanged = all(torch.equal(after[k], v) for k, v in before.items())
         assert unchanged is expect_unchanged, (freeze, start is model)
+
+
+def test_colour_trains_a_grey_model_and_grey_a_colour_model_as_segment_converts_them(data):
+    image, labels = data
+    rgb = np.repeat(image[0][..., None], 3, axis=-1)
+    config = TrainConfig(iterations=1, patch_size=32, batch_size=1, device="cpu")
+    run_to_end(train(tiny_model(), [rgb], [labels[0]], config=config))
+    colour = new_model(["interior", "membrane"], in_channels=3, depth=2, base_channels=4)
+    run_to_end(train(colour, [image[0]], [labels[0]], config=config))

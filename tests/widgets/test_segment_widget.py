@@ -42,9 +42,15 @@ def test_whole_stack_makes_a_labels_layer_and_a_rerun_reuses_it(setup, wait_idle
     layer = viewer.layers[SEG]
     assert layer.data.shape == (3, 64, 64) and layer.data.dtype == np.uint8
     assert set(np.unique(layer.data)) <= {0, 1}
-    assert layer.metadata["unet_loop"] == {
+    metadata = layer.metadata["unet_loop"]
+    assert {k: metadata[k] for k in ("image_layer", "model", "classes", "scale")} == {
         "image_layer": "cells", "model": "tiny", "classes": ["background", "membrane"],
+        "scale": 1.0,
     }
+    # each slice's mean uncertainty, for "correct next"; and the uncertainty layer
+    assert sorted(metadata["uncertainty"]) == [0, 1, 2]
+    assert all(0.0 <= u <= 1.0 for u in metadata["uncertainty"].values())
+    assert viewer.layers["cells uncertainty"].data.shape == (3, 64, 64)
     assert widget.run_button.isEnabled() and not widget.cancel_button.isEnabled()
     session = widget._session
     assert session.model.name == "tiny" and len(session.versions) == 1

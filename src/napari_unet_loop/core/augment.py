@@ -164,8 +164,9 @@ class PatchSampler:
     """Draws augmented training patches from a fixed set of (image, label) pairs.
 
     Images without any annotated pixel are skipped. Each patch comes from an image chosen
-    uniformly among the rest; with probability ``annotated_centre_probability`` the patch is
-    placed around a random annotated pixel, otherwise anywhere.
+    among the rest, uniformly or in proportion to ``pair_weights``; with probability
+    ``annotated_centre_probability`` the patch is placed around a random annotated pixel,
+    otherwise anywhere.
     """
 
     def __init__(
@@ -177,19 +178,24 @@ class PatchSampler:
         settings: AugmentSettings | None = None,
         annotated_centre_probability: float = 0.9,
         ignore_index: int = IGNORE_INDEX,
+        pair_weights: Sequence[float] | None = None,
     ) -> None:
         self.patch_size = int(patch_size)
         self.settings = settings if settings is not None else AugmentSettings()
         self.annotated_centre_probability = annotated_centre_probability
         self.ignore_index = ignore_index
         self._pairs = []
-        for image, label in zip(images, labels, strict=True):
+        weights = []
+        pair_weights = [1.0] * len(images) if pair_weights is None else pair_weights
+        for image, label, weight in zip(images, labels, pair_weights, strict=True):
             annotated = np.flatnonzero(label != ignore_index)
-            if annotated.size:
+            if annotated.size and weight > 0:
                 image = image if image.ndim == 3 else image[..., None]
                 self._pairs.append((image, label, annotated))
+                weights.append(float(weight))
         if not self._pairs:
             raise ValueError("no image has annotated pixels")
+        self._probabilities = np.asarray(weights) / np.sum(weights)
 
     @property
     def channels(self) -> int:
@@ -207,9 +213,15 @@ class PatchSampler:
         start = anchor - int(rng.integers(margin, window - margin))
         return min(max(start, 0), length - window)
 
+    def _pick(self, rng: np.random.Generator) -> int:
+        # Uniform draws keep the random stream of unweighted runs as it always was.
+        if np.ptp(self._probabilities) == 0:
+            return int(rng.integers(len(self._pairs)))
+        return int(rng.choice(len(self._pairs), p=self._probabilities))
+
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One patch: image (C, P, P) float32 and label (P, P) int64."""
-        image, label, annotated = self._pairs[int(rng.integers(len(self._pairs)))]
+        image, label, annotated = self._pairs[self._pick(rng)]
         settings = self.settings
         zoom = _log_uniform(rng, settings.zoom)
         window = max(int(round(self.patch_size / zoom)), 1)

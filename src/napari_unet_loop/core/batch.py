@@ -18,7 +18,8 @@ from .errors import InputError
 from .inference import Progress, SlicePrediction, StackLike, image_layout, iter_predict
 from .io import read_stack
 from .modelfile import Model, load_model
-from .postprocess import instance_labels
+from .postprocess import StackInstances
+from .scale import automatic_factor
 from .writing import open_label_writer
 
 
@@ -35,6 +36,11 @@ def _output_shape(image: StackLike, rgb: bool) -> tuple[int, ...]:
     return (layout.num_slices, *layout.slice_shape) if layout.is_stack else layout.slice_shape
 
 
+def _slices(image: StackLike, shape: tuple[int, ...]):
+    """The image as a sequence of 2D slices (a single image is a one-slice sequence)."""
+    return image if len(shape) == 3 else [image]
+
+
 def iter_segment_file(
     source: str | os.PathLike | StackLike,
     output: str | os.PathLike,
@@ -47,6 +53,7 @@ def iter_segment_file(
     batch_size: int | None = None,
     scheduler: str | None = None,
     chunk_size: int | None = None,
+    diameter: float | None = None,
 ) -> Iterator[Progress]:
     """Stream ``source`` through ``model`` into ``output``; yields progress.
 
@@ -56,10 +63,15 @@ def iter_segment_file(
     also writes the class probabilities (C planes per slice, float32). With ``scheduler``
     (a ``dask.distributed`` address, or "local") the network runs on that cluster in blocks
     of ``chunk_size`` pixels (see ``core.distributed``) and progress counts slices.
+    ``diameter`` is the objects' size in pixels (None: measured on a few slices); the slices
+    are rescaled to the model's object scale and the labels come back on the input's grid
+    (see ``core.scale``). Instance ids are unique over the whole stack.
     """
     if scheduler is not None:
-        if instances or probabilities is not None:
-            raise InputError("instances and probabilities are not available with a scheduler")
+        if instances or probabilities is not None or diameter is not None:
+            raise InputError(
+                "instances, probabilities and diameter are not available with a scheduler"
+            )
         yield from _iter_segment_on_cluster(source, output, model, scheduler, chunk_size)
         return
     options = {k: v for k, v in (("tile_size", tile_size), ("batch_size", batch_size)) if v}
@@ -70,7 +82,8 @@ def iter_segment_file(
         open_label_writer(output, shape=shape)
         if not isinstance(model, Model):
             model = load_model(model)
-        foreground = tuple(range(1, model.num_classes))
+        factor = automatic_factor(model.provenance, _slices(image, shape), diameter)
+        number = StackInstances(model.num_classes, factor)
         writer = ctx.enter_context(open_label_writer(
             output, scale=scale, dtype=np.uint32 if instances else np.uint8, shape=shape
         ))
@@ -83,15 +96,14 @@ def iter_segment_file(
         # probabilities also sharpen the instance split where touching objects meet
         keep = prob_writer is not None or instances
         events = iter_predict(
-            image, model, device=device, rgb=rgb, keep_probabilities=keep, **options
+            image, model, device=device, rgb=rgb, keep_probabilities=keep, scale=factor,
+            **options,
         )
         for event in events:
             if isinstance(event, SlicePrediction):
                 labels = event.labels
                 if instances:
-                    labels = instance_labels(
-                        labels, foreground=foreground, probabilities=event.probabilities
-                    )
+                    labels = number(labels, event.probabilities)
                 writer.write(labels)
                 if prob_writer is not None:
                     for plane in event.probabilities:

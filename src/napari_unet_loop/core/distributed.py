@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from .channels import model_channels
 from .devices import get_device, to_device
 from .errors import InputError, one_line
-from .inference import DEFAULT_HALO, image_layout, model_channels, ready_network
+from .inference import DEFAULT_HALO, image_layout, ready_network
 from .io import read_stack
 from .modelfile import Model, model_from_bytes, model_to_bytes
 from .unet import pad_to_multiple

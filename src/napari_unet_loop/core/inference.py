@@ -19,13 +19,14 @@ import contextlib
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain, islice
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from .channels import model_channels
 from .devices import (
     autocast_dtype,
     free_cached_memory,
@@ -36,6 +37,7 @@ from .devices import (
 )
 from .errors import Cancelled, DeviceMemoryError, InputError
 from .modelfile import Model
+from .scale import resize_to
 from .tiling import TileGrid, Window, make_grid, padded_length
 from .unet import pad_to_multiple
 
@@ -104,12 +106,24 @@ class Prediction:
 
 @dataclass(frozen=True)
 class ImageLayout:
-    """How an input array is laid out: slices, colour, and the (Y, X) shape of one slice."""
+    """How an input array is laid out: slices, colour, and the (Y, X) shape of one slice.
+
+    ``scale`` resizes each slice before the network (see ``core.scale``); ``network_shape`` is
+    the (Y, X) shape the network then sees.
+    """
 
     num_slices: int
     is_stack: bool
     rgb: bool
     slice_shape: tuple[int, int]
+    scale: float = 1.0
+
+    @property
+    def network_shape(self) -> tuple[int, int]:
+        if self.scale == 1.0:
+            return self.slice_shape
+        height, width = (max(int(round(n * self.scale)), 1) for n in self.slice_shape)
+        return height, width
 
 
 def image_layout(shape: tuple[int, ...], rgb: bool | None = None) -> ImageLayout:
@@ -135,22 +149,6 @@ def image_layout(shape: tuple[int, ...], rgb: bool | None = None) -> ImageLayout
         raise InputError(f"the image is empty: shape {shape}")
     is_stack = len(spatial) == 3
     return ImageLayout(spatial[0] if is_stack else 1, is_stack, rgb, spatial[-2:])
-
-
-def model_channels(raw: np.ndarray, model: Model, rgb: bool) -> np.ndarray:
-    """One raw slice as the channels ``model`` takes, (Y, X) or (Y, X, 3), not yet normalised.
-
-    A 1-channel model given colour sees the mean of R, G and B; a 3-channel model given grey
-    sees it replicated.
-    """
-    image = np.asarray(raw)
-    if rgb:
-        image = image[..., :3]
-        if model.in_channels == 1:
-            image = image.astype(np.float32).mean(axis=-1)
-    elif model.in_channels == 3:
-        image = np.repeat(image[..., None], 3, axis=-1)
-    return image
 
 
 def prepare_slice(raw: np.ndarray, model: Model, rgb: bool) -> np.ndarray:
@@ -194,6 +192,10 @@ def _tiles(
     multiple = model.config.size_multiple
     for index in range(start, layout.num_slices):
         image = prepare_slice(_read(stack, layout, index), model, layout.rgb)
+        if layout.scale != 1.0:
+            image = np.ascontiguousarray(
+                resize_to(image.transpose(1, 2, 0), layout.network_shape).transpose(2, 0, 1)
+            )
         padded, _ = pad_to_multiple(torch.from_numpy(image)[None], multiple)
         del image  # only the padded copy is needed while the tiles run
         sums = np.zeros((model.num_classes, *grid.padded_shape), dtype=np.float32)
@@ -270,10 +272,21 @@ def _smaller_grid(grid: TileGrid, halo: int, multiple: int) -> TileGrid:
 
 
 def _finish(
-    work: _SliceWork, grid: TileGrid, weight_sum: np.ndarray, keep_probabilities: bool
+    work: _SliceWork,
+    grid: TileGrid,
+    weight_sum: np.ndarray,
+    keep_probabilities: bool,
+    layout: ImageLayout,
 ) -> SlicePrediction:
     height, width = grid.shape
     sums = work.sums[:, :height, :width]
+    if layout.scale != 1.0:
+        # Back to the image's own grid: probabilities are resampled, then the argmax taken.
+        probabilities = sums / weight_sum[:height, :width]
+        probabilities = resize_to(probabilities.transpose(1, 2, 0), layout.slice_shape)
+        probabilities = np.ascontiguousarray(probabilities.transpose(2, 0, 1))
+        labels = probabilities.argmax(axis=0).astype(np.uint8)
+        return SlicePrediction(work.index, labels, probabilities if keep_probabilities else None)
     # Dividing by the (positive, class-independent) weight sum cannot change the argmax.
     labels = sums.argmax(axis=0).astype(np.uint8)
     if not keep_probabilities:
@@ -293,6 +306,7 @@ def iter_predict(
     rgb: bool | None = None,
     amp: bool = True,
     keep_probabilities: bool = True,
+    scale: float = 1.0,
 ) -> Iterator[Progress | SlicePrediction]:
     """Predict slice by slice, yielding ``Progress`` after each batch and each finished slice.
 
@@ -307,6 +321,10 @@ def iter_predict(
     autocasts to bf16 (fp16 where bf16 is unsupported) on CUDA only. ``model.network`` is
     moved to the device, put in eval mode and, on the CPU, in channels-last layout.
 
+    ``scale`` resizes each normalised slice by that factor before the network (objects the
+    size the model was trained at; see ``core.scale``) and the probabilities back to the
+    slice's own grid, so results always have the input's shape.
+
     Options are checked and the device resolved right away; slices are read only as the
     generator runs. Closing the generator stops the work before the next batch.
     """
@@ -314,8 +332,10 @@ def iter_predict(
         raise InputError(f"cannot segment an image of type {stack.dtype}: numbers expected")
     if batch_size is not None and batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
-    layout = image_layout(stack.shape, rgb)
-    grid = make_grid(layout.slice_shape, tile_size, halo, model.config.size_multiple)
+    if not (np.isfinite(scale) and 0.05 <= scale <= 20):
+        raise InputError(f"scale must be between 0.05 and 20, got {scale}")
+    layout = replace(image_layout(stack.shape, rgb), scale=float(scale))
+    grid = make_grid(layout.network_shape, tile_size, halo, model.config.size_multiple)
     torch_device = get_device(device)
     batch_size = batch_size or default_batch_size(torch_device)
     return _run(stack, model, layout, grid, halo, torch_device, batch_size, amp, keep_probabilities)
@@ -354,7 +374,9 @@ def _run(
                 done += len(batch)
                 del batch  # hold no slice beyond those in flight while suspended at a yield
                 while in_flight and in_flight[0].remaining == 0:
-                    yield _finish(in_flight.popleft(), grid, weight_sum, keep_probabilities)
+                    yield _finish(
+                        in_flight.popleft(), grid, weight_sum, keep_probabilities, layout
+                    )
                     handed_out += 1
                 yield Progress(done, total)
                 continue
@@ -383,6 +405,7 @@ def predict(
     batch_size: int | None = None,
     rgb: bool | None = None,
     amp: bool = True,
+    scale: float = 1.0,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Prediction:
@@ -395,7 +418,7 @@ def predict(
     """
     items = iter_predict(
         image, model, device=device, tile_size=tile_size, halo=halo, batch_size=batch_size,
-        rgb=rgb, amp=amp,
+        rgb=rgb, amp=amp, scale=scale,
     )
     layout = image_layout(image.shape, rgb)
     spatial = (layout.num_slices, *layout.slice_shape)

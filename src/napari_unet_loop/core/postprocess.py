@@ -22,6 +22,7 @@ METHODS = ("watershed", "components")
 # Chosen on the nuclei validation ids (recipes/splits/nuclei-val.txt) with the shipped model:
 # AP@0.5 0.677 at h = 2, 0.728 at 0.75, 0.741 at 0.5, 0.735 at 0.25 (more false splits).
 DEFAULT_H = 0.5
+DEFAULT_MIN_SIZE = 16
 
 KINDS = ("instances", "classes")
 
@@ -123,7 +124,7 @@ def instance_labels(
     classes: np.ndarray,
     foreground: Sequence[int] = (1,),
     method: str = "watershed",
-    min_size: int = 16,
+    min_size: int = DEFAULT_MIN_SIZE,
     probabilities: np.ndarray | None = None,
     *,
     h: float = DEFAULT_H,
@@ -180,3 +181,34 @@ def instance_labels(
         if progress is not None:
             progress(z + 1, len(planes))
     return out
+
+
+def instance_options(factor: float = 1.0) -> dict:
+    """Watershed depth and minimum object size for a result segmented at ``factor``.
+
+    Both were chosen for objects at the model's own scale; on the image's grid objects are
+    1 / ``factor`` times as wide (see ``core.scale``), so depths (in pixels) scale by that
+    and areas by its square.
+    """
+    return {"h": DEFAULT_H / factor, "min_size": max(int(round(DEFAULT_MIN_SIZE / factor**2)), 1)}
+
+
+class StackInstances:
+    """Instance labels of a stack, one slice at a time, with ids unique over the whole stack.
+
+    Segment, Batch and the CLI all number instances through this, so a stack never repeats
+    the ids of an earlier slice. ``factor`` is the scale the slices were segmented at.
+    """
+
+    def __init__(self, num_classes: int, factor: float = 1.0) -> None:
+        self.foreground = tuple(range(1, num_classes))
+        self.options = instance_options(factor)
+        self.offset = 0
+
+    def __call__(self, classes: np.ndarray, probabilities: np.ndarray | None) -> np.ndarray:
+        plane = instance_labels(
+            classes, foreground=self.foreground, probabilities=probabilities, **self.options
+        )
+        plane[plane > 0] += self.offset
+        self.offset = max(self.offset, int(plane.max()))
+        return plane

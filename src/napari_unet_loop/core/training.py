@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .augment import NO_AUGMENTATION, AugmentSettings, PatchSampler
+from .channels import looks_rgb, model_channels
 from .devices import (
     autocast_dtype,
     free_cached_memory,
@@ -47,6 +48,7 @@ __all__ = [
     "TrainConfig",
     "TrainUpdate",
     "finish_early",
+    "labelled_dice",
     "learning_rate_at",
     "run_to_end",
     "train",
@@ -68,7 +70,8 @@ class TrainConfig:
     validation Dice before stopping; None disables early stopping, which needs validation data.
     ``schedule`` "cosine" lowers the learning rate along a half cosine to zero at the last
     iteration; "constant" keeps it. ``elastic`` is the elastic deformation strength in pixels
-    (see ``augment.AugmentSettings``); 0 leaves it out.
+    (see ``augment.AugmentSettings``); 0 leaves it out. ``anchor`` is the strength of an L2
+    penalty toward the starting weights (L2-SP; 0 is off), for fine-tuning.
     """
 
     iterations: int = 500
@@ -86,6 +89,7 @@ class TrainConfig:
     freeze_batchnorm: bool | None = False
     schedule: str = "constant"
     elastic: float = 0.0
+    anchor: float = 0.0
 
     def __post_init__(self) -> None:
         positive = {
@@ -97,8 +101,8 @@ class TrainConfig:
                 raise InputError(f"training {name} must be positive, got {value}")
         if self.patch_size < 8:
             raise InputError(f"training patch size must be at least 8, got {self.patch_size}")
-        if self.weight_decay < 0 or self.dice_weight < 0:
-            raise InputError("weight decay and Dice weight must not be negative")
+        if self.weight_decay < 0 or self.dice_weight < 0 or self.anchor < 0:
+            raise InputError("weight decay, Dice weight and anchor must not be negative")
         if self.schedule not in SCHEDULES:
             raise InputError(
                 f"unknown learning-rate schedule {self.schedule!r}: use {' or '.join(SCHEDULES)}"
@@ -162,6 +166,9 @@ def _prepare(model: Model, images, labels, what: str) -> list[tuple[np.ndarray, 
             raise InputError(f"{name}: labels must be one 2D slice, got shape {label.shape}")
         if channels == 1 and image.ndim == 3 and image.shape[-1] == 1:
             image = image[..., 0]
+        if image.ndim == 2 or looks_rgb(image):
+            # Grey and colour meet the model as Segment feeds them (one rule for both).
+            image = model_channels(image, model, rgb=image.ndim == 3)
         expected = "(Y, X)" if channels == 1 else f"(Y, X, {channels})"
         if image.ndim != (2 if channels == 1 else 3) or (
             channels > 1 and image.shape[-1] != channels
@@ -194,6 +201,7 @@ def train(
     config: TrainConfig | None = None,
     val_images: Sequence[np.ndarray] | np.ndarray | None = None,
     val_labels: Sequence[np.ndarray] | np.ndarray | None = None,
+    weights: Sequence[float] | None = None,
 ) -> Generator[TrainUpdate, object, None]:
     """Train a copy of ``model``; returns a generator of one :class:`TrainUpdate` per iteration.
 
@@ -201,17 +209,22 @@ def train(
     matching integer ``labels`` (Y, X): class indices, ``IGNORE_INDEX`` (-1) for unlabelled
     pixels. Images may differ in size. Optional validation pairs give ``val_dice`` (mean Dice of
     the foreground classes) every ``config.val_every`` iterations, and enable early stopping.
+    ``weights`` (one per training pair) make some pairs give patches more often than others.
     Inputs are checked before this returns (``InputError``); the device is resolved too.
     """
     config = config or TrainConfig()
     pairs = _prepare(model, images, labels, "training image")
+    if weights is not None and (
+        len(weights) != len(pairs) or not all(np.isfinite(w) and w >= 0 for w in weights)
+    ):
+        raise InputError("give one finite, non-negative sampling weight per training image")
     if (val_images is None) != (val_labels is None):
         raise InputError("give both validation images and validation labels, or neither")
     val_pairs = None
     if val_images is not None:
         val_pairs = _prepare(model, val_images, val_labels, "validation image")
     device = get_device(config.device)
-    return _training_loop(model, pairs, val_pairs, config, device)
+    return _training_loop(model, pairs, val_pairs, config, device, weights)
 
 
 def _training_mode(network: torch.nn.Module, freeze_batchnorm: bool) -> None:
@@ -224,15 +237,24 @@ def _training_mode(network: torch.nn.Module, freeze_batchnorm: bool) -> None:
                 module.eval()
 
 
-def _train_step(network, optimizer, scaler, images, targets, config, device, dtype) -> float:
-    """One optimisation step on a batch; returns the loss."""
+def _train_step(
+    network, optimizer, scaler, images, targets, config, device, dtype, anchor=None
+) -> float:
+    """One optimisation step on a batch; returns the loss (without the anchor term)."""
     x = to_device(torch.from_numpy(images), device)
     y = torch.from_numpy(targets).to(device, non_blocking=True)
     optimizer.zero_grad(set_to_none=True)
     with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
         logits = network(x)
     loss = segmentation_loss(logits, y, config.dice_weight)
-    scaler.scale(loss).backward()
+    total = loss
+    if anchor is not None:
+        # L2-SP: pull toward the starting weights, not toward zero, so a round keeps what the
+        # model knew wherever the corrections say nothing.
+        pairs = zip(network.parameters(), anchor, strict=True)
+        drift = sum(((p - p0) ** 2).sum() for p, p0 in pairs)
+        total = loss + config.anchor * drift
+    scaler.scale(total).backward()
     scaler.step(optimizer)
     scaler.update()
     return float(loss.detach())
@@ -265,6 +287,28 @@ def _validation_dice(network, pairs, num_classes, device, dtype) -> float:
     return float(np.mean(scores)) if scores else 1.0
 
 
+def labelled_dice(
+    model: Model,
+    images: Sequence[np.ndarray] | np.ndarray,
+    labels: Sequence[np.ndarray] | np.ndarray,
+    device: str = "auto",
+) -> float:
+    """Mean foreground Dice of ``model`` over the labelled pixels of ``labels``.
+
+    The score training validates with (absent classes left out, see ``_validation_dice``), so
+    a round and its guard compare models by one rule.
+    """
+    pairs = _prepare(model, images, labels, "image")
+    torch_device = get_device(device)
+    network = model.network.to(torch_device).to(memory_format=memory_format(torch_device))
+    try:
+        return _validation_dice(
+            network, pairs, model.num_classes, torch_device, autocast_dtype(torch_device)
+        )
+    finally:
+        model.network.cpu()
+
+
 def learning_rate_at(config: TrainConfig, iteration: int) -> float:
     """The learning rate of the step after ``iteration`` finished steps."""
     if config.schedule == "constant":
@@ -284,6 +328,7 @@ def _training_loop(
     val_pairs: list[tuple[np.ndarray, np.ndarray]] | None,
     config: TrainConfig,
     device: torch.device,
+    weights: Sequence[float] | None = None,
 ) -> Generator[TrainUpdate, object, None]:
     start = time.perf_counter()
     trained = model.copy()
@@ -300,7 +345,9 @@ def _training_loop(
     sampler = PatchSampler(
         [image for image, _ in pairs], [label for _, label in pairs], config.patch_size,
         settings=AugmentSettings(elastic=config.elastic) if config.augment else NO_AUGMENTATION,
+        pair_weights=weights,
     )
+    anchor = [p.detach().clone() for p in network.parameters()] if config.anchor else None
     rng = np.random.default_rng(config.seed)
     batch_size = config.batch_size
     losses: list[float] = []
@@ -356,7 +403,7 @@ def _training_loop(
             with torch.random.fork_rng(devices=_rng_devices(device)):
                 torch.manual_seed(step_seed)
                 loss = _train_step(
-                    network, optimizer, scaler, images, targets, config, device, dtype
+                    network, optimizer, scaler, images, targets, config, device, dtype, anchor
                 )
         except RuntimeError as error:
             if not is_out_of_memory(error):

@@ -39,6 +39,11 @@ def probability_name(image_name: str) -> str:
 _TRUTH_HINTS = ("ground truth", "truth", "label")
 
 
+def uncertainty_name(image_name: str) -> str:
+    """Layer name for Segment's uncertainty map of an image."""
+    return f"{image_name} uncertainty"
+
+
 def guess_truth(names: list[str], prediction: str) -> str | None:
     """The name most likely to be a ground truth among ``names``, never ``prediction``."""
     def rank(name: str) -> int:

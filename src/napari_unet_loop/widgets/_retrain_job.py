@@ -1,4 +1,4 @@
-"""What one Retrain run trains on: read from the chosen layers and checked, with messages.
+"""What one Retrain round trains on: read from the chosen layers and checked, with messages.
 
 No Qt here: the Retrain widget reads its fields and hands them over, so the rules for what can
 be trained on live in one place apart from the buttons.
@@ -6,8 +6,10 @@ be trained on live in one place apart from the buttons.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..core.errors import InputError
 from ..session import DEFAULT_MODEL
@@ -15,16 +17,16 @@ from ._edits import track_edits
 from ._layers import META_KEY, spatial_shape
 
 if TYPE_CHECKING:
-    from napari.layers import Image, Labels, Layer
+    from napari.layers import Image, Labels
 
     from ..core.modelfile import Model
-    from ..core.training import TrainConfig
+    from ..core.rounds import RoundSettings
     from ..session import LoopSession
 
 
 @dataclass(frozen=True)
 class RetrainJob:
-    """The layers, slices and training data of one run (``args`` go to ``loop.retrain``)."""
+    """The layers, slices and training data of one round (``args`` go to ``loop.retrain``)."""
 
     labels: Labels
     image: Image
@@ -46,21 +48,30 @@ def current_model(session: LoopSession, labels: Labels) -> Model:
     return session.model
 
 
+def context_slices(image: Image, labels: Labels, edited: list[int]) -> list[np.ndarray]:
+    """Unedited slices of the image, spread over the stack, for the round's batch-norm
+    estimate and replay (``core.rounds`` uses at most this many)."""
+    from ..core.rounds import MAX_CONTEXT_SLICES
+
+    if labels.ndim != 3:
+        return []
+    unedited = [z for z in range(labels.data.shape[0]) if z not in set(edited)]
+    if len(unedited) > MAX_CONTEXT_SLICES:
+        picks = np.linspace(0, len(unedited) - 1, MAX_CONTEXT_SLICES).round().astype(int)
+        unedited = [unedited[int(i)] for i in picks]
+    return [np.asarray(image.data[z]) for z in unedited]
+
+
 def make_job(
     session: LoopSession,
     labels: Labels | None,
     image: Image | None,
-    truth: Layer | None,
     *,
     sparse: bool,
-    validate: bool,
-    invert: bool,
-    config: TrainConfig,
-    iterations: int,
+    settings: RoundSettings,
 ) -> RetrainJob:
-    """Check the choices and build the training (and validation) data; raises InputError."""
+    """Check the choices and build the round's data; raises InputError."""
     from ..core.corrections import training_pairs
-    from ..loop import validation_pairs
 
     if labels is None or image is None:
         raise InputError("choose a labels layer and its image (run Segment first)")
@@ -72,15 +83,9 @@ def make_job(
         image.data, labels.data, slices, num_classes=model.num_classes,
         painted=track_edits(labels, session).painted(), sparse=sparse,
     )
-    val_images = val_labels = None
-    if validate:
-        if truth is None or truth.data.shape != labels.data.shape:
-            raise InputError("the ground truth layer must have the labels' shape")
-        val_images, val_labels = validation_pairs(
-            image.data, truth.data, model.num_classes, slices, invert=invert
-        )
-    config = replace(config, iterations=iterations)
+    # The scale Segment used for this layer: the round trains at the model's own scale.
+    scale = float((labels.metadata.get(META_KEY) or {}).get("scale", 1.0))
     return RetrainJob(
         labels, image, slices, "sparse" if sparse else "dense",
-        (model, images, targets, config, val_images, val_labels),
+        (model, images, targets, context_slices(image, labels, slices), settings, scale),
     )

@@ -1,8 +1,10 @@
-"""Correct and Retrain dock widget: fine-tune the current model on the slices the user corrected.
+"""Correct and Retrain dock widget: one round of the loop on every slice the user corrected.
 
-Stop discards the run: only a finished run becomes a new model version, so the history holds
-complete rounds only. After a run the current slice is re-segmented at once (never an edited
-slice); the other unedited slices on request.
+A round (``core.rounds``) holds back part of the corrections, stops when they stop improving
+and is adopted only when it beats the current model on them; a round that does not is listed in
+the history but the current model stays. Stop discards the round. After an adopted round the
+current slice is re-segmented at once (never an edited slice); the other unedited slices on
+request. "Correct next" lists the unedited slices the model is least sure of.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from typing import TYPE_CHECKING
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error
 from qtpy.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QFormLayout,
     QLabel,
@@ -29,15 +30,16 @@ from ._autosave import AutosaveFolder, watch_viewer
 from ._edits import track_edits
 from ._history import ModelHistory
 from ._layers import META_KEY, LayerChooser, current_slice, layer_alive, real_viewer, viewer_alive
-from ._panel import row, swap_classes_check
+from ._panel import row
 from ._resegment import start_resegment
 from ._retrain_job import RetrainJob, make_job
+from ._suggestions import Suggestions
 from ._worker import start_worker
 
 if TYPE_CHECKING:
     from napari.viewer import Viewer
 
-    from ..core.modelfile import Model
+    from ..core.rounds import RoundResult
 
 
 class RetrainWidget(QWidget):
@@ -45,12 +47,12 @@ class RetrainWidget(QWidget):
 
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__()
-        from ..core.training import DEFAULT_RETRAIN
+        from ..core.rounds import DEFAULT_ROUND
 
         napari_viewer = real_viewer(napari_viewer)
         self._viewer, self._session = napari_viewer, session_for(napari_viewer)
-        self.config = DEFAULT_RETRAIN  # base settings; the iterations come from the field
-        self._worker = self._trained = None
+        self.settings = DEFAULT_ROUND  # what a round runs; the iterations field may fix them
+        self._worker = self._result = None
         self._job: RetrainJob | None = None
         self._report = RetrainReport()
         self._targets: tuple = ()  # the layers the running worker reads or writes
@@ -63,31 +65,29 @@ class RetrainWidget(QWidget):
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(["dense", "sparse"])
         self.mode_combo.setToolTip("dense: edited slices are all truth; sparse: painted pixels")
-        self.gt_check = QCheckBox("validate on")
-        self.gt_combo = LayerChooser(napari_viewer, (Labels, Image))
-        self.invert_check = swap_classes_check()
         self.iterations = QSpinBox()
-        self.iterations.setRange(1, 100_000)
-        self.iterations.setValue(DEFAULT_RETRAIN.iterations)
+        self.iterations.setRange(0, 100_000)
+        self.iterations.setSpecialValueText("auto")  # 0: sized by the corrected area
+        self.iterations.setToolTip("auto: more corrections, more iterations; stops early when "
+                                   "the held-back corrections stop improving")
         self.retrain_button, self.stop_button = QPushButton("Retrain"), QPushButton("Stop")
         self.resegment_button = QPushButton("Re-segment all unedited slices")
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.models = ModelHistory(self._session, self._say)
+        self.suggestions = Suggestions(napari_viewer, self._session)
 
         form = QFormLayout()
         form.addRow("corrected labels", self.labels_combo)
         form.addRow("image", self.image_combo)
         form.addRow("autosave folder", self.autosave)
         form.addRow("mode", self.mode_combo)
-        form.addRow(self.gt_check, self.gt_combo)
         form.addRow("iterations", self.iterations)
         layout = QVBoxLayout(self)
         layout.addWidget(self.edited_label)
         layout.addLayout(form)
-        layout.addWidget(self.invert_check)
         for widget in (row(self.retrain_button, self.stop_button), self.status,
-                       self.resegment_button, self.models):
+                       self.resegment_button, self.suggestions, self.models):
             layout.addWidget(widget)
         self.labels_combo.currentTextChanged.connect(self._labels_chosen)
         self.retrain_button.clicked.connect(self.retrain)
@@ -98,7 +98,6 @@ class RetrainWidget(QWidget):
         session, callback = self._session, self._refresh
         self.destroyed.connect(lambda: session.unsubscribe(callback))
         self._labels_chosen()
-        self.gt_combo.choose_truth(self.labels_combo.currentText())
         self._set_running(False)
         self._warm_up = start_warm_up()
 
@@ -136,6 +135,7 @@ class RetrainWidget(QWidget):
             if known_image:
                 self.image_combo.setCurrentText(image)
         self.autosave.follow(labels, self.image_combo.layer(), start=known_image)
+        self.suggestions.follow(labels)
         self._refresh()
 
     def _refresh(self) -> None:
@@ -143,6 +143,7 @@ class RetrainWidget(QWidget):
             return
         labels = self.labels_combo.layer()
         edited = self._session.edited_slices(labels.name) if labels is not None else []
+        self.suggestions.refresh()
         self.edited_label.setText(
             f"Edited slices: {', '.join(map(str, edited))}" if edited
             else "Edited slices: none yet (paint corrections with the brush)"
@@ -152,12 +153,15 @@ class RetrainWidget(QWidget):
         """Start retraining on the edited slices (the Retrain button)."""
         if self._worker is not None:
             return
+        from ..core.rounds import with_iterations
+
+        settings = self.settings
+        if self.iterations.value():
+            settings = with_iterations(settings, self.iterations.value())
         try:
             self._job = make_job(
                 self._session, self.labels_combo.layer(), self.image_combo.layer(),
-                self.gt_combo.layer(), sparse=self.mode_combo.currentText() == "sparse",
-                validate=self.gt_check.isChecked(), invert=self.invert_check.isChecked(),
-                config=self.config, iterations=self.iterations.value(),
+                sparse=self.mode_combo.currentText() == "sparse", settings=settings,
             )
         except UnetLoopError as exc:
             self._say(str(exc))
@@ -170,31 +174,38 @@ class RetrainWidget(QWidget):
         self._targets = (self._job.labels, self._job.image)
         self._worker = start_worker(
             retrain, *self._job.args, description="Retrain",
-            total=lambda u: u.total, step=lambda u: u.iteration,
+            total=lambda u: getattr(u, "total", None), step=lambda u: getattr(u, "iteration", None),
             on_yield=self._progress,
             on_error=lambda exc: self._say(f"Retrain failed: {exc}"),
             on_finish=self._training_finished,
         )
 
-    def _progress(self, update) -> None:
+    def _progress(self, item) -> None:
         if not self._training:
             return
-        self._say(self._report.add(update))
-        if update.done:
-            self._trained = update.model
+        if hasattr(item, "adopted"):  # the round's result comes last
+            self._result = item
+        else:
+            self._say(self._report.add(item))
 
     def _training_finished(self) -> None:
         # Adopt only once the training worker is over, so re-segmenting can start a new one.
-        model, self._trained = self._trained, None
+        result, self._result = self._result, None
         self._idle()
-        if model is not None and viewer_alive(self._viewer):
-            self._adopt(model)
+        if result is not None and viewer_alive(self._viewer):
+            self._adopt(result)
 
-    def _adopt(self, model: Model) -> None:
+    def _adopt(self, result: RoundResult) -> None:
         job = self._job
         rounds = 1 + sum(v.label.startswith("retrain") for v in self._session.versions)
-        self._session.push_model(model, f"retrain {rounds}: {slices_text(job.slices)} ({job.mode})")
-        done = f"New model: retrain {rounds} ({self._report.summary()})."
+        label = f"retrain {rounds}: {slices_text(job.slices)} ({job.mode})"
+        summary = self._report.summary(result)
+        if not result.adopted:
+            self._session.push_model(result.model, f"{label}, not adopted", current=False)
+            self._say(f"Retrain {rounds}: {summary}. It is in the history if you want it.")
+            return
+        self._session.push_model(result.model, label)
+        done = f"New model: retrain {rounds} ({summary})."
         labels = job.labels
         if not layer_alive(self._viewer, labels):
             self._say(done)

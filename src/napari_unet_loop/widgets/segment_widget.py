@@ -1,16 +1,20 @@
-"""Segment dock widget: run a model over an image layer into a Labels layer, off the GUI thread."""
+"""Segment dock widget: run a model over an image layer into a Labels layer, off the GUI thread.
+
+Objects are brought to the scale the model was trained at (``core.scale``: the object
+diameter the user gives, or measured on the image) and the result mapped back. The model's
+uncertainty is kept as a layer and, per slice, in the labels' metadata for "correct next".
+"""
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
-from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout
+from qtpy.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
+from ..app.segment_job import SegmentRequest, SegmentResult, segment
 from ..core.errors import InputError, UnetLoopError
 from ..session import session_for
 from ._autosave import watch_viewer
@@ -26,70 +30,17 @@ from ._layers import (
     real_viewer,
     segmentation_name,
     spatial_shape,
+    uncertainty_name,
 )
-from ._model_picker import ModelPicker, check_device, load_source, make_device_combo
+from ._model_picker import ModelPicker, check_device, make_device_combo
 from ._panel import WorkerPanel
 
 if TYPE_CHECKING:
     from napari.viewer import Viewer
 
-    from ..core.inference import Progress
-    from ..core.modelfile import Model
 
 WHOLE_STACK = "whole stack"
 CURRENT_SLICE = "current slice"
-
-
-@dataclass(frozen=True)
-class _Request:
-    """What one Segment run works on, fixed when the user presses the button."""
-
-    image: Image
-    shape: tuple[int, ...]  # spatial shape of the image (no colour axis)
-    rgb: bool
-    z: int | None  # the one slice to segment, or None for all of it
-    source: str | None
-    ready: Model | None
-    device: str
-    instances: bool
-    probabilities: bool
-
-
-@dataclass(frozen=True)
-class _Result:
-    model: Model
-    labels: np.ndarray  # (slices, Y, X)
-    foreground: np.ndarray | None  # (slices, Y, X) float32: 1 - P(first class, "background")
-
-
-def _segment(request: _Request, data: Any) -> Generator[Progress, None, _Result]:
-    """Worker: load the model, predict slice by slice (yielding progress), assemble the result."""
-    from ..core.inference import SlicePrediction, iter_predict
-    from ..core.postprocess import instance_labels
-
-    model = load_source(request.source, request.ready)
-    events = iter_predict(
-        data, model, device=request.device, rgb=request.rgb,
-        keep_probabilities=request.probabilities or request.instances,
-    )
-    labels, foreground, offset = [], [], 0
-    for event in events:
-        if not isinstance(event, SlicePrediction):
-            yield event
-            continue
-        plane = event.labels
-        if request.instances:
-            # Per slice, so Cancel stays quick; offsets keep ids unique over the stack.
-            plane = instance_labels(
-                plane, foreground=tuple(range(1, model.num_classes)),
-                probabilities=event.probabilities,
-            )
-            plane[plane > 0] += offset
-            offset = max(offset, int(plane.max()))
-        labels.append(plane)
-        if request.probabilities:
-            foreground.append(1.0 - event.probabilities[0])
-    return _Result(model, np.stack(labels), np.stack(foreground) if foreground else None)
 
 
 class SegmentWidget(WorkerPanel):
@@ -108,17 +59,31 @@ class SegmentWidget(WorkerPanel):
         self.scope_combo.addItems([WHOLE_STACK, CURRENT_SLICE])
         self.instances_check = QCheckBox("instances (split touching objects)")
         self.probabilities_check = QCheckBox("probabilities (foreground layer)")
+        self.uncertainty_check = QCheckBox("uncertainty (where to correct next)")
+        self.uncertainty_check.setChecked(True)
+        self.diameter = QDoubleSpinBox()
+        self.diameter.setRange(0.0, 10_000.0)
+        self.diameter.setDecimals(1)
+        self.diameter.setSuffix(" px")
+        self.diameter.setSpecialValueText("auto")  # 0: measured on the image
+        self.diameter.setToolTip(
+            "Typical object diameter in pixels; the image is rescaled so objects match the "
+            "model's training scale. auto: measured on the image (rescales objects 2× or more "
+            "off the model's scale)."
+        )
 
         form = QFormLayout(self)
         form.addRow("image", self.image_combo)
         form.addRow("model", self.model_picker)
         form.addRow("device", self.device_combo)
         form.addRow("scope", self.scope_combo)
-        for widget in (self.instances_check, self.probabilities_check, self.button_row()):
+        form.addRow("object diameter", self.diameter)
+        for widget in (self.instances_check, self.probabilities_check, self.uncertainty_check,
+                       self.button_row()):
             form.addRow(widget)
         form.addRow(self.status)
 
-    def _request(self) -> _Request:
+    def _request(self) -> SegmentRequest:
         """Read and check the fields; raises UnetLoopError with a message for the user."""
         image = self.image_combo.layer()
         if image is None:
@@ -130,9 +95,10 @@ class SegmentWidget(WorkerPanel):
         if self.scope_combo.currentText() == CURRENT_SLICE and len(shape) == 3:
             z = current_slice(self._viewer, image)
         source, ready = self.model_picker.source()
-        return _Request(
+        return SegmentRequest(
             image, shape, image.rgb, z, source, ready, device,
             self.instances_check.isChecked(), self.probabilities_check.isChecked(),
+            self.diameter.value() or None, self.uncertainty_check.isChecked(),
         )
 
     def run(self) -> None:
@@ -147,27 +113,33 @@ class SegmentWidget(WorkerPanel):
         data = request.image.data
         if request.z is not None:
             data = data[request.z : request.z + 1]
-        where = "whole image" if request.z is None else f"slice {request.z}"
+        if request.z is not None:
+            where = f"slice {request.z}"
+        else:
+            where = "whole stack" if len(request.shape) == 3 else "whole image"
         self.say(f"Segmenting {request.image.name} ({where})…")
         self.start(
-            _segment, request, data,
+            segment, request, data,
             description=f"Segment {request.image.name}",
             total=lambda event: event.total,
             step=lambda event: event.done,
             on_done=lambda result: self._finished(request, result),
         )
 
-    def _finished(self, request: _Request, result: _Result) -> None:
+    def _finished(self, request: SegmentRequest, result: SegmentResult) -> None:
         self.model_picker.adopt(request.source, result.model)
         if not layer_alive(self._viewer, request.image):
             self.say(f"'{request.image.name}' was removed while segmenting: result dropped.")
             return
         layer = self._write_labels(request, result)
         if result.foreground is not None:
-            self._write_probabilities(request, result.foreground)
-        self.say(f"Done: '{layer.name}' ({result.model.name}).")
+            self._write_probabilities(request, result.foreground, probability_name)
+        if result.uncertainty is not None:
+            self._write_probabilities(request, result.uncertainty, uncertainty_name)
+        scale = "" if result.scale == 1.0 else f", objects rescaled ×{result.scale:.2f}"
+        self.say(f"Done: '{layer.name}' ({result.model.name}{scale}).")
 
-    def _target(self, request: _Request) -> tuple[str, Labels | None]:
+    def _target(self, request: SegmentRequest) -> tuple[str, Labels | None]:
         """The labels layer to (re)use, skipping layers whose corrections this run would hit."""
         if len(request.shape) == 2:
             slices = {0}
@@ -192,7 +164,7 @@ class SegmentWidget(WorkerPanel):
             return name, layer
         raise RuntimeError("numbered_names is endless")
 
-    def _write_labels(self, request: _Request, result: _Result) -> Labels:
+    def _write_labels(self, request: SegmentRequest, result: SegmentResult) -> Labels:
         name, layer = self._target(request)
         values = result.labels
         if request.z is None:
@@ -209,12 +181,16 @@ class SegmentWidget(WorkerPanel):
             "image_layer": request.image.name,
             "model": result.model.name,
             "classes": list(result.model.class_names),
+            "scale": result.scale,
         }
         if layer is not None:
+            previous = (layer.metadata.get(META_KEY) or {}).get("uncertainty") or {}
+            metadata["uncertainty"] = {**previous, **result.scores}
             layer.metadata[META_KEY] = metadata
             with programmatic_update(layer):  # the plugin's write, not the user's correction
                 layer.data = data
             return layer
+        metadata["uncertainty"] = result.scores
         layer = self._viewer.add_labels(
             data, name=name, scale=request.image.scale, translate=request.image.translate,
             metadata={META_KEY: metadata},
@@ -222,17 +198,18 @@ class SegmentWidget(WorkerPanel):
         track_edits(layer, self._session)
         return layer
 
-    def _write_probabilities(self, request: _Request, foreground: np.ndarray) -> None:
-        name = probability_name(request.image.name)
+    def _write_probabilities(self, request: SegmentRequest, values: np.ndarray, naming) -> None:
+        """A 0..1 map per slice as an Image layer (foreground probability, uncertainty)."""
+        name = naming(request.image.name)
         layer = get_layer(self._viewer, name, Image)
         if request.z is None:
-            data = foreground.reshape(request.shape)
+            data = values.reshape(request.shape)
         else:
             if layer is not None and layer.data.shape == request.shape:
-                data = np.asarray(layer.data, dtype=np.float32)
+                data = np.asarray(layer.data, dtype=values.dtype)
             else:
-                data = np.zeros(request.shape, np.float32)
-            data[request.z] = foreground[0]
+                data = np.zeros(request.shape, values.dtype)
+            data[request.z] = values[0]
         if layer is not None:
             layer.data = data
             return

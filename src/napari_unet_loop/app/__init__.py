@@ -1,0 +1,1 @@
+"""The application layer between widgets and core: jobs the widgets run, without Qt."""
