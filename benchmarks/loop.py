@@ -116,7 +116,9 @@ def choices(scenario: Scenario, base_scores: dict[int, dict], seeds: int) -> lis
 
 
 def run_scenario(scenario: Scenario, ks: list[int], modes: list[str], seeds: int,
-                 settings) -> dict:
+                 settings, save) -> dict:
+    """Every round of one scenario; ``save(part)`` runs after each, so a stopped run keeps
+    what it measured."""
     base = start_model(scenario)
     everything = list(range(len(scenario.images)))
     if scenario.stack:  # Segment measures a stack once, on slices spread over it
@@ -129,6 +131,10 @@ def run_scenario(scenario: Scenario, ks: list[int], modes: list[str], seeds: int
                         everything, factors)
     feature_maps = [features(image) for image in scenario.images]
     rows = []
+    part = {"key": scenario.key, "description": scenario.description,
+            "class_names": scenario.class_names, "foreground": scenario.foreground,
+            "images": scenario.names, "objects": scenario.objects is not None,
+            "scale_factors": factors, "rows": rows}
     for choice, seed, order in choices(scenario, base_scores, seeds):
         max_k = min(scenario.max_k, max(ks))
         rest = sorted(order[max_k:])
@@ -175,10 +181,8 @@ def run_scenario(scenario: Scenario, ks: list[int], modes: list[str], seeds: int
                 print(f"{label}: unet {row['dice'][fg]:.4f} (before {before['dice'][fg]:.4f}, "
                       f"adopted {result.adopted}, {seconds:.0f} s), forest "
                       f"{rows[-1]['dice'][fg]:.4f}", file=sys.stderr, flush=True)
-    return {"key": scenario.key, "description": scenario.description,
-            "class_names": scenario.class_names, "foreground": scenario.foreground,
-            "images": scenario.names, "objects": scenario.objects is not None,
-            "scale_factors": factors, "rows": rows}
+                save(part)
+    return part
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -221,11 +225,15 @@ def run(args: argparse.Namespace) -> None:
         for key in keys:
             scenario = SCENARIOS[key](args.data, args.model_dir, args.quick)
             env = environment(get_device(settings.device))
-            part = run_scenario(scenario, ks, modes, args.seeds, settings)
-            part.update(environment=env, settings=asdict(settings), seeds=args.seeds)
-            RESULTS.mkdir(parents=True, exist_ok=True)
-            with atomic_output(RESULTS / f"loop-{key}{suffix}.json") as tmp:
-                tmp.write_text(json.dumps(part, indent=2) + "\n", encoding="utf-8")
+            path = RESULTS / f"loop-{key}{suffix}.json"
+
+            def save(part: dict, env=env, path=path) -> None:
+                part.update(environment=env, settings=asdict(settings), seeds=args.seeds)
+                RESULTS.mkdir(parents=True, exist_ok=True)
+                with atomic_output(path) as tmp:
+                    tmp.write_text(json.dumps(part, indent=2) + "\n", encoding="utf-8")
+
+            save(run_scenario(scenario, ks, modes, args.seeds, settings, save))
     parts = []
     for key in SCENARIOS:
         path = RESULTS / f"loop-{key}{suffix}.json"

@@ -131,8 +131,6 @@ def make_screenshots(model: str, out: Path, work: Path) -> None:
     correct_slice(labels, viewer.layers[TRUTH].data, CORRECTED_SLICE)
     labels.mode = "paint"  # the brush a user corrects with
     retrain.labels_combo.setCurrentText(SEGMENTATION)
-    retrain.gt_check.setChecked(True)
-    retrain.gt_combo.setCurrentText(TRUTH)
     retrain.iterations.setValue(RETRAIN_ITERATIONS)
     shots.shoot(retrain, "corrected_slice")
 

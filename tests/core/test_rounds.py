@@ -6,6 +6,7 @@ from napari_unet_loop.core import rounds
 from napari_unet_loop.core.errors import InputError
 from napari_unet_loop.core.modelfile import new_model
 from napari_unet_loop.core.rounds import (
+    DEFAULT_ROUND,
     RoundResult,
     RoundSettings,
     correction_round,
@@ -36,6 +37,11 @@ def trained(data):
     image, labels = data
     config = TrainConfig(iterations=4, patch_size=32, batch_size=2, device="cpu")
     return run_to_end(train(tiny_model(), image[:2], labels[:2], config=config))
+
+
+def test_the_default_round_is_short():
+    assert DEFAULT_ROUND.max_iterations <= 100
+    assert DEFAULT_ROUND.patch_size * DEFAULT_ROUND.batch_size <= 4 * 128
 
 
 def test_budget_grows_with_the_corrected_area_up_to_the_cap():
@@ -164,3 +170,33 @@ def test_a_round_at_another_scale_trains_on_resized_corrections(data, trained):
     big_labels = np.kron(labels[2], np.ones((2, 2), labels.dtype))
     result = run_round(correction_round(trained, [big], [big_labels], settings=FAST, scale=0.5))
     assert result.model.provenance["training"][-1]["labelled_pixels"] < big_labels.size
+
+
+@pytest.mark.slow
+def test_a_round_on_a_new_domain_keeps_the_old_one_where_plain_fine_tuning_forgets_it():
+    from napari_unet_loop.core.inference import predict
+    from napari_unet_loop.core.metrics import confusion_counts
+
+    old, old_labels = make_membrane_stack((6, 64, 64), seed=1)
+    new, new_labels = make_membrane_stack((2, 64, 64), seed=2)
+    new = 255 - new  # the same structures in inverted contrast: a new kind of image
+    config = TrainConfig(iterations=80, patch_size=48, batch_size=4, learning_rate=3e-3,
+                         device="cpu")
+    base = run_to_end(train(new_model(["interior", "membrane"], depth=2, base_channels=8),
+                            old[:4], old_labels[:4], config=config))
+
+    def old_dice(model):
+        labels = predict(old[4:], model, device="cpu").labels
+        return confusion_counts(labels, old_labels[4:], 2).dice()[1]
+
+    before = old_dice(base)
+    assert before > 0.8
+    settings = RoundSettings(patch_size=48, batch_size=4, min_iterations=30, max_iterations=30,
+                             check_every=5, device="cpu")
+    result = run_round(correction_round(base, [new[0]], [new_labels[0]], context=list(old[4:]),
+                                        settings=settings))
+    kept = result.model if result.adopted else base
+    plain = run_to_end(train(base, [new[0]], [new_labels[0]], config=TrainConfig(
+        iterations=30, patch_size=48, batch_size=4, learning_rate=5e-4, device="cpu")))
+    assert old_dice(kept) >= before - 0.05
+    assert old_dice(plain) < before - 0.3  # what the round protects against

@@ -315,3 +315,25 @@ def test_resegmenting_all_unedited_slices_says_when_it_starts_and_ends(
     correct_slice(seg, 2, viewer.layers["em truth"].data)
     widget.resegment_unedited()
     assert not widget.running and said[-1] == "Every slice is corrected: nothing to re-segment."
+
+
+def test_correct_next_lists_unsure_unedited_slices_and_a_click_shows_one(
+    make_napari_viewer, qtbot
+):
+    from qtpy.QtCore import Qt
+
+    viewer = loop_viewer(make_napari_viewer)
+    seg = viewer.layers[SEG]
+    seg.metadata["unet_loop"]["uncertainty"] = {0: 0.1, 1: 0.5, 2: 0.3}
+    widget = _widget(viewer)
+    items = [widget.suggestions.list.item(i).text()
+             for i in range(widget.suggestions.list.count())]
+    assert items == ["slice 1 (uncertainty 0.500)", "slice 2 (uncertainty 0.300)",
+                     "slice 0 (uncertainty 0.100)"]
+    correct_slice(seg, 1, viewer.layers["em truth"].data)  # edited slices leave the list
+    assert widget.suggestions.list.item(0).text() == "slice 2 (uncertainty 0.300)"
+    viewer.dims.set_current_step(0, 0)
+    list_widget = widget.suggestions.list
+    rect = list_widget.visualItemRect(list_widget.item(0))
+    qtbot.mouseClick(list_widget.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert viewer.dims.current_step[0] == 2

@@ -69,7 +69,7 @@ class RoundSettings:
     linearly with trust). ``anchor``: L2-SP strength toward the starting weights. ``margin``
     plus ``trusted_margin`` times trust: how much better than the starting model a round must
     score on the held-back band. ``untrained_factor`` multiplies the iterations of a round
-    that starts from a new network.
+    that starts from a new network, or from a model without trust (partly in between).
     """
 
     patch_size: int = 128
@@ -323,14 +323,16 @@ def correction_round(
         else:
             share = 0.0
 
-    iterations = iteration_budget(train_targets, settings)
-    if not trained_before:
-        iterations = int(iterations * settings.untrained_factor)
+    # A new network, or a model that is wrong on the corrections, has more to learn.
+    extra = (settings.untrained_factor - 1) * (1 - trust)
+    iterations = int(iteration_budget(train_targets, settings) * (1 + extra))
     config = TrainConfig(
         iterations=iterations, patch_size=settings.patch_size, batch_size=settings.batch_size,
         learning_rate=settings.learning_rate * (1 - (1 - settings.trusted_rate) * trust),
         seed=settings.seed, device=settings.device,
         val_every=settings.check_every, patience=settings.patience if held else None,
+        # A model that is confidently wrong needs a while before the held-back score moves.
+        min_iterations=min(settings.min_iterations, iterations),
         freeze_batchnorm=freeze, anchor=settings.anchor,
     )
     updates = training.train(
