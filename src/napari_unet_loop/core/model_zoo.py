@@ -159,7 +159,7 @@ def export_model(
             pytorch_version=spec.Version(torch.__version__.split("+")[0]),
         ))
         descr = spec.ModelDescr(
-            name=model.name,
+            name=f"{model.name} U-Net",  # the spec wants 5 characters or more
             description=f"2D U-Net segmenting {', '.join(model.class_names[1:])} "
                         "(napari-unet-loop)",
             authors=[spec.Author(name=name) for name in authors or ["napari-unet-loop"]],
