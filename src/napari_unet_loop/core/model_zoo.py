@@ -1,10 +1,11 @@
 """bioimage.io model packages: export ours (model 0.5 spec) and import ones we exported.
 
-Export writes a zip with the weights as a PyTorch state dict plus the U-Net's source file, so
-the package runs without this project installed; our normalisation as the spec's
-``scale_range`` (percentiles per image, all channels together) or ``scale_linear``; softmax as
-postprocessing; a test input and output; a cover; and our model metadata under ``config``. It
-needs the optional ``bioimageio.spec`` (``pip install napari-unet-loop[bioimageio]``).
+Export writes a zip with the weights as a PyTorch state dict plus the U-Net's source file (so
+the package runs without this project installed) and as TorchScript (deepImageJ, Java tools);
+our normalisation as the spec's ``scale_range`` (percentiles per image, all channels together)
+or ``scale_linear``; softmax as postprocessing; a test input and output; a cover; and our model
+metadata under ``config``. It needs the optional ``bioimageio.spec``
+(``pip install napari-unet-loop[bioimageio]``).
 
 Import reads only packages of our own architecture (found by ``config.napari_unet_loop``): the
 weights are loaded with ``torch.load(weights_only=True)``, so nothing in the package is run.
@@ -22,11 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import ModelFileError, UnetLoopError
+from .errors import InputError, ModelFileError, UnetLoopError, one_line
 from .modelfile import Model, _build_model
 
 RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 _WEIGHTS = "weights.pt"
+_TORCHSCRIPT = "weights.torchscript.pt"
 _TEST_SIDE = 64
 
 
@@ -104,7 +106,7 @@ def _cover(image: np.ndarray, probabilities: np.ndarray, path: Path) -> None:
 def export_model(
     model: Model, output: str | os.PathLike, *, authors: list[str] | None = None
 ) -> Path:
-    """Write ``model`` as a bioimage.io model package (a ``.zip``) at ``output``."""
+    """Write ``model`` as a bioimage.io model package (a ``.zip``) at ``output``, atomically."""
     try:
         import bioimageio.spec.model.v0_5 as spec
         from bioimageio.spec import save_bioimageio_package
@@ -113,74 +115,104 @@ def export_model(
             "exporting to bioimage.io needs bioimageio.spec: "
             "pip install 'napari-unet-loop[bioimageio]'"
         ) from None
-    from . import unet
     from .atomic import atomic_output
 
     output = Path(output)
     if output.suffix.lower() != ".zip":
-        raise UnetLoopError(f"{output}: a bioimage.io package is a .zip")
-    image = _test_image(model)
-    probabilities = predict_probabilities(model, image)
+        raise InputError(f"{output}: a bioimage.io package is a .zip; use a .zip name")
+    if not output.parent.is_dir():
+        raise InputError(f"{output}: cannot write, folder {output.parent} does not exist")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        torch.save(model.network.state_dict(), folder / _WEIGHTS)
-        (folder / "unet.py").write_text(Path(unet.__file__).read_text())
-        np.save(folder / "test_input.npy", image)
-        np.save(folder / "test_output.npy", probabilities)
-        (folder / "README.md").write_text(_documentation(model))
-        _cover(image, probabilities, folder / "cover.png")
-        size = spec.ParameterizedSize(min=model.config.size_multiple,
-                                      step=model.config.size_multiple)
-        channels = ["red", "green", "blue"] if model.in_channels == 3 else ["raw"]
-        inputs = spec.InputTensorDescr(
-            id=spec.TensorId("raw"),
-            axes=[spec.BatchAxis(), spec.ChannelAxis(channel_names=channels),
-                  spec.SpaceInputAxis(id=spec.AxisId("y"), size=size),
-                  spec.SpaceInputAxis(id=spec.AxisId("x"), size=size)],
-            test_tensor=spec.FileDescr(source=folder / "test_input.npy"),
-            preprocessing=_preprocessing(model, spec),
-        )
-        same = {"tensor_id": spec.TensorId("raw")}
-        outputs = spec.OutputTensorDescr(
-            id=spec.TensorId("probabilities"),
-            axes=[spec.BatchAxis(), spec.ChannelAxis(channel_names=list(model.class_names)),
-                  spec.SpaceOutputAxis(id=spec.AxisId("y"),
-                                       size=spec.SizeReference(**same, axis_id="y")),
-                  spec.SpaceOutputAxis(id=spec.AxisId("x"),
-                                       size=spec.SizeReference(**same, axis_id="x"))],
-            test_tensor=spec.FileDescr(source=folder / "test_output.npy"),
-            postprocessing=[spec.SoftmaxDescr(kwargs=spec.SoftmaxKwargs(axis="channel"))],
-        )
-        weights = spec.WeightsDescr(pytorch_state_dict=spec.PytorchStateDictWeightsDescr(
-            source=folder / _WEIGHTS,
-            architecture=spec.ArchitectureFromFileDescr(
-                source=folder / "unet.py", callable="UNet", kwargs=model.config.to_dict()
-            ),
-            pytorch_version=spec.Version(torch.__version__.split("+")[0]),
-        ))
-        descr = spec.ModelDescr(
-            name=f"{model.name} U-Net",  # the spec wants 5 characters or more
-            description=f"2D U-Net segmenting {', '.join(model.class_names[1:])} "
-                        "(napari-unet-loop)",
-            authors=[spec.Author(name=name) for name in authors or ["napari-unet-loop"]],
-            cite=[spec.CiteEntry(
-                text="Ronneberger, Fischer, Brox. U-Net: Convolutional Networks for "
-                     "Biomedical Image Segmentation. MICCAI 2015",
-                doi=spec.Doi("10.1007/978-3-319-24574-4_28"),
-            )],
-            license=spec.LicenseId("BSD-3-Clause"),
-            documentation=spec.FileDescr(source=folder / "README.md"),
-            covers=[spec.FileDescr(source=folder / "cover.png")],
-            tags=["napari-unet-loop", "unet", "semantic-segmentation", "2d", "pytorch"],
-            inputs=[inputs],
-            outputs=[outputs],
-            weights=weights,
-            config=spec.Config(**{"napari_unet_loop": model.metadata()}),
-        )
+        _write_files(model, folder)
+        try:
+            descr = _describe(spec, model, folder, authors or ["napari-unet-loop"])
+        except ValueError as exc:  # pydantic's ValidationError: the metadata does not fit
+            raise UnetLoopError(
+                f"{model.name}: not a valid bioimage.io model ({one_line(exc)})"
+            ) from None
         with atomic_output(output) as tmp:
             save_bioimageio_package(descr, output_path=tmp.with_suffix(".zip"))
             os.replace(tmp.with_suffix(".zip"), tmp)
     return output
+
+
+def _write_files(model: Model, folder: Path) -> None:
+    """Weights, architecture source, test tensors, documentation and cover, into ``folder``."""
+    from . import unet
+
+    image = _test_image(model)
+    probabilities = predict_probabilities(model, image)
+    torch.save(model.network.state_dict(), folder / _WEIGHTS)
+    torch.jit.script(model.network.eval()).save(str(folder / _TORCHSCRIPT))  # for deepImageJ
+    (folder / "unet.py").write_text(Path(unet.__file__).read_text())  # imports only torch
+    np.save(folder / "test_input.npy", image)
+    np.save(folder / "test_output.npy", probabilities)
+    (folder / "README.md").write_text(_documentation(model))
+    _cover(image, probabilities, folder / "cover.png")
+
+
+def _tensors(spec, model: Model, folder: Path) -> tuple:
+    """The input (raw image, any size that is a multiple of 2**depth) and output descriptions."""
+    size = spec.ParameterizedSize(
+        min=model.config.size_multiple, step=model.config.size_multiple
+    )
+    channels = ["red", "green", "blue"] if model.in_channels == 3 else ["raw"]
+    raw = spec.TensorId("raw")
+    inputs = spec.InputTensorDescr(
+        id=raw,
+        axes=[spec.BatchAxis(), spec.ChannelAxis(channel_names=channels),
+              spec.SpaceInputAxis(id=spec.AxisId("y"), size=size),
+              spec.SpaceInputAxis(id=spec.AxisId("x"), size=size)],
+        test_tensor=spec.FileDescr(source=folder / "test_input.npy"),
+        preprocessing=_preprocessing(model, spec),
+    )
+    outputs = spec.OutputTensorDescr(
+        id=spec.TensorId("probabilities"),
+        axes=[spec.BatchAxis(), spec.ChannelAxis(channel_names=list(model.class_names)),
+              *(spec.SpaceOutputAxis(id=spec.AxisId(a),
+                                     size=spec.SizeReference(tensor_id=raw, axis_id=a))
+                for a in "yx")],
+        test_tensor=spec.FileDescr(source=folder / "test_output.npy"),
+        postprocessing=[spec.SoftmaxDescr(kwargs=spec.SoftmaxKwargs(axis="channel"))],
+    )
+    return inputs, outputs
+
+
+def _describe(spec, model: Model, folder: Path, authors: list[str]):
+    inputs, outputs = _tensors(spec, model, folder)
+    version = spec.Version(torch.__version__.split("+")[0])
+    weights = spec.WeightsDescr(
+        pytorch_state_dict=spec.PytorchStateDictWeightsDescr(
+            source=folder / _WEIGHTS,
+            architecture=spec.ArchitectureFromFileDescr(
+                source=folder / "unet.py", callable="UNet", kwargs=model.config.to_dict()
+            ),
+            pytorch_version=version,
+        ),
+        torchscript=spec.TorchscriptWeightsDescr(
+            source=folder / _TORCHSCRIPT, pytorch_version=version, parent="pytorch_state_dict"
+        ),
+    )
+    return spec.ModelDescr(
+        name=f"{model.name} U-Net",  # the spec wants 5 characters or more
+        description=f"2D U-Net segmenting {', '.join(model.class_names[1:])} "
+                    "(napari-unet-loop)",
+        authors=[spec.Author(name=name) for name in authors],
+        cite=[spec.CiteEntry(
+            text="Ronneberger, Fischer, Brox. U-Net: Convolutional Networks for Biomedical "
+                 "Image Segmentation. MICCAI 2015",
+            doi=spec.Doi("10.1007/978-3-319-24574-4_28"),
+        )],
+        license=spec.LicenseId("BSD-3-Clause"),
+        documentation=spec.FileDescr(source=folder / "README.md"),
+        covers=[spec.FileDescr(source=folder / "cover.png")],
+        tags=["napari-unet-loop", "unet", "semantic-segmentation", "2d", "pytorch"],
+        inputs=[inputs],
+        outputs=[outputs],
+        weights=weights,
+        config=spec.Config(**{"napari_unet_loop": model.metadata()}),
+    )
 
 
 def _read_package(path: Path) -> tuple[dict, bytes]:
