@@ -99,3 +99,18 @@ def test_the_wheel_carries_the_manifest_and_models(tmp_path):
     assert {f"napari_unet_loop/models/{name}" for name in shipped} <= names
     entry_points = [n for n in names if n.endswith("entry_points.txt")]
     assert entry_points
+
+
+def test_napari_lists_the_widgets_in_its_menus(make_napari_viewer):
+    from napari._app_model import get_app_model
+
+    make_napari_viewer()
+    menus = get_app_model().menus
+    for menu, command in (
+        ("napari/layers/segment", "napari-unet-loop.segment_widget"),
+        ("napari/layers/annotate", "napari-unet-loop.retrain_widget"),
+        ("napari/layers/measure", "napari-unet-loop.metrics_widget"),
+        ("napari/file/io_utilities", "napari-unet-loop.batch_widget"),
+    ):
+        ids = [item.command.id for item in menus.get_menu(menu) if hasattr(item, "command")]
+        assert command in ids, menu
