@@ -58,9 +58,11 @@ def test_segment_folder_with_instances_and_probabilities(data, tmp_path, capsys)
                         "--probabilities", prob, "--model", data / "tiny.safetensors")
     assert code == 0, err
     assert read_image(out).shape == (3, 64, 80)
-    probabilities = read_image(prob)
-    assert probabilities.dtype == np.float32 and probabilities.shape == (6, 64, 80)
-    assert np.allclose(probabilities[0::2] + probabilities[1::2], 1, atol=1e-4)
+    with tifffile.TiffFile(prob) as tif:  # Z×C×Y×X, the classes as ImageJ channels
+        assert tif.series[0].axes == "ZCYX"
+        probabilities = tif.asarray()
+    assert probabilities.dtype == np.float32 and probabilities.shape == (3, 2, 64, 80)
+    assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)
 
 
 def test_segment_zarr_in_and_out(data, tmp_path, capsys):
@@ -73,7 +75,7 @@ def test_segment_zarr_in_and_out(data, tmp_path, capsys):
     reference = tmp_path / "labels.tif"
     _run(capsys, "segment", data / "stack.tif", "-o", reference,
          "--model", data / "tiny.safetensors")
-    np.testing.assert_array_equal(read_image(out), read_image(reference))
+    np.testing.assert_array_equal(read_image(out / "labels/classes"), read_image(reference))
 
 
 def test_segment_on_a_local_cluster(data, tmp_path, capsys):

@@ -6,8 +6,11 @@ import dask.array as da
 import numpy as np
 import pytest
 import tifffile
+import zarr
 
 from napari_unet_loop._reader import get_reader
+from napari_unet_loop.core.ome_zarr import OmeZarrWriter
+from napari_unet_loop.core.writing import write_labels
 
 
 def _layers(path):
@@ -70,3 +73,39 @@ def test_napari_opens_through_the_manifest(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     [layer] = viewer.open(str(path), plugin="napari-unet-loop")
     assert layer.name == "cells" and layer.data.shape == (3, 16, 16)
+
+
+def test_ome_zarr_opens_lazily_as_image_and_labels_with_scale(tmp_path):
+    image = np.random.default_rng(2).integers(0, 255, (4, 16, 20), dtype=np.uint8)
+    labels = (image > 128).astype(np.uint8)
+    path = tmp_path / "cells.zarr"
+    with OmeZarrWriter(path, image=image, shape=labels.shape, scale=(2.0, 0.5, 0.5),
+                       name="classes", class_names=["background", "cell"]) as writer:
+        for plane in labels:
+            writer.write(plane)
+    [(data, meta, kind), (label_data, label_meta, label_kind)] = _layers(path)
+    assert (kind, label_kind) == ("image", "labels")
+    assert meta["name"] == "cells" and label_meta["name"] == "cells classes"
+    assert meta["scale"] == label_meta["scale"] == pytest.approx((2.0, 0.5, 0.5))
+    assert isinstance(data, da.Array) and data.chunks[0] == (1,) * 4
+    np.testing.assert_array_equal(data.compute(), image)
+    np.testing.assert_array_equal(np.asarray(label_data), labels)
+    [(alone, alone_meta, alone_kind)] = _layers(path / "labels" / "classes")
+    assert alone_kind == "labels" and alone_meta["scale"] == pytest.approx((2.0, 0.5, 0.5))
+
+
+def test_plain_zarr_array_and_labels_alone(tmp_path):
+    zarr.create_array(str(tmp_path / "raw.zarr"), data=np.ones((3, 8, 8), np.uint16))
+    [(data, meta, kind)] = _layers(tmp_path / "raw.zarr")
+    assert kind == "image" and meta["name"] == "raw" and data.shape == (3, 8, 8)
+    write_labels(tmp_path / "seg.zarr", np.eye(8, dtype=np.uint8), scale=(0.5, 0.5))
+    [(_, meta, kind)] = _layers(tmp_path / "seg.zarr")
+    assert kind == "labels" and meta["scale"] == (0.5, 0.5)
+
+
+def test_declines_folders_and_zarrs_it_cannot_read(tmp_path):
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "empty.zarr").mkdir()
+    zarr.create_array(str(tmp_path / "movie.zarr"), data=np.zeros((2, 3, 4, 8, 8), np.uint8))
+    for name in ("plain", "empty.zarr", "movie.zarr", "missing.zarr"):
+        assert get_reader(str(tmp_path / name)) is None, name

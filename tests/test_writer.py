@@ -1,4 +1,4 @@
-"""npe2 writer: a Labels layer saved to TIFF keeps values, shape and pixel size, atomically."""
+"""npe2 writer: Labels saved to TIFF, OME-TIFF or OME-Zarr keep values, shape, pixel size."""
 
 from __future__ import annotations
 
@@ -49,3 +49,14 @@ def test_napari_saves_a_labels_layer_through_the_manifest(make_napari_viewer, tm
     with read_stack(path) as stack:
         np.testing.assert_array_equal(stack.to_numpy(), layer.data)
         assert stack.scale == pytest.approx((0.25, 0.25))
+
+
+@pytest.mark.parametrize("name", ["out.zarr", "out.ome.tif"])
+def test_napari_saves_ome_formats_with_the_scale(make_napari_viewer, tmp_path, name):
+    viewer = make_napari_viewer()
+    layer = viewer.add_labels(np.arange(64, dtype=np.uint8).reshape(8, 8), scale=(0.25, 0.5))
+    path = tmp_path / name
+    assert viewer.layers.save(str(path), selected=False, plugin="napari-unet-loop") == [str(path)]
+    with read_stack(path) as stack:
+        np.testing.assert_array_equal(stack.to_numpy(), layer.data)
+        assert stack.scale == pytest.approx((0.25, 0.5))

@@ -1,4 +1,5 @@
-"""npe2 reader: TIFF stacks (2D, Z×Y×X, RGB, RGB stacks) as lazy Image layers with their scale.
+"""npe2 reader: TIFF stacks (2D, Z×Y×X, RGB, RGB stacks), zarr arrays and OME-Zarr images as
+lazy Image layers with their scale; an OME-Zarr image's label images come along as Labels layers.
 
 Stacks are wrapped in dask with one chunk per slice, so napari reads only the slices it shows.
 """
@@ -11,21 +12,23 @@ from typing import Any
 
 from .core.errors import InputError
 from .core.io import Stack, is_tiff_path, read_stack
+from .core.zarr_io import is_label_image, is_zarr_path, label_images
 
 LayerData = tuple[Any, dict, str]
 
 
 def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerData]] | None:
-    """The reader for ``path`` (one TIFF file or a list of them), or None when it cannot read it."""
+    """The reader for ``path`` (TIFF files, zarr or OME-Zarr), or None when it cannot read it."""
     paths = [path] if isinstance(path, str) else list(path)
-    if not paths or not all(isinstance(p, str) and is_tiff_path(p) for p in paths):
+    readable = (is_tiff_path, is_zarr_path)
+    if not paths or not all(isinstance(p, str) and any(f(p) for f in readable) for p in paths):
         return None
     for p in paths:
         try:
             read_stack(p).close()  # checks the header only; pixels are read later, lazily
         except (InputError, OSError):
             return None
-    return read_tiffs
+    return read_layers
 
 
 def _lazy(stack: Stack) -> Any:
@@ -40,11 +43,22 @@ def _lazy(stack: Stack) -> Any:
     return da.from_array(stack, chunks=(1, *stack.slice_shape), asarray=True, name=False)
 
 
-def read_tiffs(path: str | list[str]) -> list[LayerData]:
-    """Layer data for each TIFF: an Image layer named after the file, RGB where it is colour."""
+def read_layers(path: str | list[str]) -> list[LayerData]:
+    """Layer data for each path: an Image layer named after it, RGB where it is colour, then
+    a Labels layer for each label image an OME-Zarr lists (an OME-Zarr label image opened
+    on its own is a Labels layer)."""
     layers = []
     for p in [path] if isinstance(path, str) else path:
         stack = read_stack(p)
-        meta = {"name": Path(p).stem, "scale": stack.scale, "rgb": stack.rgb}
-        layers.append((_lazy(stack), meta, "image"))
+        zarr = is_zarr_path(p)
+        name = Path(p).name.removesuffix(".zarr") if zarr else Path(p).stem
+        meta = {"name": name, "scale": stack.scale}
+        if zarr and is_label_image(p):
+            layers.append((_lazy(stack), meta, "labels"))
+            continue
+        layers.append((_lazy(stack), {**meta, "rgb": stack.rgb}, "image"))
+        for labels_path in label_images(p) if zarr else []:
+            labels = read_stack(labels_path)
+            meta = {"name": f"{name} {labels_path.name}", "scale": labels.scale}
+            layers.append((_lazy(labels), meta, "labels"))
     return layers

@@ -1,4 +1,5 @@
-"""npe2 writer: a Labels layer to a compressed TIFF, written atomically with its pixel size."""
+"""npe2 writer: a Labels layer to a compressed TIFF, an OME-TIFF (``.ome.tif``) or an OME-Zarr
+label image (``.zarr``), written atomically with its pixel size."""
 
 from __future__ import annotations
 

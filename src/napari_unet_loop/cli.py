@@ -23,7 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "input", help="TIFF file (2D, Z×Y×X or RGB), zarr or OME-Zarr, or folder of 2D images"
     )
-    s.add_argument("-o", "--output", required=True, help="labels to write: .tif or .zarr")
+    s.add_argument("-o", "--output", required=True,
+                   help="labels to write: .tif, .ome.tif (OME-TIFF) or .zarr (OME-Zarr)")
     s.add_argument("--model", default="em-membranes", help="shipped model name or model file")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     s.add_argument("--instances", action="store_true", help="write instance labels")
@@ -79,14 +80,25 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     sub.add_parser("models", help="list the shipped models")
+    _add_export(sub)
     return p
+
+
+def _add_export(sub) -> None:
+    x = sub.add_parser("export", help="write a model as a bioimage.io package (.zip)")
+    x.add_argument("model", help="shipped model name or model file")
+    x.add_argument("-o", "--output", required=True, help="package to write (.zip)")
+    x.add_argument("--author", action="append", help="author name (repeat for several)")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .core.errors import UnetLoopError
 
-    commands = {"segment": _segment, "train": _train, "evaluate": _evaluate, "models": _models}
+    commands = {
+        "segment": _segment, "train": _train, "evaluate": _evaluate, "models": _models,
+        "export": _export,
+    }
     try:
         commands[args.command](args)
     except UnetLoopError as exc:
@@ -204,6 +216,13 @@ def _models(args: argparse.Namespace) -> None:
     for name, path in shipped_models().items():
         model = load_model(path)
         print(f"{name:16s} classes={','.join(model.class_names)}  {path.stat().st_size >> 10} KiB")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from .core.model_zoo import export_model
+    from .core.modelfile import load_model
+
+    print(f"wrote {export_model(load_model(args.model), args.output, authors=args.author)}")
 
 
 if __name__ == "__main__":

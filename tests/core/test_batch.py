@@ -25,7 +25,8 @@ def image():
 
 def test_a_dask_array_goes_to_zarr(model, image, tmp_path):
     out = segment_file(da.from_array(image, chunks=(1, 40, 50)), tmp_path / "l.zarr", model=model)
-    np.testing.assert_array_equal(read_image(out), predict(image, model).labels)
+    np.testing.assert_array_equal(read_image(out / "labels/classes"), predict(image, model).labels)
+    np.testing.assert_array_equal(read_image(out), image)  # the OME-Zarr image beside them
 
 
 def test_probabilities_hold_one_plane_per_class_and_slice(model, image, tmp_path):

@@ -12,7 +12,14 @@ import tifffile
 from napari_unet_loop.core import writing
 from napari_unet_loop.core.errors import InputError
 from napari_unet_loop.core.io import read_image, read_scale, read_stack
-from napari_unet_loop.core.writing import LabelWriter, ZarrWriter, open_label_writer, write_labels
+from napari_unet_loop.core.ome_zarr import OmeZarrWriter
+from napari_unet_loop.core.writing import (
+    LabelWriter,
+    OmeTiffWriter,
+    ZarrWriter,
+    open_label_writer,
+    write_labels,
+)
 
 
 @pytest.fixture
@@ -229,9 +236,39 @@ def test_zarr_writer_leaves_nothing_on_error_and_keeps_the_old_output(tmp_path):
 
 def test_open_label_writer_picks_the_format_from_the_name(tmp_path):
     assert type(open_label_writer(tmp_path / "a.tif")) is LabelWriter
-    assert type(open_label_writer(tmp_path / "a.zarr", shape=(8, 10))) is ZarrWriter
+    assert type(open_label_writer(tmp_path / "a.OME.tif")) is OmeTiffWriter
+    assert type(open_label_writer(tmp_path / "a.zarr", shape=(8, 10))) is OmeZarrWriter
+    probabilities = open_label_writer(tmp_path / "p.zarr", shape=(8, 10), dtype=np.float32)
+    assert type(probabilities) is ZarrWriter
     with pytest.raises(ValueError, match="shape in advance"):
         ZarrWriter(tmp_path / "a.zarr")
     (tmp_path / "file.zarr").write_bytes(b"")
     with pytest.raises(InputError, match="is a file"):
         ZarrWriter(tmp_path / "file.zarr", shape=(8, 10))
+
+
+def test_ome_tiff_carries_axes_and_physical_pixel_sizes(tmp_path, rng):
+    labels = rng.integers(0, 300, (3, 8, 10)).astype(np.uint16)
+    path = write_labels(tmp_path / "seg.ome.tif", labels, scale=(2.0, 0.5, 0.25))
+    with tifffile.TiffFile(path) as tif:
+        assert tif.is_ome and tif.series[0].axes == "ZYX"
+        pixels = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]
+        np.testing.assert_array_equal(tif.asarray(), labels)
+    sizes = [pixels[f"PhysicalSize{a}"] for a in "ZYX"]
+    assert sizes == [2.0, 0.5, 0.25] and pixels["PhysicalSizeXUnit"] == "µm"
+    assert read_scale(path) == (2.0, 0.5, 0.25)  # our reader takes it back too
+    assert _files(tmp_path) == ["seg.ome.tif"]
+
+
+@pytest.mark.parametrize("suffix, axes", [(".tif", "ZCYX"), (".ome.tif", "ZCYX")])
+def test_probabilities_have_a_channel_axis(tmp_path, suffix, axes):
+    path = tmp_path / f"prob{suffix}"
+    with open_label_writer(
+        path, dtype=np.float32, shape=(6, 8, 10), channels=2, scale=(2.0, 0.5, 0.5)
+    ) as writer:
+        for plane in range(6):  # slice 0 class 0, slice 0 class 1, slice 1 class 0...
+            writer.write(np.full((8, 10), plane, np.float32))
+    with tifffile.TiffFile(path) as tif:
+        assert tif.series[0].axes == axes
+        data = tif.asarray()
+    assert data.shape == (3, 2, 8, 10) and data[1, 0, 0, 0] == 2 and data[2, 1, 0, 0] == 5

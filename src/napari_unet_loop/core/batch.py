@@ -85,14 +85,16 @@ def iter_segment_file(
         factor = automatic_factor(model.provenance, _slices(image, shape), diameter)
         number = StackInstances(model.num_classes, factor)
         writer = ctx.enter_context(open_label_writer(
-            output, scale=scale, dtype=np.uint32 if instances else np.uint8, shape=shape
+            output, scale=scale, dtype=np.uint32 if instances else np.uint8, shape=shape,
+            **_describe_labels(image, rgb, model, instances),
         ))
         prob_writer = None
         if probabilities is not None:
             planes = (model.num_classes * (shape[0] if len(shape) == 3 else 1), *shape[-2:])
-            prob_writer = ctx.enter_context(
-                open_label_writer(probabilities, scale=scale, dtype=np.float32, shape=planes)
-            )
+            prob_writer = ctx.enter_context(open_label_writer(
+                probabilities, scale=scale, dtype=np.float32, shape=planes,
+                channels=model.num_classes,
+            ))
         # probabilities also sharpen the instance split where touching objects meet
         keep = prob_writer is not None or instances
         events = iter_predict(
@@ -112,6 +114,13 @@ def iter_segment_file(
                 yield event
 
 
+def _describe_labels(image: StackLike, rgb: bool, model: Model, instances: bool) -> dict:
+    """What an OME-Zarr output stores beside the labels: the input image and class names."""
+    if instances:
+        return {"image": image, "rgb": rgb, "name": "instances"}
+    return {"image": image, "rgb": rgb, "name": "classes", "class_names": model.class_names}
+
+
 def _iter_segment_on_cluster(
     source: str | os.PathLike | StackLike,
     output: str | os.PathLike,
@@ -124,11 +133,14 @@ def _iter_segment_on_cluster(
     with ExitStack() as ctx:
         image, scale, rgb = _open_source(source, ctx)
         shape = _output_shape(image, rgb)
-        writer = open_label_writer(output, scale=scale, shape=shape)
-        if isinstance(source, (str, os.PathLike)):
-            image = lazy_stack(source)  # read by the workers, not through this process
+        open_label_writer(output, shape=shape)  # checked before the (slower) model load
         if not isinstance(model, Model):
             model = load_model(model)
+        writer = open_label_writer(
+            output, scale=scale, shape=shape, **_describe_labels(image, rgb, model, False)
+        )
+        if isinstance(source, (str, os.PathLike)):
+            image = lazy_stack(source)  # read by the workers, not through this process
         client = ctx.enter_context(connect(scheduler))
         labels = segment_dask(
             image, model, chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, rgb=rgb, client=client

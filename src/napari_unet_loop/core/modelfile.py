@@ -151,8 +151,8 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     if text in shipped:
         return shipped[text]
     path = Path(text).expanduser()
-    if path.is_file():
-        return path
+    if path.is_file() or (path / "rdf.yaml").is_file() or (path / "bioimageio.yaml").is_file():
+        return path  # a model file, or a bioimage.io package (zip or folder)
     if path.suffix == "" and path.with_suffix(SUFFIX).is_file():
         return path.with_suffix(SUFFIX)
     names = ", ".join(shipped) or "none"
@@ -160,8 +160,13 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
 
 
 def load_model(name_or_path: str | os.PathLike) -> Model:
-    """Load a shipped model by name or a model file by path (fp32, on the CPU, in eval mode)."""
+    """Load a shipped model by name, a model file or a bioimage.io package we exported, by path
+    (fp32, on the CPU, in eval mode)."""
     path = resolve_model_path(name_or_path)
+    from .model_zoo import import_model, is_model_package
+
+    if is_model_package(path):
+        return import_model(path)
     try:
         from safetensors import safe_open
 

@@ -83,6 +83,7 @@ class UNet(nn.Module):
         super().__init__()
         self.config = config or UNetConfig(**kwargs)
         c = self.config
+        self.size_multiple = c.size_multiple  # a plain int, so TorchScript can compile forward
         widths = [c.base_channels * 2**i for i in range(c.depth + 1)]
         self.down = nn.ModuleList()
         cin = c.in_channels
@@ -99,13 +100,14 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of shape (N, num_classes, H, W) for input (N, in_channels, H, W)."""
-        x, (h, w) = pad_to_multiple(x, self.config.size_multiple)
-        skips = []
+        x, (h, w) = pad_to_multiple(x, self.size_multiple)
+        skips: list[torch.Tensor] = []
         for block in self.down:
             x = block(x)
             skips.append(x)
             x = F.max_pool2d(x, 2)
         x = self.bottom(x)
-        for up, conv, skip in zip(self.up, self.up_conv, reversed(skips), strict=True):
-            x = conv(torch.cat([up(x), skip], dim=1))
+        # indexing rather than zip(..., reversed(skips), strict=True): TorchScript compiles this
+        for i, (up, conv) in enumerate(zip(self.up, self.up_conv)):  # noqa: B905
+            x = conv(torch.cat([up(x), skips[-1 - i]], dim=1))
         return self.head(x)[..., :h, :w]

@@ -182,9 +182,12 @@ class LabelWriter(SliceWriter):
     4 GiB the file is a BigTIFF (which ImageJ opens through Bio-Formats).
     """
 
-    def __init__(self, path, *, compression: str | None = "zlib", **options) -> None:
+    def __init__(
+        self, path, *, compression: str | None = "zlib", channels: int = 1, **options
+    ) -> None:
         super().__init__(path, **options)
         self.compression = compression
+        self.channels = channels  # planes per slice (probabilities: one per class)
         self._tmp: Path | None = None
         self._writer: tifffile.TiffWriter | None = None
 
@@ -218,14 +221,19 @@ class LabelWriter(SliceWriter):
             description="ImageJ=1.11a\n" if self.slices_written == 0 else None,
         )
 
-    def _description(self) -> str:
+    def _description(self) -> str | bytes:
         """The ImageJ header for what was written (a stack header only for several slices)."""
         lines = ["ImageJ=1.11a"]
+        slices = self.slices_written // self.channels
         if self.slices_written > 1:
-            lines += [f"images={self.slices_written}", f"slices={self.slices_written}"]
+            lines.append(f"images={self.slices_written}")
+            if self.channels > 1:
+                # ImageJ's order is channels fastest: slice 0's classes, then slice 1's...
+                lines += [f"channels={self.channels}", "hyperstack=true", "mode=grayscale"]
+            lines.append(f"slices={slices}")
         if self.scale is not None:
             lines.append("unit=micron")
-            if self.slices_written > 1 and len(self.scale) == 3:
+            if slices > 1 and len(self.scale) == 3:
                 lines.append(f"spacing={self.scale[0]!r}")
         # A display range that spans the labels, so ImageJ does not show them all black.
         lines += [f"min={self._range[0]}", f"max={self._range[1]}"]
@@ -247,6 +255,35 @@ class LabelWriter(SliceWriter):
             if self._tmp is not None:
                 self._tmp.unlink(missing_ok=True)
                 self._tmp = None
+
+
+class OmeTiffWriter(LabelWriter):
+    """Like :class:`LabelWriter`, with an OME-XML header instead of ImageJ's: named axes (YX or
+    ZYX, C first for several planes per slice) and physical pixel sizes in µm, as Bio-Formats,
+    QuPath and Fiji read them."""
+
+    def _description(self) -> bytes:
+        import tifffile
+
+        slices = self.slices_written // self.channels
+        shape = tuple(n for n in (slices, self.channels) if n > 1) + self._slice_shape
+        axes = ("Z" if slices > 1 else "") + ("C" if self.channels > 1 else "") + "YX"
+        sizes = {}
+        if self.scale is not None:
+            for axis, size in zip("ZYX"[-len(self.scale):], self.scale, strict=True):
+                if axis in axes:
+                    sizes |= {f"PhysicalSize{axis}": size, f"PhysicalSize{axis}Unit": "µm"}
+        xml = tifffile.OmeXml()
+        xml.addimage(
+            self.dtype, shape, (self.slices_written, 1, 1, *self._slice_shape, 1), axes=axes,
+            **sizes,
+        )
+        return xml.tostring().encode()  # UTF-8: the unit is µm
+
+
+def is_ome_tiff_path(path: str | os.PathLike) -> bool:
+    """An ``.ome.tif`` / ``.ome.tiff`` name."""
+    return Path(path).name.lower().endswith((".ome.tif", ".ome.tiff"))
 
 
 class ZarrWriter(SliceWriter):
@@ -300,11 +337,37 @@ def zarr_attributes(scale: Sequence[float] | None) -> dict:
     return {} if scale is None else {"napari_unet_loop": {"scale": list(scale)}}
 
 
-def open_label_writer(path: str | os.PathLike, **options) -> SliceWriter:
-    """A :class:`ZarrWriter` for a ``.zarr`` name, else a TIFF :class:`LabelWriter`."""
-    if Path(path).suffix.lower() == ZARR_SUFFIX:
-        return ZarrWriter(path, **options)
-    return LabelWriter(path, **options)
+def open_label_writer(
+    path: str | os.PathLike,
+    *,
+    image=None,
+    rgb: bool = False,
+    class_names: Sequence[str] | None = None,
+    name: str = "labels",
+    channels: int = 1,
+    **options,
+) -> SliceWriter:
+    """The writer for ``path``'s name: OME-Zarr labels for ``.zarr`` (a plain zarr array for
+    float data such as probabilities), OME-TIFF for ``.ome.tif``, else ImageJ TIFF.
+
+    ``image`` (the input, with ``rgb``), ``class_names`` and ``name`` describe the labels for
+    OME-Zarr (see ``core.ome_zarr.OmeZarrWriter``); the TIFF writers do not use them.
+    ``channels`` planes per slice (probabilities) become a channel axis in a TIFF's header;
+    a zarr keeps the planes in one flat axis.
+    """
+    path = Path(path)
+    dtype = np.dtype(options.get("dtype", np.uint8))
+    if path.suffix.lower() == ZARR_SUFFIX:
+        if dtype.kind == "f":
+            return ZarrWriter(path, **options)
+        from .ome_zarr import OmeZarrWriter
+
+        return OmeZarrWriter(
+            path, image=image, rgb=rgb, class_names=class_names, name=name, **options
+        )
+    if is_ome_tiff_path(path):
+        return OmeTiffWriter(path, channels=channels, **options)
+    return LabelWriter(path, channels=channels, **options)
 
 
 def _label_dtype(path: Path, low: int, high: int) -> np.dtype:

@@ -75,6 +75,29 @@ def _pixel_sizes(scale, axes: str, spatial: list[str]) -> tuple[float, ...]:
     return (1.0,) * len(spatial)
 
 
+def _group_attrs(path: str | os.PathLike, sub: str | None = None) -> dict | None:
+    """A zarr group's attributes (OME metadata unnested), or None where there is no group."""
+    import zarr
+
+    try:
+        attrs = dict(zarr.open_group(store=str(path), mode="r", path=sub).attrs)
+    except Exception:  # missing, an array, or not zarr at all
+        return None
+    return attrs.get("ome", attrs)
+
+
+def is_label_image(path: str | os.PathLike) -> bool:
+    """An OME-Zarr label image (``image-label`` metadata), which napari shows as Labels."""
+    attrs = _group_attrs(path)
+    return attrs is not None and "image-label" in attrs
+
+
+def label_images(path: str | os.PathLike) -> list[Path]:
+    """The label images an OME-Zarr image lists in its ``labels`` group (none for others)."""
+    names = (_group_attrs(path, "labels") or {}).get("labels", [])
+    return [Path(path) / "labels" / name for name in names if isinstance(name, str)]
+
+
 def open_zarr(path: str | os.PathLike) -> Stack:
     """Open a zarr array or OME-Zarr image for reading slice by slice."""
     import zarr

@@ -100,7 +100,7 @@ class ModelPicker(QWidget):
             self.combo.addItem(name, name)
         self.combo.addItem("model file…", _FILE)
         self.path_edit = QLineEdit()
-        self.path_edit.setPlaceholderText("path to a .safetensors model")
+        self.path_edit.setPlaceholderText("path to a .safetensors model or bioimage.io .zip")
         self.path_edit.textEdited.connect(lambda _: self._select(_FILE))
         self.browse_button = QPushButton("Browse…")
         self.browse_button.clicked.connect(self._browse)
@@ -136,7 +136,9 @@ class ModelPicker(QWidget):
             self.combo.setCurrentIndex(index)
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "Models (*.safetensors)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Model file", "", "Models (*.safetensors *.zip)"
+        )
         if path:
             self.set_file(path)
 

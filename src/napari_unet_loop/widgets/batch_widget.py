@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QFileDialog,
     QFormLayout,
     QLabel,
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 OUTPUT_SUFFIX = "_labels.tif"
+# what each output format appends to an input's stem
+FORMATS = {"TIFF": OUTPUT_SUFFIX, "OME-TIFF": "_labels.ome.tif", "OME-Zarr": "_labels.zarr"}
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,9 @@ class _FileDone:
     output: Path
 
 
-def output_path(source: Path, folder: Path) -> Path:
-    """Where the labels of ``source`` go: ``<folder>/<stem>_labels.tif``."""
-    return folder / f"{source.stem}{OUTPUT_SUFFIX}"
+def output_path(source: Path, folder: Path, suffix: str = OUTPUT_SUFFIX) -> Path:
+    """Where the labels of ``source`` go: ``<folder>/<stem>_labels.tif`` (or another format)."""
+    return folder / f"{source.name.removesuffix(source.suffix).removesuffix('.ome')}{suffix}"
 
 
 def input_files(text: str) -> list[Path]:
@@ -61,7 +64,8 @@ def input_files(text: str) -> list[Path]:
             # A folder's earlier outputs are not inputs, so re-running into it is harmless.
             files += sorted(
                 p for p in path.iterdir()
-                if p.suffix.lower() in TIFF_SUFFIXES and not p.name.endswith(OUTPUT_SUFFIX)
+                if p.suffix.lower() in TIFF_SUFFIXES
+                and not p.name.endswith((FORMATS["TIFF"], FORMATS["OME-TIFF"]))
             )
         elif not path.exists():
             raise InputError(f"{entry}: no such file or folder")
@@ -76,7 +80,7 @@ def input_files(text: str) -> list[Path]:
 
 def _batch(
     files: list[Path], folder: Path, source: str | None, ready: Model | None, device: str,
-    instances: bool,
+    instances: bool, suffix: str,
 ) -> Generator[Any, None, Model]:
     """Worker: load the model once, stream every file through it, say when each is done."""
     from ..core.batch import iter_segment_file
@@ -84,7 +88,7 @@ def _batch(
     model = load_source(source, ready)
     for index, path in enumerate(files):
         yield _FileStarted(index, len(files), path)
-        output = output_path(path, folder)
+        output = output_path(path, folder, suffix)
         yield from iter_segment_file(
             path, output, model=model, device=device, instances=instances
         )
@@ -106,6 +110,8 @@ class BatchWidget(WorkerPanel):
         self.model_picker = ModelPicker(session_for(napari_viewer))
         self.device_combo = make_device_combo()
         self.instances_check = QCheckBox("instances (split touching objects)")
+        self.format_combo = QComboBox()
+        self.format_combo.addItems(FORMATS)
         self.outputs = QListWidget()
         self.outputs.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
         # At most its preferred height, so Open stays right under it instead of at the bottom.
@@ -127,6 +133,7 @@ class BatchWidget(WorkerPanel):
         form.addRow("output", row(self.output_edit, browse["output"]))
         form.addRow("model", self.model_picker)
         form.addRow("device", self.device_combo)
+        form.addRow("format", self.format_combo)
         for widget in (self.instances_check, self.button_row(), self.status,
                        QLabel("Finished outputs"), self.outputs, self.open_button):
             form.addRow(widget)
@@ -168,6 +175,7 @@ class BatchWidget(WorkerPanel):
         # A cancelled or failed file is discarded by LabelWriter: no half-written output.
         self.start(
             _batch, files, folder, source, ready, device, self.instances_check.isChecked(),
+            FORMATS[self.format_combo.currentText()],
             description="Batch segment",
             total=lambda item: getattr(item, "total", None),
             step=lambda item: getattr(item, "done", None),
@@ -201,15 +209,19 @@ class BatchWidget(WorkerPanel):
     def open_outputs(self) -> None:
         """Add the selected outputs (all when none is selected) to the viewer as Labels."""
         from ..core.io import read_stack
+        from ..core.zarr_io import label_images
 
         selected = self.outputs.selectedItems()
         paths = [Path(item.data(Qt.ItemDataRole.UserRole)) for item in selected]
         for path in paths or self.output_files():
-            try:
-                with read_stack(path) as stack:
-                    data, scale = stack.to_numpy(), stack.scale
-            except (OSError, UnetLoopError) as exc:
-                self.refuse(f"Cannot open {path.name}: {exc}")
-                continue
-            self._viewer.add_labels(data, name=path.stem, scale=scale)
+            # an OME-Zarr output holds the image too: open its label images
+            name = path.name.removesuffix(".zarr").removesuffix(".tif").removesuffix(".ome")
+            for labels in label_images(path) if path.suffix == ".zarr" else [path]:
+                try:
+                    with read_stack(labels) as stack:
+                        data, scale = stack.to_numpy(), stack.scale
+                except (OSError, UnetLoopError) as exc:
+                    self.refuse(f"Cannot open {path.name}: {exc}")
+                    continue
+                self._viewer.add_labels(data, name=name, scale=scale)
 
