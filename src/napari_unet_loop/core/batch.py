@@ -17,10 +17,10 @@ import numpy as np
 from .errors import InputError
 from .inference import Progress, SlicePrediction, StackLike, image_layout, iter_predict
 from .io import read_stack
-from .zarr_io import is_zarr_path
 from .modelfile import Model, load_model
 from .postprocess import instance_labels
 from .writing import open_label_writer
+from .zarr_io import is_zarr_path
 
 
 def _open_source(source, ctx: ExitStack) -> tuple[StackLike, tuple[float, ...] | None, bool]:

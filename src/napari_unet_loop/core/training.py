@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .augment import NO_AUGMENTATION, AugmentSettings, PatchSampler
+from .datasets import check_image_values
 from .devices import (
     autocast_dtype,
     free_cached_memory,
@@ -37,7 +38,6 @@ from .devices import (
     memory_format,
     to_device,
 )
-from .datasets import check_image_values
 from .errors import DeviceMemoryError, InputError, TrainingDivergedError
 from .losses import IGNORE_INDEX, segmentation_loss
 from .modelfile import Model

@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 # Labels are written as uint8 class indices.
 MAX_CLASSES = 256
 MAX_DEPTH = 6
