@@ -11,9 +11,9 @@ import argparse
 import json
 import math
 import os
-import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 from . import __version__
@@ -107,10 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     from .core.errors import UnetLoopError, clean_text, one_line
 
     owner = threading.current_thread() is threading.main_thread()
-    handled = (signal.SIGINT, signal.SIGTERM)
-    previous = [signal.getsignal(s) for s in handled]
-    if owner:
-        signals.install()
+    previous = signals.install() if owner else None
     commands = {"segment": _segment, "train": _train, "evaluate": _evaluate, "models": _models}
     prefix = f"unet-loop {args.command}"
     try:
@@ -119,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{prefix}: error: {clean_text(exc, 500)}")
     except KeyboardInterrupt as exc:
         discard_leftovers()
+        # zarr writes through coroutines: one cut off by the signal would warn at exit
+        warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
         terminated = isinstance(exc, signals.Terminated)
         print(f"{prefix}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
         return 143 if terminated else 130
@@ -128,12 +127,16 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         discard_leftovers()
         return _fail(f"{prefix}: error: out of memory")
+    except Exception as exc:  # a bug: still one line, with the details on request
+        discard_leftovers()
+        if os.environ.get("UNET_LOOP_DEBUG"):
+            raise
+        print(f"{prefix}: internal error: {type(exc).__name__}: {clean_text(exc, 300)} "
+              "(set UNET_LOOP_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        return 1
     finally:
-        if owner and argv is None:
-            signals.ignore()
-        elif owner:
-            for signum, handler in zip(handled, previous, strict=True):
-                signal.signal(signum, handler)
+        if owner:
+            signals.restore(None if argv is None else previous)
     return 0
 
 

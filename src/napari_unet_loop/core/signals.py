@@ -36,18 +36,27 @@ def _handler(signum: int, frame) -> None:
     _raise_for(signum)
 
 
-def install() -> None:
-    """Handle SIGINT and SIGTERM in this (main) thread as described above."""
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def install() -> list:
+    """Handle SIGINT and SIGTERM in this (main) thread as described above; returns the
+    handlers they had, for :func:`restore`."""
     global _installed
-    signal.signal(signal.SIGINT, _handler)
-    signal.signal(signal.SIGTERM, _handler)
+    previous = [signal.getsignal(s) for s in _SIGNALS]
+    for signum in _SIGNALS:
+        signal.signal(signum, _handler)
     _installed = True
+    return previous
 
 
-def ignore() -> None:
-    """Ignore both from now on: the run is over, only the interpreter's exit is left."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+def restore(previous: list | None = None) -> None:
+    """Give both signals back their ``previous`` handlers, or ignore them from now on (None:
+    the run is over, only the interpreter's exit is left)."""
+    global _installed
+    for signum, handler in zip(_SIGNALS, previous or [signal.SIG_IGN] * 2, strict=True):
+        signal.signal(signum, handler)
+    _installed = False
 
 
 @contextmanager
