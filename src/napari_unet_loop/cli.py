@@ -1,21 +1,39 @@
 """``unet-loop``: segment, train and evaluate from the shell.
 
 Every error a user can cause ends as one line on stderr and exit status 2; no traceback,
-no partial output file.
+no partial output file, no input overwritten. Options are checked before any work starts.
+SIGINT and SIGTERM stop a run cleanly (exit 130 and 143), removing its temporary files.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
+import threading
+import warnings
 from pathlib import Path
 
 from . import __version__
 
+# Sizes beyond these are mistakes, not settings (a 100000 px patch asks for 46 GiB).
+MAX_PATCH_SIZE = 4096
+MAX_BATCH_SIZE = 1024
+MAX_BATCH_PIXELS = 2**26  # training batch × patch²
+MAX_TILE_SIZE = 2**16
+MAX_LEARNING_RATE = 1.0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        # one line, like every other error (argparse would print the usage first)
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="unet-loop", description=__doc__.splitlines()[0])
+    p = _Parser(prog="unet-loop", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -92,27 +110,87 @@ def _add_export(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status. Called without ``argv`` it owns the process: SIGINT
+    and SIGTERM are handled from the start and ignored once the command has ended, so the
+    interpreter's exit cannot be interrupted into a traceback."""
     args = _parser().parse_args(argv)
-    from .core.errors import UnetLoopError
+    from .core import signals
+    from .core.atomic import discard_leftovers
+    from .core.errors import UnetLoopError, clean_text, one_line
 
+    owner = threading.current_thread() is threading.main_thread()
+    previous = signals.install() if owner else None
     commands = {
         "segment": _segment, "train": _train, "evaluate": _evaluate, "models": _models,
         "export": _export,
     }
+    prefix = f"unet-loop {args.command}"
     try:
         commands[args.command](args)
     except UnetLoopError as exc:
-        print(f"unet-loop {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"unet-loop {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _fail(f"{prefix}: error: {clean_text(exc, 500)}")
+    except KeyboardInterrupt as exc:
+        discard_leftovers()
+        # zarr writes through coroutines: one cut off by the signal would warn at exit
+        warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
+        terminated = isinstance(exc, signals.Terminated)
+        print(f"{prefix}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
+    except OSError as exc:  # disk full, permissions, a file vanishing under us
+        discard_leftovers()
+        return _fail(f"{prefix}: error: {clean_text(one_line(exc), 500)}")
+    except MemoryError:
+        discard_leftovers()
+        return _fail(f"{prefix}: error: out of memory")
+    except Exception as exc:  # a bug: still one line, with the details on request
+        discard_leftovers()
+        if os.environ.get("UNET_LOOP_DEBUG"):
+            raise
+        print(f"{prefix}: internal error: {type(exc).__name__}: {clean_text(exc, 300)} "
+              "(set UNET_LOOP_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        return 1
+    finally:
+        if owner:
+            signals.restore(None if argv is None else previous)
     return 0
+
+
+def _fail(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 2
+
+
+def _check_range(name: str, value: float | None, low: float, high: float) -> None:
+    from .core.errors import InputError
+
+    if value is not None and not (math.isfinite(value) and low <= value <= high):
+        raise InputError(f"{name} must be between {low:g} and {high:g}, got {value:g}")
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when two paths name the same file or folder (links and ``..`` resolved)."""
+    a, b = Path(a).expanduser(), Path(b).expanduser()
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
 
 
 def _segment(args: argparse.Namespace) -> None:
     from .core.batch import segment_file
+    from .core.errors import InputError
 
+    _check_range("--tile-size", args.tile_size, 16, MAX_TILE_SIZE)
+    _check_range("--batch-size", args.batch_size, 1, MAX_BATCH_SIZE)
+    _check_range("--chunk-size", args.chunk_size, 16, MAX_TILE_SIZE)
+    if args.scheduler is not None:
+        from .core.distributed import check_address
+
+        check_address(args.scheduler)
+    elif args.chunk_size is not None:
+        raise InputError("--chunk-size needs --scheduler")
     segment_file(
         args.input, args.output, model=args.model, device=args.device,
         instances=args.instances, probabilities=args.probabilities,
@@ -122,6 +200,68 @@ def _segment(args: argparse.Namespace) -> None:
     )
 
 
+def _model_output(args: argparse.Namespace) -> Path:
+    """The model file ``train`` will write, checked before any data is read."""
+    from .core.errors import InputError
+    from .core.modelfile import resolve_model_path
+    from .core.registry import SUFFIX
+
+    output = Path(args.output).expanduser()
+    if output.suffix != SUFFIX:
+        output = output.with_name(output.name + SUFFIX)
+    if output.is_dir():
+        raise InputError(f"cannot write {output}: it is a folder")
+    folder = output.parent
+    if not folder.is_dir():
+        raise InputError(f"cannot write {output}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write {output}: permission denied in folder {folder}")
+    inputs = [*args.images, *args.labels]
+    if args.from_model:
+        inputs.append(resolve_model_path(args.from_model))
+    for given in inputs:
+        if _same_file(given, output):
+            raise InputError(f"-o {output} is an input ({given}); choose another output name")
+    return output
+
+
+def _train_options(args: argparse.Namespace):
+    """The training settings, checked: a bad option is reported before the data loads."""
+    from .core.errors import InputError
+    from .core.training import TrainConfig
+    from .core.unet import UNetConfig
+
+    _check_range("--learning-rate", args.learning_rate, 1e-12, MAX_LEARNING_RATE)
+    _check_range("--patch-size", args.patch_size, 8, MAX_PATCH_SIZE)
+    _check_range("--batch-size", args.batch_size, 1, MAX_BATCH_SIZE)
+    _check_range("--elastic", args.elastic, 0, MAX_PATCH_SIZE)
+    _check_range("--seed", args.seed, 0, 2**63 - 1)
+    if args.batch_size * args.patch_size**2 > MAX_BATCH_PIXELS:
+        raise InputError(
+            f"--batch-size × --patch-size² is {args.batch_size * args.patch_size**2} pixels, "
+            f"over the limit of {MAX_BATCH_PIXELS}: use smaller patches or batches"
+        )
+    classes = [c.strip() for c in args.classes.split(",")]
+    if len(classes) < 2 or "" in classes or len(set(classes)) != len(classes):
+        raise InputError(
+            f"--classes needs at least two different, non-empty names, got {args.classes!r}"
+        )
+    if not args.from_model:
+        try:
+            UNetConfig(num_classes=len(classes), depth=args.depth,
+                       base_channels=args.base_channels)
+        except ValueError as exc:
+            message = str(exc).replace("base_channels", "--base-channels")
+            raise InputError(message.replace("depth", "--depth")) from None
+    config = TrainConfig(
+        iterations=args.iterations, patch_size=args.patch_size, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, seed=args.seed, val_every=args.val_every,
+        patience=args.patience, device=args.device, schedule=args.schedule,
+        elastic=args.elastic,
+    )
+    return classes, config
+
+
 def _train(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
@@ -129,14 +269,13 @@ def _train(args: argparse.Namespace) -> None:
     from .core.errors import InputError
     from .core.labelmap import parse_label_map
     from .core.modelfile import load_model, new_model, save_model
-    from .core.training import TrainConfig, train
+    from .core.training import train
 
-    output = Path(args.output)
-    if not output.parent.is_dir():
-        raise InputError(f"cannot write {output}: folder {output.parent} does not exist")
-    label_map = parse_label_map(args.label_map) if args.label_map else None
     if len(args.images) != len(args.labels):
         raise InputError("give one --labels for each --images")
+    output = _model_output(args)
+    classes, config = _train_options(args)
+    label_map = parse_label_map(args.label_map) if args.label_map else None
     several = len(args.images) > 1
     pairs = sum(
         (
@@ -157,17 +296,11 @@ def _train(args: argparse.Namespace) -> None:
     else:
         rgb = pairs.images[0].ndim == 3
         model = new_model(
-            [c.strip() for c in args.classes.split(",")], in_channels=3 if rgb else 1,
+            classes, in_channels=3 if rgb else 1,
             depth=args.depth, base_channels=args.base_channels, seed=args.seed,
         )
     model.name = args.name or output.name.removesuffix(".safetensors")
     train_pairs, val_pairs = pairs.select(chosen), pairs.select(val)
-    config = TrainConfig(
-        iterations=args.iterations, patch_size=args.patch_size, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, seed=args.seed, val_every=args.val_every,
-        patience=args.patience, device=args.device, schedule=args.schedule,
-        elastic=args.elastic,
-    )
     updates = train(
         model, train_pairs.images, train_pairs.labels, config=config,
         val_images=val_pairs.images or None, val_labels=val_pairs.labels or None,

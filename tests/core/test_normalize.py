@@ -37,3 +37,34 @@ def test_round_trip_and_validation():
         Normalization(mode="zscore")
     with pytest.raises(ValueError):
         Normalization(low=50, high=10)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_pixels_are_zero_and_leave_the_rest_alone(bad):
+    image = np.random.default_rng(1).random((16, 16)).astype(np.float32)
+    spoilt = image.copy()
+    spoilt[3, 4] = bad
+    out, clean = Normalization(low=0, high=100)(spoilt), Normalization(low=0, high=100)(image)
+    assert np.isfinite(out).all() and out[3, 4] == 0
+    keep = np.ones_like(image, bool)
+    keep[3, 4] = False
+    # the percentiles come from the finite pixels only (here the one pixel less)
+    assert np.abs(out[keep] - clean[keep]).max() < 0.05
+    assert out[keep].max() == pytest.approx(1.0)
+
+
+def test_all_non_finite_slice_is_zero():
+    assert (Normalization()(np.full((4, 4), np.nan, np.float32)) == 0).all()
+
+
+def test_a_tiny_range_is_stretched_not_flattened():
+    image = (np.random.default_rng(2).random((16, 16)) * 1e-9).astype(np.float32)
+    out = Normalization(low=0, high=100)(image)
+    assert out.min() == pytest.approx(0.0) and out.max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("fields", [{"scale": 0}, {"scale": "abc"}, {"low": float("nan")},
+                                    {"high": True}, {"scale": -1.0}])
+def test_bad_fields_are_refused(fields):
+    with pytest.raises(ValueError):
+        Normalization(**fields)

@@ -21,6 +21,7 @@ from .modelfile import Model, load_model
 from .postprocess import StackInstances
 from .scale import automatic_factor
 from .writing import open_label_writer
+from .zarr_io import is_zarr_path
 
 
 def _open_source(source, ctx: ExitStack) -> tuple[StackLike, tuple[float, ...] | None, bool]:
@@ -29,6 +30,48 @@ def _open_source(source, ctx: ExitStack) -> tuple[StackLike, tuple[float, ...] |
         stack = ctx.enter_context(read_stack(source))
         return stack, stack.scale, stack.rgb
     return source, None, image_layout(source.shape).rgb
+
+
+def _resolved(path: str | os.PathLike) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def _overlaps(a: Path, b: Path) -> bool:
+    """The same file or folder, or one inside the other."""
+    try:
+        if a.exists() and b.exists() and os.path.samefile(a, b):
+            return True
+    except OSError:
+        pass
+    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+
+
+def check_outputs(
+    source: str | os.PathLike | StackLike,
+    output: str | os.PathLike,
+    probabilities: str | os.PathLike | None = None,
+) -> None:
+    """Refuse outputs that would overwrite the input or each other.
+
+    A folder of images may hold the outputs (its listing skips them on the next run); any
+    other input may not be, hold or share a path with an output: a zarr output replaces its
+    whole folder, and a zarr input is a folder that would be modified.
+    """
+    outputs = {"-o": (output, _resolved(output))}
+    if probabilities is not None:
+        outputs["--probabilities"] = (probabilities, _resolved(probabilities))
+        if _overlaps(outputs["-o"][1], outputs["--probabilities"][1]):
+            raise InputError(f"--probabilities {probabilities} is the same as -o {output}")
+    if not isinstance(source, (str, os.PathLike)):
+        return
+    given = _resolved(source)
+    image_folder = given.is_dir() and not is_zarr_path(given)
+    for option, (name, out) in outputs.items():
+        inside_folder = image_folder and out != given and out.is_relative_to(given)
+        if _overlaps(out, given) and not inside_folder:
+            raise InputError(
+                f"{option} {name} would overwrite the input {source}; choose another output name"
+            )
 
 
 def _output_shape(image: StackLike, rgb: bool) -> tuple[int, ...]:
@@ -67,6 +110,7 @@ def iter_segment_file(
     are rescaled to the model's object scale and the labels come back on the input's grid
     (see ``core.scale``). Instance ids are unique over the whole stack.
     """
+    check_outputs(source, output, probabilities)
     if scheduler is not None:
         if instances or probabilities is not None or diameter is not None:
             raise InputError(

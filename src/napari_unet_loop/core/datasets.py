@@ -61,6 +61,21 @@ class Pairs:
         return sorted(set(chosen))
 
 
+def check_image_values(image: np.ndarray, what: str) -> None:
+    """Refuse an image training cannot learn from: complex values, or NaN / infinite pixels
+    (one would turn the loss, then every weight, into NaN)."""
+    image = np.asarray(image)
+    if np.iscomplexobj(image):
+        raise InputError(f"{what}: complex images cannot be trained on; use real values")
+    if image.dtype.kind == "f":
+        bad = image.size - np.count_nonzero(np.isfinite(image))
+        if bad:
+            raise InputError(
+                f"{what}: {bad} pixel{'s are' if bad > 1 else ' is'} NaN or infinite; "
+                "training needs finite values"
+            )
+
+
 def separate_touching(instances: np.ndarray) -> np.ndarray:
     """A copy of a 2D instance image (0 = background) in which the pixels of an object that
     touch (8-connected) a different object are set to 0, leaving a 2-pixel gap between them."""
@@ -119,6 +134,7 @@ def load_pairs(
             raise InputError(
                 f"image {name} has shape {img.shape} but its labels have shape {lab.shape}"
             )
+        check_image_values(img, f"image {name}")
     if touching_apart:
         labs = [separate_touching(lab) for lab in labs]
     if label_map is not None:

@@ -24,6 +24,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import re
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,9 +247,27 @@ def lazy_stack(path: str | os.PathLike) -> da.Array:
     return slices[0] if is_2d else da.stack(slices)
 
 
+_ADDRESS = re.compile(
+    r"(?:(?:tcp|tls|ucx|ws|wss)://)?(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?"
+)
+
+
+def check_address(address: str) -> None:
+    """Refuse a scheduler address that is not "local" or ``[tcp|tls|ucx|ws|wss://]host[:port]``."""
+    match = _ADDRESS.fullmatch(address)
+    port = match and match.group("port")
+    if address != "local" and (not match or (port and not 0 < int(port) < 65536)):
+        raise InputError(
+            f"--scheduler {address!r} is not an address: use tcp://HOST:PORT, tls://HOST:PORT "
+            "or local"
+        )
+
+
 @contextlib.contextmanager
 def connect(address: str) -> Iterator:
     """A ``distributed.Client`` for a scheduler address, or for a new local cluster ("local")."""
+    check_address(address)
     try:
         from distributed import Client, LocalCluster
     except ImportError:

@@ -1,5 +1,7 @@
 """Errors a user can cause. Each carries a message fit to show as is."""
 
+import re
+
 
 class UnetLoopError(Exception):
     """Base class for errors shown to the user as one line."""
@@ -21,6 +23,10 @@ class InputError(UnetLoopError):
     """An input image, label or file is not what the operation needs."""
 
 
+class TrainingDivergedError(UnetLoopError):
+    """Training produced a non-finite loss; no model is made from it."""
+
+
 class Cancelled(UnetLoopError):
     """The user stopped a long operation."""
 
@@ -29,3 +35,13 @@ def one_line(exc: BaseException) -> str:
     """The first line of an exception's message, for wrapping it in a user-facing error."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def clean_text(text: object, limit: int = 200) -> str:
+    """``text`` fit to print on one line: control characters (newlines too) become one space,
+    and it is cut to ``limit`` characters. For strings from files, which may be hostile."""
+    text = _CONTROL.sub(" ", str(text)).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"

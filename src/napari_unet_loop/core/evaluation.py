@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
-from .io import read_image
+from .io import read_stack
 from .labelmap import check_class_indices, parse_index_list, parse_label_map
 from .metrics import SegmentationReport, adapted_rand_error, pixel_error, segmentation_report
 
@@ -39,6 +39,24 @@ class EvaluationReport:
 
 def _as_stack(array: np.ndarray) -> np.ndarray:
     return array[np.newaxis] if array.ndim == 2 else array
+
+
+def _read_labels(path: str | os.PathLike) -> np.ndarray:
+    """A label image or stack: whole numbers (floats only when every value is one)."""
+    with read_stack(path) as stack:
+        if stack.rgb:
+            raise InputError(f"{path}: is a colour (RGB) image; evaluate needs label images")
+        labels = stack.to_numpy()
+    if labels.dtype.kind in "biu":
+        return labels
+    if labels.dtype.kind != "f":
+        raise InputError(f"{path}: labels must be whole numbers, got {labels.dtype}")
+    if not np.isfinite(labels).all():
+        raise InputError(f"{path}: labels hold NaN or infinite values")
+    whole = np.round(labels)
+    if (whole != labels).any() or np.abs(whole).max(initial=0) > 2**31 - 1:
+        raise InputError(f"{path}: labels must be whole numbers, got fractions")
+    return whole.astype(np.int64)
 
 
 def evaluate_arrays(
@@ -77,8 +95,8 @@ def evaluate_files(
     class_names: list[str] | None = None,
 ) -> EvaluationReport:
     """Read both label files, map their values to classes and score them."""
-    pred = read_image(prediction)
-    true = read_image(truth)
+    pred = _read_labels(prediction)
+    true = _read_labels(truth)
     if truth_map:
         true = parse_label_map(truth_map)(true)
     if prediction_map:

@@ -9,9 +9,12 @@ slice at a time, so a stack larger than memory is processed in constant memory. 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -24,6 +27,56 @@ from .zarr_io import is_zarr_path, open_zarr
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 IMAGE_SUFFIXES = (*TIFF_SUFFIXES, ".png")
+
+# tifffile reports a damaged file (a broken page chain, OME planes missing) only as a log
+# warning, then reads on with fewer slices or zero-filled ones: these make such a file an error.
+_DAMAGE = ("invalid page offset", "series is missing", "failed to reshape", "truncated", "corrupt")
+
+
+class _TifffileWarnings(logging.Filter):
+    """Diverts tifffile's log warnings, in the threads reading with us, into a list."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        collected = getattr(self.local, "messages", None)
+        if collected is None:
+            return True
+        # "<tifffile.TiffPages @8> invalid page offset 4364": keep the part after the object
+        collected.append(re.sub(r"^<[^>]*>\s*", "", record.getMessage()).strip())
+        return False
+
+
+_TIFFFILE_LOG = _TifffileWarnings()
+logging.getLogger("tifffile").addFilter(_TIFFFILE_LOG)
+
+
+@contextmanager
+def _tiff_checked(path: Path, what: str) -> Iterator[None]:
+    """Turn tifffile's warnings about damage, and its errors, into one InputError line.
+
+    Other warnings are dropped: the read either works or its error says what went wrong.
+    """
+    outer = getattr(_TIFFFILE_LOG.local, "messages", None)
+    messages: list[str] = []
+    _TIFFFILE_LOG.local.messages = messages
+    try:
+        yield
+    except InputError:
+        raise
+    except Exception as exc:
+        error: Exception | None = exc
+    else:
+        error = None
+    finally:
+        _TIFFFILE_LOG.local.messages = outer
+    damage = [m for m in messages if any(word in m.lower() for word in _DAMAGE)]
+    if damage:
+        raise InputError(f"{path}: damaged or truncated TIFF ({damage[0]})")
+    if error is not None:
+        raise InputError(f"{path}: {what} ({one_line(error)})") from None
 
 
 def is_tiff_path(path: str | os.PathLike) -> bool:
@@ -238,12 +291,11 @@ def _plane_reader(
 
 
 def _open_tiff(path: Path) -> Stack:
-    try:
+    with _tiff_checked(path, "not a readable TIFF image"):
         tif = tifffile.TiffFile(path)
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable TIFF image ({one_line(exc)})") from None
     try:
-        return _tiff_stack(path, tif)
+        with _tiff_checked(path, "not a readable TIFF image"):
+            return _tiff_stack(path, tif)
     except BaseException:
         tif.close()
         raise
@@ -296,14 +348,14 @@ def _tiff_stack(path: Path, tif: tifffile.TiffFile) -> Stack:
         return stack(lambda z: _native(np.array(data[z])), "memmap")
 
     pages = list(series.pages)
+    if None in pages or len(pages) < series.size // max(1, int(np.prod(pages[0].shape))):
+        raise InputError(f"{path}: damaged or truncated TIFF (image planes are missing)")
     key = series.keyframe
     if len(pages) == num_slices and None not in pages and sorted(key.axes) == sorted(slice_axes):
 
         def read_page(z: int) -> np.ndarray:
-            try:
+            with _tiff_checked(path, f"cannot read slice {z}"):
                 page = pages[z].asarray()
-            except Exception as exc:
-                raise InputError(f"{path}: cannot read slice {z} ({one_line(exc)})") from None
             return _native(_in_user_order(page, key.axes, rgb=rgb))
 
         # Slices may be read from a worker thread while the viewer reads others.
@@ -312,9 +364,8 @@ def _tiff_stack(path: Path, tif: tifffile.TiffFile) -> Stack:
 
     # Several slices share a page (or tiles span slices): decode everything once.
     try:
-        data = _native(_in_user_order(series.asarray(), axes, rgb=rgb))
-    except Exception as exc:
-        raise InputError(f"{path}: cannot read image data ({one_line(exc)})") from None
+        with _tiff_checked(path, "cannot read image data"):
+            data = _native(_in_user_order(series.asarray(), axes, rgb=rgb))
     finally:
         tif.close()
     data = data[np.newaxis] if is_2d else data

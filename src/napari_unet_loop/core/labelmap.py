@@ -60,18 +60,20 @@ def check_class_indices(labels: np.ndarray, num_classes: int, what: str = "label
 
 
 def parse_index_list(text: str, count: int | None = None) -> list[int]:
-    """Parse ``"0-23"`` or ``"0,2,5-7"`` into sorted indices, checked against ``count``."""
+    """Parse ``"0-23"`` or ``"0,2,5-7"`` into sorted indices, checked against ``count``.
+
+    Indices are not negative, a range runs upwards (``2-0`` is an error, not nothing), and the
+    list selects at least one index.
+    """
     indices: set[int] = set()
-    try:
-        for part in text.split(","):
-            if "-" in part.strip()[1:]:
-                start, stop = part.split("-", 1)
-                indices.update(range(int(start), int(stop) + 1))
-            else:
-                indices.add(int(part))
-    except ValueError:
-        raise InputError(f"bad slice list {text!r}: write e.g. 0-23 or 0,2,5-7") from None
-    result = sorted(indices)
-    if count is not None and result and (result[0] < 0 or result[-1] >= count):
-        raise InputError(f"slices {text} are out of range: there are {count} (0-{count - 1})")
-    return result
+    for part in text.split(","):
+        start, dash, stop = part.strip().partition("-")
+        if not all(n.isascii() and n.isdigit() for n in ((start, stop) if dash else (start,))):
+            raise InputError(f"bad slice list {text!r}: write e.g. 0-23 or 0,2,5-7")
+        first, last = int(start), int(stop) if dash else int(start)
+        if last < first:
+            raise InputError(f"bad slice range {part.strip()!r}: its end comes before its start")
+        if count is not None and last >= count:
+            raise InputError(f"slices {text} are out of range: there are {count} (0-{count - 1})")
+        indices.update(range(first, last + 1))
+    return sorted(indices)

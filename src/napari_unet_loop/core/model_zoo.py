@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .errors import InputError, ModelFileError, UnetLoopError, one_line
-from .modelfile import Model, _build_model
+from .modelfile import Model, model_from_state
 
 RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 _WEIGHTS = "weights.pt"
@@ -254,6 +254,4 @@ def import_model(path: str | os.PathLike) -> Model:
         raise
     except Exception as exc:
         raise ModelFileError(f"{path}: not a readable bioimage.io package ({exc})") from None
-    meta = rdf["config"]["napari_unet_loop"]
-    header = {"napari_unet_loop": json.dumps(meta)}
-    return _build_model(str(path), header, state)
+    return model_from_state(str(path), rdf["config"]["napari_unet_loop"], state)

@@ -5,6 +5,12 @@ values outside stay linear (not clipped). For RGB the percentiles are taken over
 together, so colour ratios are kept. ``scale`` divides by a fixed number (e.g. 255), ``none``
 passes values through as float32. Normalising whole slices, never tiles, keeps tiled inference
 equal to whole-image inference.
+
+Non-finite pixels (NaN, ±Inf) follow one rule: they are left out of the percentiles, and the
+network sees them as 0 after normalisation (the low percentile), like any value that would not
+be finite after normalising. The rest of the slice is normalised as if they were not there. Any
+positive intensity range is stretched to 0..1, however small (float images of range 1e-9 too);
+only a constant slice maps to 0.
 """
 
 from __future__ import annotations
@@ -24,6 +30,14 @@ class Normalization:
     scale: float = 255.0
 
     def __post_init__(self) -> None:
+        for name in ("low", "high", "scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"normalization {name} must be a number, got {value!r}")
+            if not np.isfinite(value):
+                raise ValueError(f"normalization {name} must be finite, got {value!r}")
+        if not self.scale > 0:
+            raise ValueError(f"normalization scale must be positive, got {self.scale!r}")
         if self.mode not in MODES:
             raise ValueError(f"normalization mode must be one of {MODES}, got {self.mode!r}")
         if self.mode == "percentile" and not 0 <= self.low < self.high <= 100:
@@ -43,8 +57,14 @@ class Normalization:
         fixed = self.fixed_parameters()
         if fixed is not None:
             return fixed
-        lo, hi = np.percentile(np.asarray(image, dtype=np.float32), (self.low, self.high))
-        return float(lo), float(max(hi - lo, 1e-6))
+        values = np.asarray(image, dtype=np.float32)
+        finite = np.isfinite(values)
+        if not finite.all():
+            values = values[finite]
+        if values.size == 0:
+            return 0.0, 1.0
+        lo, hi = (float(v) for v in np.percentile(values, (self.low, self.high)))
+        return lo, (hi - lo if hi > lo else 1.0)
 
     def fixed_parameters(self) -> tuple[float, float] | None:
         """The parameters when they do not depend on the slice (``none``, ``scale``), else None."""
@@ -59,7 +79,12 @@ class Normalization:
         """Normalise (part of) a slice with its slice's :meth:`parameters`, in float32."""
         offset, divisor = parameters
         x = np.asarray(image, dtype=np.float32)
-        return (x - np.float32(offset)) / np.float32(divisor)
+        with np.errstate(invalid="ignore", over="ignore"):
+            out = (x - np.float32(offset)) / np.float32(divisor)
+        finite = np.isfinite(out)
+        if not finite.all():
+            out[~finite] = 0.0
+        return out
 
     def to_dict(self) -> dict:
         return asdict(self)

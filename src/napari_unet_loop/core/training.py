@@ -30,6 +30,7 @@ import torch
 
 from .augment import NO_AUGMENTATION, AugmentSettings, PatchSampler
 from .channels import looks_rgb, model_channels
+from .datasets import check_image_values
 from .devices import (
     autocast_dtype,
     free_cached_memory,
@@ -38,7 +39,7 @@ from .devices import (
     memory_format,
     to_device,
 )
-from .errors import DeviceMemoryError, InputError
+from .errors import DeviceMemoryError, InputError, TrainingDivergedError
 from .losses import IGNORE_INDEX, segmentation_loss
 from .modelfile import Model
 
@@ -149,6 +150,7 @@ def _prepare(model: Model, images, labels, what: str) -> list[tuple[np.ndarray, 
     for index, (image, label) in enumerate(zip(*_as_pairs(images, labels), strict=True)):
         name = f"{what} {index}"
         image, label = np.asarray(image), np.asarray(label)
+        check_image_values(image, name)
         if label.dtype == bool:
             label = label.astype(np.int16)
         if not np.issubdtype(label.dtype, np.integer):
@@ -411,6 +413,11 @@ def _training_loop(
             batch_size //= 2
             log.warning("out of GPU memory: continuing with batch size %d", batch_size)
             continue
+        if not np.isfinite(loss):
+            raise TrainingDivergedError(
+                f"training diverged: the loss became {loss} at iteration {iteration + 1}; "
+                "lower the learning rate (no model was made)"
+            )
         iteration += 1
         losses.append(loss)
         last = iteration == config.iterations

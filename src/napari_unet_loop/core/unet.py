@@ -8,6 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# Labels are written as uint8 class indices.
+MAX_CLASSES = 256
+MAX_DEPTH = 6
+MAX_BASE_CHANNELS = 256
+# Channels of the bottom layer: 2048 makes a network of about 125 M weights (0.5 GB).
+MAX_WIDTH = 2048
+
 
 @dataclass(frozen=True)
 class UNetConfig:
@@ -21,14 +28,30 @@ class UNetConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        # Also the bounds a model file must keep: checked before any layer is allocated.
+        for name in ("in_channels", "num_classes", "depth", "base_channels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+        if not isinstance(self.batch_norm, bool):
+            raise ValueError(f"batch_norm must be true or false, got {self.batch_norm!r}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)):
+            raise ValueError(f"dropout must be a number, got {self.dropout!r}")
         if self.in_channels not in (1, 3):
             raise ValueError(f"in_channels must be 1 or 3, got {self.in_channels}")
-        if self.num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2, got {self.num_classes}")
-        if not 1 <= self.depth <= 6:
-            raise ValueError(f"depth must be between 1 and 6, got {self.depth}")
-        if self.base_channels < 1:
-            raise ValueError(f"base_channels must be positive, got {self.base_channels}")
+        if not 2 <= self.num_classes <= MAX_CLASSES:
+            raise ValueError(f"num_classes must be 2 to {MAX_CLASSES}, got {self.num_classes}")
+        if not 1 <= self.depth <= MAX_DEPTH:
+            raise ValueError(f"depth must be between 1 and {MAX_DEPTH}, got {self.depth}")
+        if not 1 <= self.base_channels <= MAX_BASE_CHANNELS:
+            raise ValueError(
+                f"base_channels must be 1 to {MAX_BASE_CHANNELS}, got {self.base_channels}"
+            )
+        if self.base_channels * 2**self.depth > MAX_WIDTH:
+            raise ValueError(
+                f"base_channels × 2^depth must be at most {MAX_WIDTH} (the widest layer), got "
+                f"{self.base_channels} × 2^{self.depth}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 

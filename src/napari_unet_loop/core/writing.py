@@ -10,7 +10,6 @@ picks the writer from the output name; ``write_labels`` saves a whole array.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 import tifffile
 from numpy.typing import DTypeLike
 
-from .atomic import commit, commit_folder, temporary_beside, temporary_folder_beside
+from .atomic import commit, commit_folder, discard, temporary_beside, temporary_folder_beside
 from .errors import InputError, one_line
 from .io import is_tiff_path
 from .zarr_io import SUFFIX as ZARR_SUFFIX
@@ -253,7 +252,7 @@ class LabelWriter(SliceWriter):
                 writer.close()
         finally:
             if self._tmp is not None:
-                self._tmp.unlink(missing_ok=True)
+                discard(self._tmp)
                 self._tmp = None
 
 
@@ -310,10 +309,14 @@ class ZarrWriter(SliceWriter):
             raise InputError(f"{self.path}: cannot write ({one_line(exc)})") from None
         side = (min(n, ZARR_CHUNK_SIDE) for n in self.shape[-2:])
         chunks = (*(1,) * (len(self.shape) - 2), *side)
-        self._array = zarr.create_array(
-            store=str(self._tmp), shape=self.shape, chunks=chunks, dtype=self.dtype,
-            fill_value=0, attributes=zarr_attributes(self.scale),
-        )
+        try:
+            self._array = zarr.create_array(
+                store=str(self._tmp), shape=self.shape, chunks=chunks, dtype=self.dtype,
+                fill_value=0, attributes=zarr_attributes(self.scale),
+            )
+        except BaseException:
+            self._discard()
+            raise
 
     def _append(self, labels: np.ndarray) -> None:
         if len(self.shape) == 2:
@@ -328,7 +331,7 @@ class ZarrWriter(SliceWriter):
     def _discard(self) -> None:
         self._array = None
         if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+            discard(self._tmp)
             self._tmp = None
 
 

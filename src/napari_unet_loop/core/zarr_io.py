@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import InputError, one_line
+from .errors import InputError, clean_text, one_line
 
 if TYPE_CHECKING:
     from .io import Stack
@@ -42,16 +42,28 @@ def _ome_image(path: Path, group) -> tuple[object, str, tuple[float, ...] | None
     multiscales = _multiscales(dict(group.attrs))
     if not multiscales:
         raise InputError(f"{path}: a zarr group without OME-Zarr multiscales metadata")
-    image = multiscales[0]
-    level = image["datasets"][0]
-    array = group[level["path"]]
-    axes = "".join(a["name"] if isinstance(a, dict) else a for a in image.get("axes", []))
+    try:
+        image = multiscales[0]
+        level = image["datasets"][0]
+        name = level["path"]
+        if not isinstance(name, str) or name.startswith("/") or ".." in name.split("/"):
+            raise ValueError(f"dataset path {name!r} is not inside the image")
+        array = group[name]
+        axes = "".join(a["name"] if isinstance(a, dict) else a for a in image.get("axes", []))
+        scale = None
+        for transform in level.get("coordinateTransformations", []):
+            if transform.get("type") == "scale":
+                scale = tuple(float(s) for s in transform["scale"])
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(
+            f"{path}: malformed OME-Zarr multiscales metadata ({clean_text(one_line(exc))})"
+        ) from None
+    if not hasattr(array, "shape"):
+        raise InputError(f"{path}: OME-Zarr dataset {name!r} is not an array")
     if len(axes) != array.ndim:
         axes = "tczyx"[-array.ndim :]  # OME-Zarr before 0.4 had fixed axes
-    scale = None
-    for transform in level.get("coordinateTransformations", []):
-        if transform.get("type") == "scale":
-            scale = tuple(float(s) for s in transform["scale"])
     return array, axes.lower(), scale
 
 
@@ -69,10 +81,13 @@ def _plain_axes(path: Path, shape: tuple[int, ...]) -> str:
 def _pixel_sizes(scale, axes: str, spatial: list[str]) -> tuple[float, ...]:
     """One size per spatial axis from a scale given per axis or per spatial axis; else 1."""
     if scale is not None and len(scale) == len(axes):
-        return tuple(float(scale[axes.index(a)]) for a in spatial)
-    if scale is not None and len(scale) == len(spatial):
-        return tuple(float(s) for s in scale)
-    return (1.0,) * len(spatial)
+        sizes = tuple(float(scale[axes.index(a)]) for a in spatial)
+    elif scale is not None and len(scale) == len(spatial):
+        sizes = tuple(float(s) for s in scale)
+    else:
+        sizes = (1.0,) * len(spatial)
+    # a nonsensical size (0, negative, NaN) is treated as unknown, as for TIFFs
+    return tuple(s if np.isfinite(s) and s > 0 else 1.0 for s in sizes)
 
 
 def _group_attrs(path: str | os.PathLike, sub: str | None = None) -> dict | None:
