@@ -44,6 +44,7 @@ from .scale import resize
 from .training import TrainConfig, TrainUpdate, labelled_dice
 
 HOLDOUT_FRACTION = 0.2
+MAX_HELD_SHARE = 0.4  # of any one class's corrected pixels
 # Context rows given to the network around a held-back band, so its pixels see what they
 # would see in the whole slice (the network's reach matters only near the band's edges).
 HOLDOUT_CONTEXT = 48
@@ -130,9 +131,14 @@ def iteration_budget(targets: Sequence[np.ndarray], settings: RoundSettings) -> 
     return int(min(settings.max_iterations, round(wanted)))
 
 
-def _band_score(label: np.ndarray, top: int, height: int, num_classes: int) -> int:
+def _band_score(label: np.ndarray, top: int, height: int, present: list[int]) -> int:
+    """The rarest class's pixels in the band; -1 when the band would take more than
+    ``MAX_HELD_SHARE`` of a class (a small image's one nucleus must stay to be learned)."""
     band = label[top : top + height]
-    return min(int((band == c).sum()) for c in range(num_classes))
+    counts = [(int((band == c).sum()), int((label == c).sum())) for c in present]
+    if any(inside > MAX_HELD_SHARE * total for inside, total in counts):
+        return -1
+    return min(inside for inside, _ in counts)
 
 
 def hold_back(
@@ -146,7 +152,8 @@ def hold_back(
     """Split corrections into training targets and held-back (image, label) crops.
 
     From up to ``MAX_HOLDOUT_SLICES`` corrected slices, a band of ``fraction`` of the rows is
-    held back: the band where the rarest class has the most labelled pixels. Its labels are
+    held back: the band where the rarest class has the most labelled pixels, taking at most
+    ``MAX_HELD_SHARE`` of any class. Its labels are
     removed from the training targets; the held-back crop keeps ``HOLDOUT_CONTEXT`` rows of
     image around it (labelled ``IGNORE_INDEX``). A slice is not used when its band would lack
     one of its classes, leave training none of one, or take most of its labels. Returns the training
@@ -164,10 +171,10 @@ def hold_back(
         height = max(int(round(rows * fraction)), 1)
         if height >= rows:
             continue
-        starts = range(0, rows - height + 1, max(height // 4, 1))
-        top = max(starts, key=lambda s: _band_score(label, s, height, num_classes))
-        band = label[top : top + height]
         present = [c for c in range(num_classes) if (label == c).any()]
+        starts = range(0, rows - height + 1, max(height // 4, 1))
+        top = max(starts, key=lambda s: _band_score(label, s, height, present))
+        band = label[top : top + height]
         labelled = int((label != IGNORE_INDEX).sum())
         in_band = int((band != IGNORE_INDEX).sum())
         outside = np.concatenate([label[:top], label[top + height :]])
