@@ -200,3 +200,12 @@ def test_a_round_on_a_new_domain_keeps_the_old_one_where_plain_fine_tuning_forge
         iterations=30, patch_size=48, batch_size=4, learning_rate=5e-4, device="cpu")))
     assert old_dice(kept) >= before - 0.05
     assert old_dice(plain) < before - 0.3  # what the round protects against
+
+
+def test_the_band_leaves_most_of_a_rare_class_for_training():
+    labels = np.zeros((60, 60), np.int16)
+    labels[20:40, 20:40] = 1  # one object, as in a small blood-cell image
+    train_targets, _, held_labels = hold_back([np.zeros((60, 60))], [labels], 2)
+    (held,) = held_labels
+    assert 0 < (held == 1).sum() <= rounds.MAX_HELD_SHARE * (labels == 1).sum()
+    assert (train_targets[0] == 1).sum() >= 0.6 * (labels == 1).sum()
