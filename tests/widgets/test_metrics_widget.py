@@ -6,7 +6,7 @@ import csv
 
 import numpy as np
 import pytest
-from _loop_setup import SEG, loop_viewer, tiny_model
+from _loop_setup import SEG, SHAPE, loop_viewer, tiny_model
 
 from napari_unet_loop.core.modelfile import new_model
 from napari_unet_loop.session import session_for
@@ -163,3 +163,51 @@ def test_unmappable_ground_truth_is_a_message(viewer, wait_idle):
     viewer.layers[SEG].metadata["unet_loop"]["classes"] = ["a", "b", "c"]
     widget = _widget(viewer, wait_idle, truth="ramp")
     assert "expected class indices 0..2" in widget.status.text()
+
+
+def test_repeated_resegments_leave_no_metrics_workers_or_copies(
+    viewer, wait_idle, qtbot, monkeypatch
+):
+    """Walkthrough defect 1: each re-segment used to leave ~30 finished workers holding copies."""
+    import gc
+    import threading
+
+    from qtpy.QtCore import Qt
+    from superqt.utils import FunctionWorker, WorkerBase
+
+    from napari_unet_loop import loop
+    from napari_unet_loop.widgets.retrain_widget import RetrainWidget
+
+    lock, in_flight, peak = threading.Lock(), [0], [0]
+    evaluate = loop.evaluate
+
+    def counted(*args, **kwargs):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        try:
+            return evaluate(*args, **kwargs)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    monkeypatch.setattr(loop, "evaluate", counted)
+    metrics = _widget(viewer, wait_idle)
+    retrain = RetrainWidget(viewer)
+    retrain.labels_combo.setCurrentText(SEG)
+    alive = []
+    for _ in range(3):
+        session_for(viewer).push_model(tiny_model(), "tiny")  # new weights: every slice changes
+        qtbot.mouseClick(retrain.resegment_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not retrain.running, timeout=30_000)
+        wait_idle(metrics)
+        gc.collect()
+        workers = [w for w in gc.get_objects() if isinstance(w, WorkerBase)]
+        alive.append(sum(isinstance(w, FunctionWorker) for w in workers))  # metrics' kind
+        held = [w.__dict__ for w in workers]
+        for _ in range(2):  # the worker's attributes and the containers in them
+            held = [x for x in gc.get_referents(*held) if not isinstance(x, WorkerBase)]
+        stacks = [a for a in held if isinstance(a, np.ndarray) and a.shape == SHAPE]
+        assert not stacks, "a finished worker keeps a copy of the stack"
+    assert alive == [0, 0, 0]
+    assert peak[0] == 1
