@@ -43,6 +43,17 @@ def test_2d_and_rgb(tmp_path):
     assert meta["rgb"] and np.asarray(data).shape == (24, 30, 3)
 
 
+@pytest.mark.parametrize("slices", [3, 4])
+@pytest.mark.filterwarnings("ignore:<tifffile.TiffWriter.write> data with shape")
+def test_three_or_four_grey_slices_with_tifffile_defaults_open_as_a_stack(tmp_path, slices):
+    """Walkthrough defect 8: a 4-slice stack opened as one RGB image, a plane dropped."""
+    stack = np.random.default_rng(2).integers(0, 255, (slices, 24, 30), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "em.tif", stack)
+    [(data, meta, kind)] = _layers(tmp_path / "em.tif")
+    assert kind == "image" and not meta["rgb"] and len(meta["scale"]) == 3
+    np.testing.assert_array_equal(np.asarray(data), stack)
+
+
 def test_several_files_at_once(tmp_path):
     paths = []
     for name in ("a", "b"):
