@@ -81,3 +81,16 @@ def test_napari_opens_through_the_manifest(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     [layer] = viewer.open(str(path), plugin="napari-unet-loop")
     assert layer.name == "cells" and layer.data.shape == (3, 16, 16)
+
+
+def test_label_files_open_as_labels(tmp_path):
+    rng = np.random.default_rng(3)
+    truth = np.where(rng.random((3, 16, 16)) > 0.5, 255, 0).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "train-volume-gt.tif", truth, photometric="minisblack")
+    instances = rng.integers(0, 200, (16, 16), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "nuclei_mask.tif", instances)
+    [(data, meta, kind)] = _layers(tmp_path / "train-volume-gt.tif")
+    assert kind == "labels" and "rgb" not in meta and isinstance(data, np.ndarray)
+    np.testing.assert_array_equal(data, truth)
+    [(data, _, kind)] = _layers(tmp_path / "nuclei_mask.tif")  # many values, but named so
+    assert kind == "labels" and data.shape == (16, 16)

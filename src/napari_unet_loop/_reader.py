@@ -1,6 +1,8 @@
 """npe2 reader: TIFF stacks (2D, Z×Y×X, RGB, RGB stacks) as lazy Image layers with their scale.
 
 Stacks are wrapped in dask with one chunk per slice, so napari reads only the slices it shows.
+Label files (integer values named like labels, or a few values: ``truth.looks_like_labels``)
+open as Labels layers, in memory so they can be painted.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from .core.errors import InputError
 from .core.io import Stack, is_tiff_path, read_stack
+from .truth import looks_like_labels
 
 LayerData = tuple[Any, dict, str]
 
@@ -40,11 +43,21 @@ def _lazy(stack: Stack) -> Any:
     return da.from_array(stack, chunks=(1, *stack.slice_shape), asarray=True, name=False)
 
 
+def _is_labels(stack: Stack, name: str) -> bool:
+    return not stack.rgb and looks_like_labels(stack[len(stack) // 2], name)
+
+
 def read_tiffs(path: str | list[str]) -> list[LayerData]:
-    """Layer data for each TIFF: an Image layer named after the file, RGB where it is colour."""
+    """Layer data for each TIFF, named after the file: Labels for label files, else an Image
+    (RGB where it is colour)."""
     layers = []
     for p in [path] if isinstance(path, str) else path:
         stack = read_stack(p)
-        meta = {"name": Path(p).stem, "scale": stack.scale, "rgb": stack.rgb}
+        name = Path(p).stem
+        if _is_labels(stack, name):
+            with stack:
+                layers.append((stack.to_numpy(), {"name": name, "scale": stack.scale}, "labels"))
+            continue
+        meta = {"name": name, "scale": stack.scale, "rgb": stack.rgb}
         layers.append((_lazy(stack), meta, "image"))
     return layers

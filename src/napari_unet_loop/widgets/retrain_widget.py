@@ -46,6 +46,7 @@ class RetrainWidget(QWidget):
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__()
         from ..core.training import DEFAULT_RETRAIN
+        from ._layers import TruthChooser
 
         napari_viewer = real_viewer(napari_viewer)
         self._viewer, self._session = napari_viewer, session_for(napari_viewer)
@@ -64,7 +65,7 @@ class RetrainWidget(QWidget):
         self.mode_combo.addItems(["dense", "sparse"])
         self.mode_combo.setToolTip("dense: edited slices are all truth; sparse: painted pixels")
         self.gt_check = QCheckBox("validate on")
-        self.gt_combo = LayerChooser(napari_viewer, (Labels, Image))
+        self.gt_combo = TruthChooser(napari_viewer, self.labels_combo)
         self.invert_check = swap_classes_check()
         self.iterations = QSpinBox()
         self.iterations.setRange(1, 100_000)
@@ -98,7 +99,7 @@ class RetrainWidget(QWidget):
         session, callback = self._session, self._refresh
         self.destroyed.connect(lambda: session.unsubscribe(callback))
         self._labels_chosen()
-        self.gt_combo.choose_truth(self.labels_combo.currentText())
+        self.gt_combo.choose()
         self._set_running(False)
         self._warm_up = start_warm_up()
 
@@ -169,7 +170,7 @@ class RetrainWidget(QWidget):
         self._report = RetrainReport()
         self._targets = (self._job.labels, self._job.image)
         self._worker = start_worker(
-            retrain, *self._job.args, description="Retrain",
+            retrain, *self._job.args, description="Retrain", viewer=self._viewer,
             total=lambda u: u.total, step=lambda u: u.iteration,
             on_yield=self._progress,
             on_error=lambda exc: self._say(f"Retrain failed: {exc}"),
