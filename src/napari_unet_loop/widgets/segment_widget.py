@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from napari.layers import Image, Labels
-from napari.utils.notifications import show_info
+from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout
 
 from ..core.errors import InputError, UnetLoopError
+from ..segment_report import one_class_warning, scope_text
 from ..session import session_for
 from ._autosave import watch_viewer
 from ._edits import programmatic_update, track_edits
@@ -27,69 +26,16 @@ from ._layers import (
     segmentation_name,
     spatial_shape,
 )
-from ._model_picker import ModelPicker, check_device, load_source, make_device_combo
+from ._model_picker import ModelPicker, check_device, make_device_combo
 from ._panel import WorkerPanel
+from ._segment_job import Request, Result, segment
 
 if TYPE_CHECKING:
     from napari.viewer import Viewer
 
-    from ..core.inference import Progress
-    from ..core.modelfile import Model
 
 WHOLE_STACK = "whole stack"
 CURRENT_SLICE = "current slice"
-
-
-@dataclass(frozen=True)
-class _Request:
-    """What one Segment run works on, fixed when the user presses the button."""
-
-    image: Image
-    shape: tuple[int, ...]  # spatial shape of the image (no colour axis)
-    rgb: bool
-    z: int | None  # the one slice to segment, or None for all of it
-    source: str | None
-    ready: Model | None
-    device: str
-    instances: bool
-    probabilities: bool
-
-
-@dataclass(frozen=True)
-class _Result:
-    model: Model
-    labels: np.ndarray  # (slices, Y, X)
-    foreground: np.ndarray | None  # (slices, Y, X) float32: 1 - P(first class, "background")
-
-
-def _segment(request: _Request, data: Any) -> Generator[Progress, None, _Result]:
-    """Worker: load the model, predict slice by slice (yielding progress), assemble the result."""
-    from ..core.inference import SlicePrediction, iter_predict
-    from ..core.postprocess import instance_labels
-
-    model = load_source(request.source, request.ready)
-    events = iter_predict(
-        data, model, device=request.device, rgb=request.rgb,
-        keep_probabilities=request.probabilities or request.instances,
-    )
-    labels, foreground, offset = [], [], 0
-    for event in events:
-        if not isinstance(event, SlicePrediction):
-            yield event
-            continue
-        plane = event.labels
-        if request.instances:
-            # Per slice, so Cancel stays quick; offsets keep ids unique over the stack.
-            plane = instance_labels(
-                plane, foreground=tuple(range(1, model.num_classes)),
-                probabilities=event.probabilities,
-            )
-            plane[plane > 0] += offset
-            offset = max(offset, int(plane.max()))
-        labels.append(plane)
-        if request.probabilities:
-            foreground.append(1.0 - event.probabilities[0])
-    return _Result(model, np.stack(labels), np.stack(foreground) if foreground else None)
 
 
 class SegmentWidget(WorkerPanel):
@@ -118,7 +64,7 @@ class SegmentWidget(WorkerPanel):
             form.addRow(widget)
         form.addRow(self.status)
 
-    def _request(self) -> _Request:
+    def _request(self) -> Request:
         """Read and check the fields; raises UnetLoopError with a message for the user."""
         image = self.image_combo.layer()
         if image is None:
@@ -130,7 +76,7 @@ class SegmentWidget(WorkerPanel):
         if self.scope_combo.currentText() == CURRENT_SLICE and len(shape) == 3:
             z = current_slice(self._viewer, image)
         source, ready = self.model_picker.source()
-        return _Request(
+        return Request(
             image, shape, image.rgb, z, source, ready, device,
             self.instances_check.isChecked(), self.probabilities_check.isChecked(),
         )
@@ -147,17 +93,28 @@ class SegmentWidget(WorkerPanel):
         data = request.image.data
         if request.z is not None:
             data = data[request.z : request.z + 1]
-        where = "whole image" if request.z is None else f"slice {request.z}"
-        self.say(f"Segmenting {request.image.name} ({where})…")
+        self.say(f"Segmenting {request.image.name} ({scope_text(request.shape, request.z)})…")
+        result = Result()
         self.start(
-            _segment, request, data,
+            segment, request, data, result,
             description=f"Segment {request.image.name}",
             total=lambda event: event.total,
             step=lambda event: event.done,
             on_done=lambda result: self._finished(request, result),
+            on_abort=lambda: self._cancelled(request, result), uses=(request.image,),
         )
 
-    def _finished(self, request: _Request, result: _Result) -> None:
+    def _cancelled(self, request: Request, result: Result) -> None:
+        """Keep the slices segmented before Cancel."""
+        if not layer_alive(self._viewer, request.image):
+            self.say(f"Stopped: '{request.image.name}' was removed.")
+        elif not result.planes:
+            self.say("Cancelled before a slice was done: nothing changed.")
+        else:
+            self._finished(request, result)
+            self.say(f"Cancelled: kept the {len(result.planes)} slice(s) already segmented.")
+
+    def _finished(self, request: Request, result: Result) -> None:
         self.model_picker.adopt(request.source, result.model)
         if not layer_alive(self._viewer, request.image):
             self.say(f"'{request.image.name}' was removed while segmenting: result dropped.")
@@ -165,9 +122,12 @@ class SegmentWidget(WorkerPanel):
         layer = self._write_labels(request, result)
         if result.foreground is not None:
             self._write_probabilities(request, result.foreground)
-        self.say(f"Done: '{layer.name}' ({result.model.name}).")
+        warning = one_class_warning(result.labels, result.model.class_names)
+        self.say(f"Done: '{layer.name}' ({result.model.name}).{' ' + warning if warning else ''}")
+        if warning:
+            show_warning(warning)
 
-    def _target(self, request: _Request) -> tuple[str, Labels | None]:
+    def _target(self, request: Request) -> tuple[str, Labels | None]:
         """The labels layer to (re)use, skipping layers whose corrections this run would hit."""
         if len(request.shape) == 2:
             slices = {0}
@@ -192,10 +152,10 @@ class SegmentWidget(WorkerPanel):
             return name, layer
         raise RuntimeError("numbered_names is endless")
 
-    def _write_labels(self, request: _Request, result: _Result) -> Labels:
+    def _write_labels(self, request: Request, result: Result) -> Labels:
         name, layer = self._target(request)
         values = result.labels
-        if request.z is None:
+        if request.z is None and values.size == np.prod(request.shape):
             data = values.reshape(request.shape)
         else:
             existing = np.asarray(layer.data) if layer is not None else None
@@ -204,7 +164,8 @@ class SegmentWidget(WorkerPanel):
                 data = np.zeros(request.shape, dtype)
             else:
                 data = existing.astype(dtype, copy=False)
-            data[request.z] = values[0]
+            start = request.z or 0  # a cancelled whole-stack run: the first slices
+            data[start : start + len(values)] = values
         metadata = {
             "image_layer": request.image.name,
             "model": result.model.name,
@@ -222,17 +183,18 @@ class SegmentWidget(WorkerPanel):
         track_edits(layer, self._session)
         return layer
 
-    def _write_probabilities(self, request: _Request, foreground: np.ndarray) -> None:
+    def _write_probabilities(self, request: Request, foreground: np.ndarray) -> None:
         name = probability_name(request.image.name)
         layer = get_layer(self._viewer, name, Image)
-        if request.z is None:
+        if request.z is None and foreground.size == np.prod(request.shape):
             data = foreground.reshape(request.shape)
         else:
             if layer is not None and layer.data.shape == request.shape:
                 data = np.asarray(layer.data, dtype=np.float32)
             else:
                 data = np.zeros(request.shape, np.float32)
-            data[request.z] = foreground[0]
+            start = request.z or 0
+            data[start : start + len(foreground)] = foreground
         if layer is not None:
             layer.data = data
             return
