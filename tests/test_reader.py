@@ -46,6 +46,17 @@ def test_2d_and_rgb(tmp_path):
     assert meta["rgb"] and np.asarray(data).shape == (24, 30, 3)
 
 
+@pytest.mark.parametrize("slices", [3, 4])
+@pytest.mark.filterwarnings("ignore:<tifffile.TiffWriter.write> data with shape")
+def test_three_or_four_grey_slices_with_tifffile_defaults_open_as_a_stack(tmp_path, slices):
+    """Walkthrough defect 8: a 4-slice stack opened as one RGB image, a plane dropped."""
+    stack = np.random.default_rng(2).integers(0, 255, (slices, 24, 30), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "em.tif", stack)
+    [(data, meta, kind)] = _layers(tmp_path / "em.tif")
+    assert kind == "image" and not meta["rgb"] and len(meta["scale"]) == 3
+    np.testing.assert_array_equal(np.asarray(data), stack)
+
+
 def test_several_files_at_once(tmp_path):
     paths = []
     for name in ("a", "b"):
@@ -109,3 +120,16 @@ def test_declines_folders_and_zarrs_it_cannot_read(tmp_path):
     zarr.create_array(str(tmp_path / "movie.zarr"), data=np.zeros((2, 3, 4, 8, 8), np.uint8))
     for name in ("plain", "empty.zarr", "movie.zarr", "missing.zarr"):
         assert get_reader(str(tmp_path / name)) is None, name
+
+
+def test_label_files_open_as_labels(tmp_path):
+    rng = np.random.default_rng(3)
+    truth = np.where(rng.random((3, 16, 16)) > 0.5, 255, 0).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "train-volume-gt.tif", truth, photometric="minisblack")
+    instances = rng.integers(0, 200, (16, 16), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "nuclei_mask.tif", instances)
+    [(data, meta, kind)] = _layers(tmp_path / "train-volume-gt.tif")
+    assert kind == "labels" and "rgb" not in meta and isinstance(data, np.ndarray)
+    np.testing.assert_array_equal(data, truth)
+    [(data, _, kind)] = _layers(tmp_path / "nuclei_mask.tif")  # many values, but named so
+    assert kind == "labels" and data.shape == (16, 16)

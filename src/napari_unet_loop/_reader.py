@@ -2,6 +2,8 @@
 lazy Image layers with their scale; an OME-Zarr image's label images come along as Labels layers.
 
 Stacks are wrapped in dask with one chunk per slice, so napari reads only the slices it shows.
+Label files (integer values named like labels, or a few values: ``truth.looks_like_labels``)
+open as Labels layers, in memory so they can be painted.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from .core.errors import InputError
 from .core.io import Stack, is_tiff_path, read_stack
 from .core.zarr_io import is_label_image, is_zarr_path, label_images
+from .truth import looks_like_labels
 
 LayerData = tuple[Any, dict, str]
 
@@ -43,10 +46,14 @@ def _lazy(stack: Stack) -> Any:
     return da.from_array(stack, chunks=(1, *stack.slice_shape), asarray=True, name=False)
 
 
+def _is_labels(stack: Stack, name: str) -> bool:
+    return not stack.rgb and looks_like_labels(stack[len(stack) // 2], name)
+
+
 def read_layers(path: str | list[str]) -> list[LayerData]:
-    """Layer data for each path: an Image layer named after it, RGB where it is colour, then
-    a Labels layer for each label image an OME-Zarr lists (an OME-Zarr label image opened
-    on its own is a Labels layer)."""
+    """Layer data for each path, named after it: Labels for label files, else an Image (RGB
+    where it is colour), then a Labels layer for each label image an OME-Zarr lists (an
+    OME-Zarr label image opened on its own is a Labels layer)."""
     layers = []
     for p in [path] if isinstance(path, str) else path:
         stack = read_stack(p)
@@ -55,6 +62,10 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
         meta = {"name": name, "scale": stack.scale}
         if zarr and is_label_image(p):
             layers.append((_lazy(stack), meta, "labels"))
+            continue
+        if not zarr and _is_labels(stack, name):
+            with stack:
+                layers.append((stack.to_numpy(), meta, "labels"))
             continue
         layers.append((_lazy(stack), {**meta, "rgb": stack.rgb}, "image"))
         for labels_path in label_images(p) if zarr else []:

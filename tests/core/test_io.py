@@ -95,11 +95,29 @@ def test_ome_tiff_physical_sizes_become_scale(tmp_path, rng, compression):
 def test_plain_tiff_has_unit_scale_and_planar_rgb_is_channels_last(tmp_path, rng):
     rgb = rng.integers(0, 255, (3, 16, 20), dtype=np.uint8)
     path = tmp_path / "planar.tif"
-    tifffile.imwrite(path, rgb, photometric="rgb", planarconfig="separate")
+    # as other software writes it: without tifffile's description of the array's shape
+    tifffile.imwrite(path, rgb, photometric="rgb", planarconfig="separate", metadata=None)
     with read_stack(path) as stack:
         assert stack.shape == (16, 20, 3) and stack.rgb and stack.is_2d
         assert stack.scale == (1.0, 1.0)
         np.testing.assert_array_equal(stack[0], np.moveaxis(rgb, 0, -1))
+
+
+@pytest.mark.parametrize("slices", [3, 4])
+@pytest.mark.parametrize("compression", [None, "zlib"])
+@pytest.mark.filterwarnings("ignore:<tifffile.TiffWriter.write> data with shape")
+def test_three_or_four_slices_written_with_tifffile_defaults_are_a_stack(
+    tmp_path, rng, slices, compression
+):
+    """tifffile stores a (3|4, Y, X) array as planar RGB(A); napari opens it as slices."""
+    data = rng.integers(0, 60_000, (slices, 16, 20), dtype=np.uint16)
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, data, compression=compression)
+    assert tifffile.TiffFile(path).series[0].axes == "SYX"  # what the defaults wrote
+    with read_stack(path) as stack:
+        assert stack.shape == (slices, 16, 20) and not stack.rgb and not stack.is_2d
+        np.testing.assert_array_equal(stack.to_numpy(), data)
+        np.testing.assert_array_equal(stack[slices - 1], data[-1])
 
 
 def test_pages_of_a_plain_tiff_are_slices(tmp_path, rng):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from napari.layers import Image, Labels
@@ -145,8 +147,11 @@ def test_corrections_autosave_as_you_paint_and_reload_in_a_new_viewer(
     saver = autosaver_for(seg)
     assert saver.store.folder.parent == tmp_path / "home" / ".napari-unet-loop" / "corrections"
     seg.paint((2, 10, 10), 1)
-    seg.paint((2, 12, 10), 1)
+    assert saver._timer.remainingTime() == 0  # written as soon as the paint event is handled
     qtbot.waitUntil(lambda: saver.store.path(2).exists(), timeout=3000)
+    seg.paint((2, 12, 10), 1)
+    assert 0 <= saver._timer.remainingTime() <= 50
+    qtbot.waitUntil(lambda: (saver.store.load()[2][0] == seg.data[2]).all(), timeout=3000)
     labels, mask = saver.store.load()[2]
     np.testing.assert_array_equal(labels, seg.data[2])
     assert mask[10, 10] and mask.sum() == (seg.data[2] == 1).sum()
@@ -168,15 +173,22 @@ def test_a_different_image_of_the_same_name_does_not_reload(make_napari_viewer, 
     assert not fresh.data.any()
 
 
-def test_a_long_stroke_is_saved_once(make_napari_viewer, qtbot, monkeypatch):
+def test_a_stroke_is_saved_at_once_and_a_long_one_every_50_ms(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    """Walkthrough defect 7: saves waited for a 0.5 s pause, so a crash lost the last stroke."""
     saves = []
     monkeypatch.setattr(CorrectionStore, "save", lambda self, z, *a: saves.append(z))
     viewer, seg = _viewer_with_segmentation(make_napari_viewer, np.zeros((3, 32, 32), np.uint8))
+    seg.paint((0, 10, 4), 1)
+    qtbot.waitUntil(lambda: saves == [0], timeout=3000)
+    start = time.monotonic()
     for x in range(5, 25):
         seg.paint((0, 10, x), 1)
-    qtbot.waitUntil(lambda: bool(saves), timeout=3000)
+    elapsed = time.monotonic() - start
+    qtbot.waitUntil(lambda: len(saves) >= 2, timeout=3000)  # the rest, within 50 ms
     qtbot.wait(100)
-    assert saves == [0]
+    assert set(saves) == {0} and len(saves) <= 3 + elapsed / 0.05  # not one per mouse move
 
 
 def test_only_one_layer_autosaves_per_image(make_napari_viewer):

@@ -6,7 +6,7 @@ import csv
 
 import numpy as np
 import pytest
-from _loop_setup import SEG, loop_viewer, tiny_model
+from _loop_setup import SEG, SHAPE, loop_viewer, tiny_model
 
 from napari_unet_loop.core.modelfile import new_model
 from napari_unet_loop.session import session_for
@@ -163,3 +163,106 @@ def test_unmappable_ground_truth_is_a_message(viewer, wait_idle):
     viewer.layers[SEG].metadata["unet_loop"]["classes"] = ["a", "b", "c"]
     widget = _widget(viewer, wait_idle, truth="ramp")
     assert "expected class indices 0..2" in widget.status.text()
+
+
+def test_repeated_resegments_leave_no_metrics_workers_or_copies(
+    viewer, wait_idle, qtbot, monkeypatch
+):
+    """Walkthrough defect 1: each re-segment used to leave ~30 finished workers holding copies."""
+    import gc
+    import threading
+
+    from qtpy.QtCore import Qt
+    from superqt.utils import FunctionWorker, WorkerBase
+
+    from napari_unet_loop import loop
+    from napari_unet_loop.widgets.retrain_widget import RetrainWidget
+
+    lock, in_flight, peak = threading.Lock(), [0], [0]
+    evaluate = loop.evaluate
+
+    def counted(*args, **kwargs):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        try:
+            return evaluate(*args, **kwargs)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    monkeypatch.setattr(loop, "evaluate", counted)
+    metrics = _widget(viewer, wait_idle)
+    retrain = RetrainWidget(viewer)
+    retrain.labels_combo.setCurrentText(SEG)
+    alive = []
+    for _ in range(3):
+        session_for(viewer).push_model(tiny_model(), "tiny")  # new weights: every slice changes
+        qtbot.mouseClick(retrain.resegment_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not retrain.running, timeout=30_000)
+        wait_idle(metrics)
+        gc.collect()
+        workers = [w for w in gc.get_objects() if isinstance(w, WorkerBase)]
+        alive.append(sum(isinstance(w, FunctionWorker) for w in workers))  # metrics' kind
+        held = [w.__dict__ for w in workers]
+        for _ in range(2):  # the worker's attributes and the containers in them
+            held = [x for x in gc.get_referents(*held) if not isinstance(x, WorkerBase)]
+        stacks = [a for a in held if isinstance(a, np.ndarray) and a.shape == SHAPE]
+        assert not stacks, "a finished worker keeps a copy of the stack"
+    assert alive == [0, 0, 0]
+    assert peak[0] == 1
+
+
+def test_ground_truth_opened_later_is_chosen_and_inverted_classes_get_a_swap_button(
+    make_napari_viewer, wait_idle, qtbot
+):
+    """Walkthrough defect 2: the truth stayed on the raw image; swapped classes went unnoticed."""
+    from _loop_setup import CLASSES
+    from qtpy.QtCore import Qt
+
+    from napari_unet_loop.core.synthetic import make_membrane_stack
+
+    viewer = make_napari_viewer()
+    image, truth = make_membrane_stack(SHAPE, seed=0)
+    viewer.add_image(image, name="em")
+    viewer.add_labels(truth, name=SEG, metadata={"unet_loop": {"classes": CLASSES}})
+    session_for(viewer).push_model(tiny_model(), "tiny")
+    widget = MetricsWidget(viewer)
+    assert widget.truth_combo.currentText() == "em"  # nothing better yet
+    wait_idle(widget)
+    assert widget.swap_button.isHidden()
+    viewer.add_labels(np.zeros(SHAPE, np.uint8), name="Labels")  # empty, to paint in: no truth
+    viewer.add_image(np.zeros((2, 64, 64), np.uint8) + 255 * (truth[:2] == 0), name="other")
+    assert widget.truth_combo.currentText() == "em"
+    viewer.add_image(np.where(truth == 1, 0, 255).astype(np.uint8), name="train-labels")
+    assert widget.truth_combo.currentText() == "train-labels"
+    qtbot.waitUntil(lambda: not widget.swap_button.isHidden(), timeout=10_000)
+    assert widget.swap_hint.text().startswith("Classes look swapped: ticking 'swap classes'")
+    qtbot.mouseClick(widget.swap_button, Qt.MouseButton.LeftButton)
+    assert widget.invert_check.isChecked()
+    qtbot.waitUntil(lambda: widget.swap_button.isHidden(), timeout=10_000)
+    wait_idle(widget)
+    assert widget.evaluation.mean_dice["membrane"] == pytest.approx(1.0)
+
+
+def test_history_rows_follow_the_ground_truth_and_class_names(viewer, wait_idle, qtbot):
+    """Walkthrough defect 3: rows of another truth or model stayed under the wrong headers."""
+    widget = _widget(viewer, wait_idle)
+    assert widget.history_table.item(0, 0).text() == "tiny"
+    viewer.add_labels(viewer.layers["em truth"].data.copy(), name="second truth")
+    qtbot.waitUntil(lambda: widget.truth_combo.currentText() == "second truth", timeout=3000)
+    session_for(viewer).push_model(tiny_model(), "retrain 1")
+    qtbot.waitUntil(lambda: widget.history_table.rowCount() == 1
+                    and widget.history_table.item(0, 0).text() == "retrain 1", timeout=10_000)
+    nuclei = new_model(["background", "nucleus"], depth=2, base_channels=4, name="nuclei")
+    viewer.layers[SEG].metadata["unet_loop"]["classes"] = ["background", "nucleus"]
+    session_for(viewer).push_model(nuclei, "nuclei")
+    qtbot.waitUntil(lambda: widget.history_table.item(0, 0).text() == "nuclei", timeout=10_000)
+    wait_idle(widget)
+    assert widget.history_table.rowCount() == 1
+    assert widget.history_table.horizontalHeaderItem(2).text() == "mean Dice\nnucleus"
+    widget.truth_combo.setCurrentText("em truth")  # scored before, but with other classes
+    qtbot.waitUntil(lambda: widget.status.text().count("nucleus"), timeout=10_000)
+    wait_idle(widget)
+    rows = widget.history_table.rowCount()
+    assert [widget.history_table.item(r, 0).text() for r in range(rows)] == ["nuclei"]

@@ -176,9 +176,9 @@ def test_cancel_stops_and_keeps_the_previous_result(setup, wait_idle, notes, mon
     gate.set()
     wait_idle(widget)
     assert [event.done for event in seen] == [1]  # 12 tiles, 1 per CPU batch: stopped after one
-    assert (layer.data == 5).all() and _segmentations(viewer) == [SEG]
+    assert (layer.data[2:] == 5).all() and _segmentations(viewer) == [SEG]
     assert any("cancelled" in message for message in notes["info"])
-    assert widget.run_button.isEnabled()
+    assert widget.run_button.isEnabled() and widget.status.text().startswith("Cancelled")
 
 
 def test_no_image_layer(make_napari_viewer, notes):
@@ -221,13 +221,85 @@ def test_a_file_that_is_not_a_model(setup, wait_idle, notes, tmp_path):
     assert _segmentations(viewer) == [] and widget.run_button.isEnabled()
 
 
-def test_image_removed_while_running(setup, wait_idle, notes):
+def _gate_after(monkeypatch, kind, count):
+    """Hold the worker after ``count`` events of ``kind``; returns (gate, seen events)."""
+    real = inference.iter_predict
+    gate, seen = threading.Event(), []
+
+    def gated(*args, **kwargs):
+        for event in real(*args, **kwargs):
+            yield event
+            seen.append(event)
+            if sum(isinstance(e, kind) for e in seen) == count:
+                gate.wait(10)
+
+    monkeypatch.setattr(inference, "iter_predict", gated)
+    return gate, seen
+
+
+def test_cancel_says_so_and_keeps_the_slices_already_segmented(
+    setup, wait_idle, monkeypatch, qtbot
+):
+    """Walkthrough defect 5: "Cancelling…" stayed forever and the finished slices were lost."""
+    from qtpy.QtCore import Qt
+
     viewer, widget = setup
+    viewer.layers["cells"].data = np.random.default_rng(1).integers(0, 255, (8, 64, 64), np.uint8)
+    layer = viewer.add_labels(np.full((8, 64, 64), 5, np.uint8), name=SEG)
+    gate, seen = _gate_after(monkeypatch, inference.SlicePrediction, 3)
+    qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
+    assert widget.status.text() == "Segmenting cells (all 8 slices)…"  # defect 11
+    qtbot.waitUntil(lambda: sum(isinstance(e, inference.SlicePrediction) for e in seen) == 3,
+                    timeout=20_000)
+    # the progress bar (tiles, 1 per slice here) with the time left
+    qtbot.waitUntil(lambda: widget.progress.value() >= 2, timeout=10_000)
+    assert not widget.progress.isHidden() and widget.progress.maximum() == 8
+    assert widget.progress.format().startswith(f"{widget.progress.value()}/8 · about ")
+    qtbot.mouseClick(widget.cancel_button, Qt.MouseButton.LeftButton)
+    assert widget.status.text() == "Cancelling…"
+    gate.set()
+    wait_idle(widget)
+    kept = sum(isinstance(e, inference.SlicePrediction) for e in seen)
+    assert widget.status.text() == f"Cancelled: kept the {kept} slice(s) already segmented."
+    assert kept < 8 and set(np.unique(layer.data[:kept])) <= {0, 1}
+    assert (layer.data[kept:] == 5).all() and widget.progress.isHidden()
+
+
+def test_removing_the_image_stops_the_work(setup, wait_idle, notes, monkeypatch):
+    """Walkthrough defect 6: the run went on for 43 s, then dropped its result."""
+    viewer, widget = setup
+    viewer.layers["cells"].data = np.random.default_rng(1).integers(0, 255, (12, 64, 64), np.uint8)
+    gate, seen = _gate_after(monkeypatch, inference.Progress, 1)
     widget.run()
     viewer.layers.remove("cells")
+    gate.set()
     wait_idle(widget)
+    assert sum(isinstance(e, inference.Progress) for e in seen) <= 2  # stopped at the next batch
     assert _segmentations(viewer) == []
-    assert "removed" in widget.status.text() and notes["error"] == []
+    assert widget.status.text() == "Stopped: 'cells' was removed." and notes["error"] == []
+
+
+def test_a_result_of_one_class_is_a_warning(setup, wait_idle, monkeypatch):
+    """Walkthrough defect 4: every label 0 (transparent) was reported as a plain "Done"."""
+    from dataclasses import replace
+
+    from napari_unet_loop.widgets import segment_widget
+
+    real, warnings = inference.iter_predict, []
+
+    def background_only(*args, **kwargs):
+        for event in real(*args, **kwargs):
+            if isinstance(event, inference.SlicePrediction):
+                event = replace(event, labels=np.zeros_like(event.labels))
+            yield event
+
+    monkeypatch.setattr(inference, "iter_predict", background_only)
+    monkeypatch.setattr(segment_widget, "show_warning", warnings.append)
+    viewer, widget = setup
+    widget.run()
+    wait_idle(widget)
+    warning = "Every pixel is background: the model may not suit this image."
+    assert warnings == [warning] and widget.status.text().endswith(warning)
 
 
 def test_viewer_closed_while_running(setup, wait_idle, notes):

@@ -72,3 +72,37 @@ def test_quitting_with_a_worker_running_exits_cleanly(setup, widget, start):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "closed" in out.stdout and "has been deleted" not in out.stderr
+
+
+def test_closing_the_viewer_during_retrain_leaves_no_notification_for_the_next(
+    make_napari_viewer, notes, qtbot, monkeypatch
+):
+    """Walkthrough defect 9: "Retrain cancelled" popped up later in the next viewer."""
+    import threading
+    import time
+
+    from _loop_setup import SEG, correct_slice, loop_viewer
+
+    from napari_unet_loop.core import training
+    from napari_unet_loop.core.training import TrainUpdate
+    from napari_unet_loop.widgets.retrain_widget import RetrainWidget
+
+    started = threading.Event()
+
+    def endless(model, images, labels, *, config, val_images=None, val_labels=None):
+        for i in range(1, 10**6):
+            started.set()
+            time.sleep(0.01)
+            yield TrainUpdate(i, 10**6, 0.5, None, 0.0)
+
+    monkeypatch.setattr(training, "train", endless)
+    viewer = loop_viewer(make_napari_viewer)
+    widget = RetrainWidget(viewer)
+    widget.labels_combo.setCurrentText(SEG)
+    correct_slice(viewer.layers[SEG], 0, viewer.layers["em truth"].data)
+    widget.retrain()
+    qtbot.waitUntil(started.is_set, timeout=30_000)
+    viewer.close()
+    qtbot.waitUntil(lambda: not widget.running, timeout=10_000)
+    qtbot.wait(50)
+    assert notes["info"] == [] and notes["error"] == []

@@ -1,13 +1,14 @@
 """The Segment button's job, without Qt: model, scale, prediction, instances, uncertainty.
 
 The widget fixes a :class:`SegmentRequest` when the button is pressed and runs :func:`segment`
-in a worker; the same steps run in tests on plain arrays.
+in a worker. The result is filled slice by slice, so after Cancel it holds the slices already
+segmented.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,18 +31,32 @@ class SegmentRequest:
     device: str
     instances: bool
     probabilities: bool
-    diameter: float | None  # object diameter in pixels, None: measured on the image
-    uncertainty: bool
+    diameter: float | None = None  # object diameter in pixels, None: measured on the image
+    uncertainty: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass
 class SegmentResult:
-    model: Model
-    labels: np.ndarray  # (slices, Y, X)
-    foreground: np.ndarray | None  # (slices, Y, X) float32: 1 - P(first class, "background")
-    uncertainty: np.ndarray | None  # (slices, Y, X) float16, 0 sure .. 1 unsure
-    scores: dict[int, float]  # mean uncertainty per slice (stack index)
-    scale: float
+    """Filled slice by slice by the worker: after Cancel it holds the slices already done."""
+
+    model: Model | None = None
+    scale: float = 1.0  # the factor slices were resized by for the network (core.scale)
+    planes: list[np.ndarray] = field(default_factory=list)  # labels of each slice done
+    foregrounds: list[np.ndarray] = field(default_factory=list)  # 1 - P(first class)
+    unsure: list[np.ndarray] = field(default_factory=list)  # float16, 0 sure .. 1 unsure
+    scores: dict[int, float] = field(default_factory=dict)  # mean uncertainty per slice
+
+    @property
+    def labels(self) -> np.ndarray:  # (slices, Y, X)
+        return np.stack(self.planes)
+
+    @property
+    def foreground(self) -> np.ndarray | None:  # (slices, Y, X) float32
+        return np.stack(self.foregrounds) if self.foregrounds else None
+
+    @property
+    def uncertainty(self) -> np.ndarray | None:  # (slices, Y, X) float16
+        return np.stack(self.unsure) if self.unsure else None
 
 
 def _scale_source(request: SegmentRequest) -> Any:
@@ -49,8 +64,10 @@ def _scale_source(request: SegmentRequest) -> Any:
     return [data] if len(request.shape) == 2 else data
 
 
-def segment(request: SegmentRequest, data: Any) -> Generator[Progress, None, SegmentResult]:
-    """Worker: load the model, predict slice by slice (yielding progress), assemble the result."""
+def segment(
+    request: SegmentRequest, data: Any, result: SegmentResult
+) -> Generator[Progress, None, SegmentResult]:
+    """Worker: load the model, predict slice by slice (yielding progress) into ``result``."""
     from ..core.inference import SlicePrediction, iter_predict
     from ..core.postprocess import StackInstances
     from ..core.scale import automatic_factor
@@ -62,12 +79,14 @@ def segment(request: SegmentRequest, data: Any) -> Generator[Progress, None, Seg
         from ..core.modelfile import load_model
 
         model = load_model(request.source)
-    factor = automatic_factor(model.provenance, _scale_source(request), request.diameter)
+    result.model = model
+    factor = result.scale = automatic_factor(
+        model.provenance, _scale_source(request), request.diameter
+    )
     events = iter_predict(
         data, model, device=request.device, rgb=request.rgb, scale=factor,
         keep_probabilities=request.probabilities or request.instances or request.uncertainty,
     )
-    labels, foreground, unsure, scores = [], [], [], {}
     number = StackInstances(model.num_classes, factor)
     first = request.z or 0
     for event in events:
@@ -77,15 +96,10 @@ def segment(request: SegmentRequest, data: Any) -> Generator[Progress, None, Seg
         plane = event.labels
         if request.instances:  # per slice, so Cancel stays quick
             plane = number(plane, event.probabilities)
-        labels.append(plane)
         if request.probabilities:
-            foreground.append(1.0 - event.probabilities[0])
+            result.foregrounds.append(1.0 - event.probabilities[0])
         if request.uncertainty:
-            unsure.append(uncertainty(event.probabilities).astype(np.float16))
-            scores[first + event.index] = float(unsure[-1].mean(dtype=np.float32))
-    return SegmentResult(
-        model, np.stack(labels), np.stack(foreground) if foreground else None,
-        np.stack(unsure) if unsure else None, scores, factor,
-    )
-
-
+            result.unsure.append(uncertainty(event.probabilities).astype(np.float16))
+            result.scores[first + event.index] = float(result.unsure[-1].mean(dtype=np.float32))
+        result.planes.append(plane)
+    return result

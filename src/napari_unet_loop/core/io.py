@@ -301,11 +301,27 @@ def _open_tiff(path: Path) -> Stack:
         raise
 
 
+def _samples_are_slices(tif: tifffile.TiffFile, axes: str, shape: tuple[int, ...]) -> bool:
+    """True for a (3 or 4, Y, X) array that tifffile stored as planar RGB(A), its default.
+
+    ``tifffile.imwrite`` stores any (3, Y, X) or (4, Y, X) array as colour planes and records
+    the array's shape in its "shaped" description. That shape is the one the user wrote, and the
+    one napari's own reader opens: a stack of 3 or 4 grey slices, not one colour image. Planar
+    colour from other software has no such description and stays colour.
+    """
+    if axes != "SYX" or not tif.is_shaped:
+        return False
+    written = (tif.shaped_metadata or ({},))[0].get("shape")
+    return isinstance(written, list) and tuple(written) == shape
+
+
 def _tiff_stack(path: Path, tif: tifffile.TiffFile) -> Stack:
     if not tif.series:
         raise InputError(f"{path}: TIFF file without image data")
     series = tif.series[0]
     axes, shape = series.axes, tuple(series.shape)
+    if _samples_are_slices(tif, axes, shape):
+        axes = "Z" + axes[1:]  # each colour plane is stored whole, as a slice would be
     lead = [a for a in axes if a not in "YXS"]
     sizes = dict(zip(axes, shape, strict=True))
     samples = sizes.get("S", 1)

@@ -1,14 +1,18 @@
 """Autosave corrections as the user paints, and put them back on the next start.
 
-A tracked layer's edited slices are written a moment after painting pauses (one file per
-slice, see ``core.corrections``), and at once when the layer leaves the viewer (also when the
-viewer closes). When a segmentation layer appears for an image with saved corrections, they
-are written back into it and its slices count as edited again.
+A tracked layer's edited slices are written as the user paints (one file per slice, see
+``core.corrections``): the first paint event of a stroke as soon as the event is handled
+(napari sends it before it writes the pixels), later ones at most ``AUTOSAVE_INTERVAL_MS``
+after it, so a crash loses no stroke; and at once
+when the layer leaves the viewer (also when the viewer closes). When a segmentation layer
+appears for an image with saved corrections, they are written back into it and its slices
+count as edited again.
 """
 
 from __future__ import annotations
 
 import os
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +35,7 @@ if TYPE_CHECKING:
 
     from ..session import LoopSession
 
-AUTOSAVE_DELAY_MS = 500  # one write per pause in painting, not one per mouse move
+AUTOSAVE_INTERVAL_MS = 50  # at most ~20 writes a second while dragging the brush
 _WATCHED: weakref.WeakSet = weakref.WeakSet()  # viewers whose layers watch_viewer adopts
 
 
@@ -51,7 +55,7 @@ def corrections_folder(image: Image | None, labels: Labels) -> Path:
 
 
 class Autosaver:
-    """Saves a tracked layer's edited slices a moment after the user stops painting."""
+    """Saves a tracked layer's edited slices as the user paints (see the module's note)."""
 
     def __init__(self, tracker: EditTracker, folder: Path) -> None:
         self.tracker = tracker
@@ -59,19 +63,22 @@ class Autosaver:
         self._pending: set[int] = set()
         self._timer = QTimer()
         self._timer.setSingleShot(True)
-        self._timer.setInterval(AUTOSAVE_DELAY_MS)
+        self._last_write = 0.0
         self._timer.timeout.connect(self.flush)
         tracker.listeners.append(self.save_later)
 
     def save_later(self, slices: set[int]) -> None:
-        """Save these slices when painting pauses (restarts the short timer)."""
+        """Save these slices right after this event, or within the interval of the last write."""
         self._pending |= slices
-        self._timer.start()
+        if not self._timer.isActive():  # never restarted: a long stroke still saves often
+            since = (time.monotonic() - self._last_write) * 1000
+            self._timer.start(max(0, round(AUTOSAVE_INTERVAL_MS - since)))
 
     def flush(self) -> None:
         """Write the slices edited since the last save (also called on removal and close)."""
         self._timer.stop()
         layer, pending, self._pending = self.tracker.layer, self._pending, set()
+        self._last_write = time.monotonic()
         if layer is None:
             return
         try:

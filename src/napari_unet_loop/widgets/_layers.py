@@ -13,10 +13,11 @@ from functools import partial
 from itertools import count
 from typing import TYPE_CHECKING
 
-from napari.layers import Image, Layer
+from napari.layers import Image, Labels, Layer
 from qtpy.QtWidgets import QComboBox
 
 from ..core.errors import InputError
+from ..truth import Candidate, is_truth_like, pick_truth
 
 if TYPE_CHECKING:
     from napari.viewer import Viewer
@@ -35,22 +36,9 @@ def probability_name(image_name: str) -> str:
     return f"{image_name} probability"
 
 
-# Words in a layer name that suggest ground truth, best first.
-_TRUTH_HINTS = ("ground truth", "truth", "label")
-
-
 def uncertainty_name(image_name: str) -> str:
     """Layer name for Segment's uncertainty map of an image."""
     return f"{image_name} uncertainty"
-
-
-def guess_truth(names: list[str], prediction: str) -> str | None:
-    """The name most likely to be a ground truth among ``names``, never ``prediction``."""
-    def rank(name: str) -> int:
-        lower = name.lower()
-        return next((i for i, hint in enumerate(_TRUTH_HINTS) if hint in lower), len(_TRUTH_HINTS))
-
-    return min((name for name in names if name != prediction), key=rank, default=None)
 
 
 def numbered_names(base: str) -> Iterator[str]:
@@ -98,9 +86,12 @@ def viewer_alive(viewer: Viewer) -> bool:
     """False once the window of ``viewer`` (seen by :func:`real_viewer`) has been destroyed.
 
     Viewer.close() empties the layer list at once and destroys the window a moment later, so
-    in between no layer is alive (see :func:`layer_alive`) while the widgets still are.
+    in between no layer is alive (see :func:`layer_alive`) while the widgets still are. It
+    also drops the viewer from napari's list of open viewers at once: checked too, so a worker
+    result arriving in between is not shown (in the next viewer, for a notification).
     """
-    return viewer not in _CLOSED
+    instances = getattr(type(viewer), "_instances", None)
+    return viewer not in _CLOSED and (instances is None or viewer in instances)
 
 
 def layer_alive(viewer: Viewer, layer: Layer) -> bool:
@@ -155,13 +146,45 @@ class LayerChooser(QComboBox):
         if self.currentText() != previous:
             self.currentTextChanged.emit(self.currentText())
 
-    def choose_truth(self, prediction: str) -> None:
-        """Choose the likeliest ground-truth layer other than ``prediction`` (if there is one)."""
-        names = [self.itemText(i) for i in range(self.count())]
-        if (guess := guess_truth(names, prediction)) is not None:
-            self.setCurrentText(guess)
-
     def layer(self) -> Layer | None:
         """The chosen layer, or None when there is none."""
         return get_layer(self._viewer, self.currentText(), self._kind)
 
+
+class TruthChooser(LayerChooser):
+    """The ground-truth combo: Labels or Image layers, not the prediction in ``prediction``.
+
+    :meth:`choose` picks the likeliest truth of the prediction's shape; a layer that looks like
+    ground truth (labels with classes, or an integer image with a few values) is chosen as
+    soon as it is added, so opening the truth after segmenting needs no second step.
+    """
+
+    def __init__(self, viewer: Viewer, prediction: LayerChooser) -> None:
+        super().__init__(viewer, (Labels, Image))
+        self._prediction = prediction
+        viewer.layers.events.inserted.connect(self._added)
+
+    def _candidates(self) -> list[Candidate]:
+        pred = self._prediction.layer()
+        return [
+            Candidate(layer.name, layer.data, isinstance(layer, Labels))
+            for layer in self._viewer.layers
+            if isinstance(layer, (Labels, Image)) and layer is not pred
+            and not getattr(layer, "rgb", False) and not layer.multiscale
+            and META_KEY not in layer.metadata  # Segment's results are predictions
+        ]
+
+    def _shape(self) -> tuple[int, ...] | None:
+        pred = self._prediction.layer()
+        return None if pred is None else tuple(pred.data.shape)
+
+    def choose(self) -> None:
+        """Choose the likeliest ground truth for the current prediction (if there is one)."""
+        if (name := pick_truth(self._candidates(), self._shape())) is not None:
+            self.setCurrentText(name)
+
+    def _added(self, event) -> None:
+        new = next((c for c in self._candidates() if c.name == event.value.name), None)
+        shape = self._shape()
+        if new and (shape is None or tuple(new.data.shape) == shape) and is_truth_like(new):
+            self.setCurrentText(new.name)

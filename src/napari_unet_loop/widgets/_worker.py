@@ -2,7 +2,9 @@
 
 Core long work is written as generators; each ``yield`` is a place where the worker can stop.
 Results reach the widget through ``on_yield``/``on_done`` on the GUI thread. Errors travel as
-values into a notification, so they never crash the viewer.
+values into a notification, so they never crash the viewer. A worker that ends after its
+viewer was closed notifies nothing: napari's notifications are global, so "Retrain cancelled"
+would otherwise pop up in the next viewer.
 
 Quitting Python while a worker runs (napari closed mid-run) is safe too: at exit our workers are
 asked to stop and every Qt worker thread gets time to end. A worker thread still running once
@@ -14,12 +16,17 @@ from __future__ import annotations
 import atexit
 import weakref
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from napari.qt.threading import GeneratorWorker, thread_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QThreadPool
+
+from ._layers import viewer_alive
+
+if TYPE_CHECKING:
+    from napari.viewer import Viewer
 
 EXIT_WAIT_MS = 20_000  # a stopped worker ends within one tile batch or training iteration
 _STARTED: weakref.WeakSet = weakref.WeakSet()  # workers start_worker has started
@@ -44,10 +51,12 @@ def start_worker(
     job: Callable[..., Generator[Any, None, Any]],
     *args: Any,
     description: str,
+    viewer: Viewer | None = None,
     on_yield: Callable[[Any], None] | None = None,
     on_done: Callable[[Any], None] | None = None,
     on_error: Callable[[BaseException], None] | None = None,
     on_finish: Callable[[], None] | None = None,
+    on_abort: Callable[[], None] | None = None,
     total: Callable[[Any], int | None] | None = None,
     step: Callable[[Any], int | None] | None = None,
     **kwargs: Any,
@@ -55,7 +64,8 @@ def start_worker(
     """Start ``job(*args, **kwargs)`` (a generator function) in a thread worker.
 
     ``total(item)`` and ``step(item)`` read the progress bar's size and position from a yielded
-    item (None leaves it alone). ``on_finish`` runs after success, error or cancel alike.
+    item (None leaves it alone). ``on_abort`` runs after a cancel, ``on_finish`` after success,
+    error or cancel alike. Notifications go out only while ``viewer`` is open.
     """
     generator = job(*args, **kwargs)
 
@@ -75,13 +85,19 @@ def start_worker(
         if on_yield is not None:
             on_yield(item)
 
+    def notify(show: Callable[[str], None], text: str) -> None:
+        if viewer is None or viewer_alive(viewer):
+            show(text)
+
     def errored(exc: BaseException) -> None:
-        show_error(f"{description} failed: {_message(exc)}")
+        notify(show_error, f"{description} failed: {_message(exc)}")
         if on_error is not None:
             on_error(exc)
 
     def aborted() -> None:
-        show_info(f"{description} cancelled")
+        notify(show_info, f"{description} cancelled")
+        if on_abort is not None:
+            on_abort()
 
     def finished() -> None:
         # A cancelled generator is left suspended; closing it now runs its cleanup (e.g. a

@@ -173,7 +173,7 @@ class RetrainWidget(QWidget):
         self._report = RetrainReport()
         self._targets = (self._job.labels, self._job.image)
         self._worker = start_worker(
-            retrain, *self._job.args, description="Retrain",
+            retrain, *self._job.args, description="Retrain", viewer=self._viewer,
             total=lambda u: getattr(u, "total", None), step=lambda u: getattr(u, "iteration", None),
             on_yield=self._progress,
             on_error=lambda exc: self._say(f"Retrain failed: {exc}"),

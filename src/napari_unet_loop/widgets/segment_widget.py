@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from napari.layers import Image, Labels
-from napari.utils.notifications import show_info
+from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from ..app.segment_job import SegmentRequest, SegmentResult, segment
 from ..core.errors import InputError, UnetLoopError
+from ..segment_report import one_class_warning, scope_text
 from ..session import session_for
 from ._autosave import watch_viewer
 from ._edits import programmatic_update, track_edits
@@ -113,18 +114,26 @@ class SegmentWidget(WorkerPanel):
         data = request.image.data
         if request.z is not None:
             data = data[request.z : request.z + 1]
-        if request.z is not None:
-            where = f"slice {request.z}"
-        else:
-            where = "whole stack" if len(request.shape) == 3 else "whole image"
-        self.say(f"Segmenting {request.image.name} ({where})…")
+        self.say(f"Segmenting {request.image.name} ({scope_text(request.shape, request.z)})…")
+        result = SegmentResult()
         self.start(
-            segment, request, data,
+            segment, request, data, result,
             description=f"Segment {request.image.name}",
             total=lambda event: event.total,
             step=lambda event: event.done,
             on_done=lambda result: self._finished(request, result),
+            on_abort=lambda: self._cancelled(request, result), uses=(request.image,),
         )
+
+    def _cancelled(self, request: SegmentRequest, result: SegmentResult) -> None:
+        """Keep the slices segmented before Cancel."""
+        if not layer_alive(self._viewer, request.image):
+            self.say(f"Stopped: '{request.image.name}' was removed.")
+        elif not result.planes:
+            self.say("Cancelled before a slice was done: nothing changed.")
+        else:
+            self._finished(request, result)
+            self.say(f"Cancelled: kept the {len(result.planes)} slice(s) already segmented.")
 
     def _finished(self, request: SegmentRequest, result: SegmentResult) -> None:
         self.model_picker.adopt(request.source, result.model)
@@ -133,11 +142,15 @@ class SegmentWidget(WorkerPanel):
             return
         layer = self._write_labels(request, result)
         if result.foreground is not None:
-            self._write_probabilities(request, result.foreground, probability_name)
+            self._write_map(request, result.foreground, probability_name)
         if result.uncertainty is not None:
-            self._write_probabilities(request, result.uncertainty, uncertainty_name)
+            self._write_map(request, result.uncertainty, uncertainty_name)
+        warning = one_class_warning(result.labels, result.model.class_names)
         scale = "" if result.scale == 1.0 else f", objects rescaled ×{result.scale:.2f}"
-        self.say(f"Done: '{layer.name}' ({result.model.name}{scale}).")
+        done = f"Done: '{layer.name}' ({result.model.name}{scale})."
+        self.say(f"{done}{' ' + warning if warning else ''}")
+        if warning:
+            show_warning(warning)
 
     def _target(self, request: SegmentRequest) -> tuple[str, Labels | None]:
         """The labels layer to (re)use, skipping layers whose corrections this run would hit."""
@@ -167,7 +180,7 @@ class SegmentWidget(WorkerPanel):
     def _write_labels(self, request: SegmentRequest, result: SegmentResult) -> Labels:
         name, layer = self._target(request)
         values = result.labels
-        if request.z is None:
+        if request.z is None and values.size == np.prod(request.shape):
             data = values.reshape(request.shape)
         else:
             existing = np.asarray(layer.data) if layer is not None else None
@@ -176,12 +189,14 @@ class SegmentWidget(WorkerPanel):
                 data = np.zeros(request.shape, dtype)
             else:
                 data = existing.astype(dtype, copy=False)
-            data[request.z] = values[0]
+            start = request.z or 0  # a cancelled whole-stack run: the first slices
+            data[start : start + len(values)] = values
         metadata = {
             "image_layer": request.image.name,
             "model": result.model.name,
             "classes": list(result.model.class_names),
             "scale": result.scale,
+            "uncertainty": dict(result.scores),
         }
         if layer is not None:
             previous = (layer.metadata.get(META_KEY) or {}).get("uncertainty") or {}
@@ -190,7 +205,6 @@ class SegmentWidget(WorkerPanel):
             with programmatic_update(layer):  # the plugin's write, not the user's correction
                 layer.data = data
             return layer
-        metadata["uncertainty"] = result.scores
         layer = self._viewer.add_labels(
             data, name=name, scale=request.image.scale, translate=request.image.translate,
             metadata={META_KEY: metadata},
@@ -198,18 +212,19 @@ class SegmentWidget(WorkerPanel):
         track_edits(layer, self._session)
         return layer
 
-    def _write_probabilities(self, request: SegmentRequest, values: np.ndarray, naming) -> None:
+    def _write_map(self, request: SegmentRequest, values: np.ndarray, naming) -> None:
         """A 0..1 map per slice as an Image layer (foreground probability, uncertainty)."""
         name = naming(request.image.name)
         layer = get_layer(self._viewer, name, Image)
-        if request.z is None:
+        if request.z is None and values.size == np.prod(request.shape):
             data = values.reshape(request.shape)
         else:
             if layer is not None and layer.data.shape == request.shape:
                 data = np.asarray(layer.data, dtype=values.dtype)
             else:
                 data = np.zeros(request.shape, values.dtype)
-            data[request.z] = values[0]
+            start = request.z or 0
+            data[start : start + len(values)] = values
         if layer is not None:
             layer.data = data
             return
