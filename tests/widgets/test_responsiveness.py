@@ -24,6 +24,7 @@ def test_gui_thread_keeps_ticking_while_segmenting(make_napari_viewer, model_fil
     # Creating a Labels layer costs napari 0.1-0.5 s on the GUI thread (importing pandas, building
     # vispy visuals) whoever does it; Segment reuses this one, so what is timed is our work.
     target = viewer.add_labels(np.zeros((6, 256, 256), np.uint8), name="cells segmentation")
+    viewer.add_image(np.zeros((6, 256, 256), np.float32), name="cells uncertainty")  # likewise
     qtbot.wait(100)
 
     ticks: list[float] = []

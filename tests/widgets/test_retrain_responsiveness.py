@@ -22,7 +22,7 @@ def test_gui_keeps_ticking_while_retraining(make_napari_viewer, qtbot, wait_idle
     metrics.truth_combo.setCurrentText("em truth")
     widget = RetrainWidget(viewer)
     widget.labels_combo.setCurrentText(SEG)
-    widget.config = replace(widget.config, patch_size=64, batch_size=4)
+    widget.settings = replace(widget.settings, patch_size=64, batch_size=4)
     widget.iterations.setValue(15)
     correct_slice(viewer.layers[SEG], 0, viewer.layers["em truth"].data)
     viewer.dims.set_current_step(0, 2)  # an unedited slice: re-segmented after training

@@ -43,7 +43,7 @@ class SegmentResult:
     scale: float = 1.0  # the factor slices were resized by for the network (core.scale)
     planes: list[np.ndarray] = field(default_factory=list)  # labels of each slice done
     foregrounds: list[np.ndarray] = field(default_factory=list)  # 1 - P(first class)
-    unsure: list[np.ndarray] = field(default_factory=list)  # float16, 0 sure .. 1 unsure
+    unsure: list[np.ndarray] = field(default_factory=list)  # float32, 0 sure .. 1 unsure
     scores: dict[int, float] = field(default_factory=dict)  # mean uncertainty per slice
 
     @property
@@ -55,7 +55,7 @@ class SegmentResult:
         return np.stack(self.foregrounds) if self.foregrounds else None
 
     @property
-    def uncertainty(self) -> np.ndarray | None:  # (slices, Y, X) float16
+    def uncertainty(self) -> np.ndarray | None:  # (slices, Y, X) float32
         return np.stack(self.unsure) if self.unsure else None
 
 
@@ -99,7 +99,7 @@ def segment(
         if request.probabilities:
             result.foregrounds.append(1.0 - event.probabilities[0])
         if request.uncertainty:
-            result.unsure.append(uncertainty(event.probabilities).astype(np.float16))
-            result.scores[first + event.index] = float(result.unsure[-1].mean(dtype=np.float32))
+            result.unsure.append(uncertainty(event.probabilities))
+            result.scores[first + event.index] = float(result.unsure[-1].mean())
         result.planes.append(plane)
     return result

@@ -88,6 +88,7 @@ class RoundSettings:
     margin: float = 0.01
     trusted_margin: float = 0.02
     untrained_factor: float = 2.0
+    iterations: int | None = None  # a fixed count instead of the sized budget
     seed: int = 0
     device: str = "auto"
 
@@ -332,7 +333,7 @@ def correction_round(
 
     # A new network, or a model that is wrong on the corrections, has more to learn.
     extra = (settings.untrained_factor - 1) * (1 - trust)
-    iterations = int(iteration_budget(train_targets, settings) * (1 + extra))
+    iterations = settings.iterations or int(iteration_budget(train_targets, settings) * (1 + extra))
     config = TrainConfig(
         iterations=iterations, patch_size=settings.patch_size, batch_size=settings.batch_size,
         learning_rate=settings.learning_rate * (1 - (1 - settings.trusted_rate) * trust),
@@ -417,4 +418,5 @@ def run_round(updates: Generator[TrainUpdate | RoundResult, None, None]) -> Roun
 def with_iterations(settings: RoundSettings, iterations: int) -> RoundSettings:
     """``settings`` with a fixed iteration count (the Retrain widget's field, when the user
     sets one)."""
-    return replace(settings, min_iterations=iterations, max_iterations=iterations)
+    return replace(settings, iterations=iterations, min_iterations=min(iterations,
+                   settings.min_iterations))
