@@ -19,7 +19,7 @@ def _manifest() -> PluginManifest:
 def test_manifest_is_found_through_the_entry_point():
     manifest = _manifest()
     assert manifest.name == "napari-unet-loop"
-    assert len(manifest.contributions.widgets) == 4
+    assert len(manifest.contributions.widgets) == 5
 
 
 def test_menus_place_each_widget_where_napari_users_look():
