@@ -144,7 +144,8 @@ def run_scenario(scenario: Scenario, ks: list[int], modes: list[str], seeds: int
                      "rest": len(rest), **before, "seconds": None})
         for k in [k for k in ks if 0 < k <= max_k]:
             edited = sorted(order[:k])
-            context = [scenario.images[i] for i in everything if i not in edited]
+            unedited = [i for i in everything if i not in edited]
+            context = [scenario.images[i] for i in unedited]
             for mode in modes if choice == "random" else ("dense",):
                 targets = corrections(scenario, edited, mode, seed)
                 label = f"[{scenario.key}] {choice} seed {seed}, k={k}, {mode}"
@@ -152,7 +153,8 @@ def run_scenario(scenario: Scenario, ks: list[int], modes: list[str], seeds: int
                 start = time.perf_counter()
                 result = run_round(correction_round(
                     base, [scenario.images[i] for i in edited], targets, context=context,
-                    settings=settings, scale=float(np.median([factors[i] for i in edited])),
+                    settings=settings, scale=[factors[i] for i in edited],
+                    context_scale=[factors[i] for i in unedited],
                 ))
                 seconds = time.perf_counter() - start
                 current = result.model if result.adopted else base
