@@ -40,17 +40,21 @@ from _loop_report import report
 from _loop_scenarios import SCENARIOS, Scenario, start_model
 from _scribbles import scribble
 
-from napari_unet_loop.core.atomic import atomic_output
-from napari_unet_loop.core.channels import looks_rgb
-from napari_unet_loop.core.devices import get_device
-from napari_unet_loop.core.inference import predict
-from napari_unet_loop.core.metrics import ConfusionCounts, confusion_counts, object_metrics
-from napari_unet_loop.core.modelfile import Model
-from napari_unet_loop.core.postprocess import instance_labels, instance_options
-from napari_unet_loop.core.rounds import DEFAULT_ROUND, correction_round, run_round
-from napari_unet_loop.core.scale import automatic_factor
-from napari_unet_loop.core.uncertainty import rank_slices, uncertainty
-from napari_unet_loop.loop import warm_up
+from napari_unet_loop.app.loop import warm_up
+from napari_unet_loop.core.evaluation.metrics import (
+    ConfusionCounts,
+    confusion_counts,
+    object_metrics,
+)
+from napari_unet_loop.core.inference.postprocess import instance_labels, instance_options
+from napari_unet_loop.core.inference.predict import predict
+from napari_unet_loop.core.inference.scale import automatic_factor
+from napari_unet_loop.core.inference.uncertainty import rank_slices, uncertainty
+from napari_unet_loop.core.io.atomic import atomic_output
+from napari_unet_loop.core.model.channels import looks_rgb
+from napari_unet_loop.core.model.devices import get_device
+from napari_unet_loop.core.model.modelfile import Model
+from napari_unet_loop.core.training.rounds import DEFAULT_ROUND, correction_round, run_round
 
 MODES = ("dense", "scribbles")
 SCORED = 8  # at most this many uncorrected images are scored (spread over the rest)
