@@ -153,8 +153,9 @@ def targets(parts: list[dict]) -> list[str]:
 
 def report(parts: list[dict], where: str) -> str:
     sections = ["# The correction loop, measured",
-                f"Measured on {where}. Every round is `core.rounds.correction_round` with its "
-                "defaults (what the Retrain button runs), from the scenario's starting model; "
+                f"Measured on {where}. Every round is "
+                "`core.training.rounds.correction_round` with its defaults (what the Retrain "
+                "button runs), from the scenario's starting model; "
                 "the rest is segmented with the model the loop then holds (the new one, or "
                 "the previous one when the guard kept it). Dice is pooled over the images "
                 "no k of that choice corrects; ± is the standard deviation over seeds. The "

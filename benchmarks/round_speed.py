@@ -26,10 +26,10 @@ from _common import (
     run_script,
 )
 
-from napari_unet_loop.core.devices import get_device
-from napari_unet_loop.core.modelfile import load_model
-from napari_unet_loop.core.rounds import DEFAULT_ROUND, correction_round, run_round
-from napari_unet_loop.loop import warm_up
+from napari_unet_loop.app.loop import warm_up
+from napari_unet_loop.core.model.devices import get_device
+from napari_unet_loop.core.model.modelfile import load_model
+from napari_unet_loop.core.training.rounds import DEFAULT_ROUND, correction_round, run_round
 
 HELD_OUT = range(22, 30)
 TARGET_SECONDS = 20.0  # the loop issue's target for k <= 4 on two CPU cores
