@@ -23,9 +23,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..app.loop import RetrainReport, retrain, slices_text, start_warm_up
+from ..app.session import session_for
 from ..core.errors import UnetLoopError
-from ..loop import RetrainReport, retrain, slices_text, start_warm_up
-from ..session import session_for
 from ._autosave import AutosaveFolder, watch_viewer
 from ._edits import track_edits
 from ._history import ModelHistory
@@ -39,7 +39,7 @@ from ._worker import start_worker
 if TYPE_CHECKING:
     from napari.viewer import Viewer
 
-    from ..core.rounds import RoundResult
+    from ..core.training.rounds import RoundResult
 
 
 class RetrainWidget(QWidget):
@@ -47,7 +47,7 @@ class RetrainWidget(QWidget):
 
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__()
-        from ..core.rounds import DEFAULT_ROUND
+        from ..core.training.rounds import DEFAULT_ROUND
 
         napari_viewer = real_viewer(napari_viewer)
         self._viewer, self._session = napari_viewer, session_for(napari_viewer)
@@ -153,7 +153,7 @@ class RetrainWidget(QWidget):
         """Start retraining on the edited slices (the Retrain button)."""
         if self._worker is not None:
             return
-        from ..core.rounds import with_iterations
+        from ..core.training.rounds import with_iterations
 
         settings = self.settings
         if self.iterations.value():
