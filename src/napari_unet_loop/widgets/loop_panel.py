@@ -15,8 +15,8 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QLabel, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from ..app.next_step import BATCH, CORRECT, MEASURE, SEGMENT, LoopState, NextStep, next_step
-from ..session import session_for
-from ..truth import Candidate, is_truth_like, pick_truth
+from ..app.session import session_for
+from ..app.truth import Candidate, is_truth_like, pick_truth
 from ._layers import META_KEY, real_viewer, viewer_alive
 
 if TYPE_CHECKING:
