@@ -1,12 +1,15 @@
-"""Screenshots of the correction loop for the docs, one PNG per step, on the EM sample.
+"""Screenshots of the correction loop for the docs, one PNG per step, in the U-Net Loop panel.
 
-Opens a real napari window (run it under a display: ``xvfb-run -a python
+Opens a real napari window of 1920×1080 (run it under a display: ``xvfb-run -a python
 docs/make_screenshots.py``), segments the bundled synthetic EM stack, corrects one slice,
 retrains briefly, scores against the ground truth and batch-segments the sample TIFF.
 
     xvfb-run -a python docs/make_screenshots.py [--model NAME_OR_PATH] [--out docs/images]
+        [--image STACK.tif --truth LABELS.tif]
 
 ``--model`` is a shipped model's name or a model file; nothing is trained from scratch.
+``--image``/``--truth`` run the same steps on your own stack, to look at: never commit shots
+of data you may not publish.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ TRUTH = f"{IMAGE} ground truth"
 SEGMENTATION = f"{IMAGE} segmentation"
 CORRECTED_SLICE = 3
 RETRAIN_ITERATIONS = 20  # enough to show the loss falling, quick on a CPU
-WINDOW_SIZE = (1600, 900)
-DOCK_WIDTH = 680  # wide enough for the Dice / IoU table's columns
+WINDOW_SIZE = (1920, 1080)  # a common screen: the panel must fit beside the layer list
+DOCK_WIDTH = 560
 TIMEOUT_S = 600
 
 
@@ -50,27 +53,26 @@ def pause(seconds: float = 0.5) -> None:
 
 
 class Shooter:
-    """Docks the plugin's widgets and saves numbered whole-window shots, one widget showing."""
+    """Docks the U-Net Loop panel and saves numbered whole-window shots of its sections."""
 
     def __init__(self, viewer, out: Path) -> None:
+        from napari_unet_loop.widgets.loop_panel import LoopPanel
+
         self.viewer, self.out, self.count = viewer, out, 0
-        self.docks: dict = {}  # widget -> its dock
         out.mkdir(parents=True, exist_ok=True)
+        self.panel = LoopPanel(viewer)
+        self.dock = viewer.window.add_dock_widget(self.panel, name="U-Net Loop")
 
-    def dock(self, widget_class, name: str):
-        widget = widget_class(self.viewer)
-        self.docks[widget] = self.viewer.window.add_dock_widget(widget, name=name)
-        return widget
+    def section(self, name: str):
+        return self.panel.show_section(name)
 
-    def shoot(self, widget, name: str) -> None:
+    def shoot(self, section: str, name: str) -> None:
         from qtpy.QtCore import Qt
 
-        for other, dock in self.docks.items():  # hidden widgets keep working
-            dock.setVisible(other is widget)
+        self.panel.show_section(section)
         pause()
-        self.viewer.window.resize(*WINDOW_SIZE)  # docking them all stretched the window
-        dock = self.docks[widget]
-        dock.parentWidget().resizeDocks([dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
+        self.viewer.window.resize(*WINDOW_SIZE)
+        self.dock.parentWidget().resizeDocks([self.dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
         pause()
         self.viewer.reset_view()  # fit the image into the canvas the dock leaves
         pause()
@@ -96,64 +98,90 @@ def choose_model(picker, model: str) -> None:
         picker.set_file(resolve_model_path(model))
 
 
-def make_screenshots(model: str, out: Path, work: Path) -> None:
+def open_layers(viewer, image: Path | None, truth: Path | None) -> tuple[str, str, Path]:
+    """The sample (default) or the given stack and ground truth; returns their layer names and
+    the TIFF that Batch segments."""
+    from napari_unet_loop._sample_data import em_membranes_sample
+
+    if image is None:
+        for data, kwargs, kind in em_membranes_sample():
+            getattr(viewer, f"add_{kind}")(data, **kwargs)
+        return IMAGE, TRUTH, SAMPLE_TIFF
+    viewer.open(str(image), plugin="napari-unet-loop")
+    if truth is not None:
+        viewer.open(str(truth), plugin="napari-unet-loop")
+    return image.stem, truth.stem if truth is not None else "", image
+
+
+def make_screenshots(
+    model: str, out: Path, work: Path, image: Path | None = None, truth: Path | None = None
+) -> None:
     import napari
 
-    from napari_unet_loop._sample_data import em_membranes_sample
-    from napari_unet_loop.widgets.batch_widget import BatchWidget
-    from napari_unet_loop.widgets.metrics_widget import MetricsWidget
-    from napari_unet_loop.widgets.retrain_widget import RetrainWidget
-    from napari_unet_loop.widgets.segment_widget import SegmentWidget
+    from napari_unet_loop.app.next_step import BATCH, CORRECT, MEASURE, SEGMENT
 
     viewer = napari.Viewer(title="napari-unet-loop")
     viewer.window.resize(*WINDOW_SIZE)
-    for data, kwargs, kind in em_membranes_sample():
-        getattr(viewer, f"add_{kind}")(data, **kwargs)
-    viewer.layers[TRUTH].visible = False  # a user correcting has no ground truth to look at
+    image_name, truth_name, tiff = open_layers(viewer, image, truth)
+    segmentation = f"{image_name} segmentation"
+    if truth_name:
+        viewer.layers[truth_name].visible = False  # a user correcting has no truth to look at
     viewer.dims.set_current_step(0, CORRECTED_SLICE)
     shots = Shooter(viewer, out)
 
-    segment = shots.dock(SegmentWidget, "Segment")
+    segment = shots.section(SEGMENT)
+    segment.image_combo.setCurrentText(image_name)
     choose_model(segment.model_picker, model)
-    metrics = shots.dock(MetricsWidget, "Dice / IoU")  # docked early: a row per model version
-    retrain = shots.dock(RetrainWidget, "Correct and Retrain")
-    batch = shots.dock(BatchWidget, "Batch segment")
+    metrics = shots.section(MEASURE)  # built early: a history row per model version
+    retrain = shots.section(CORRECT)
+    batch = shots.section(BATCH)
+    shots.shoot(SEGMENT, "open")
 
     segment.run()
     wait_until(lambda: not segment.running, "Segment")
-    if SEGMENTATION not in viewer.layers:
+    if segmentation not in viewer.layers:
         raise SystemExit(f"Segment failed: {segment.status.text()}")
-    viewer.layers.selection.active = labels = viewer.layers[SEGMENTATION]
-    metrics.pred_combo.setCurrentText(SEGMENTATION)
-    metrics.truth_combo.setCurrentText(TRUTH)
-    shots.shoot(segment, "segment")
+    viewer.layers.selection.active = labels = viewer.layers[segmentation]
+    metrics.pred_combo.setCurrentText(segmentation)
+    if truth_name:
+        metrics.truth_combo.setCurrentText(truth_name)
+    shots.shoot(SEGMENT, "segment")
 
-    correct_slice(labels, viewer.layers[TRUTH].data, CORRECTED_SLICE)
+    if truth_name:
+        from napari_unet_loop.app.loop import class_map
+
+        # the truth as the model's classes (ISBI: 255 = interior = class 0, hence "swap")
+        truth_data = viewer.layers[truth_name].data
+        swap = image is not None and int(truth_data.max()) == 255
+        classes, _ = class_map(truth_data, 2, invert=swap)
+        correct_slice(labels, classes, CORRECTED_SLICE)
+        metrics.invert_check.setChecked(swap)
     labels.mode = "paint"  # the brush a user corrects with
-    retrain.labels_combo.setCurrentText(SEGMENTATION)
+    retrain.labels_combo.setCurrentText(segmentation)
     retrain.iterations.setValue(RETRAIN_ITERATIONS)
-    shots.shoot(retrain, "corrected_slice")
+    shots.shoot(CORRECT, "corrected_slice")
 
     retrain.retrain()
     wait_until(
-        lambda: retrain.status.text().startswith("Iteration") or not retrain.running,
-        "the first iteration",
+        lambda: len(retrain.curve.live.loss) > RETRAIN_ITERATIONS // 2 or not retrain.running,
+        "half the iterations",
     )
-    shots.shoot(retrain, "retraining")
+    shots.shoot(CORRECT, "retraining")
     wait_until(lambda: not retrain.running, "Retrain")
     retrain.resegment_unedited()
     wait_until(lambda: not retrain.running, "re-segmenting")
-    shots.shoot(retrain, "retrained")
+    shots.shoot(CORRECT, "retrained")
 
-    wait_until(lambda: not metrics.running, "Dice / IoU")
-    shots.shoot(metrics, "dice_iou")
+    if truth_name:
+        wait_until(lambda: not metrics.running, "Dice / IoU")
+        shots.shoot(MEASURE, "dice_iou")
 
-    shutil.copy(SAMPLE_TIFF, work)  # "~/…" paths: the shots show no machine's folders
-    batch.inputs_edit.setText(f"~/{SAMPLE_TIFF.name}")
+    shutil.copy(tiff, work)  # "~/…" paths: the shots show no machine's folders
+    batch.inputs_edit.setText(f"~/{tiff.name}")
     batch.output_edit.setText("~/segmented")
     batch.run()
     wait_until(lambda: not batch.running, "Batch segment")
-    shots.shoot(batch, "batch")
+    shots.shoot(BATCH, "batch")
     viewer.close()
 
 
@@ -163,6 +191,8 @@ def main() -> None:
                         help="shipped model name or model file (default: em-membranes)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images",
                         help="folder for the PNGs (default: docs/images)")
+    parser.add_argument("--image", type=Path, help="a stack of your own instead of the sample")
+    parser.add_argument("--truth", type=Path, help="its ground truth (with --image)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="unet-loop-") as work:
         # A private home: corrections autosave there, so runs neither read nor leave any, and
@@ -175,7 +205,7 @@ def main() -> None:
             resolve_model_path(args.model)
         except ModelFileError as exc:
             parser.error(str(exc))
-        make_screenshots(args.model, args.out.resolve(), Path(work))
+        make_screenshots(args.model, args.out.resolve(), Path(work), args.image, args.truth)
 
 
 if __name__ == "__main__":

@@ -16,17 +16,18 @@ SEED = 0
 LayerData = tuple[Any, dict, str]
 
 
-def _pair(name: str, image: Any, labels: Any) -> list[LayerData]:
-    return [
-        (image, {"name": name}, "image"),
-        (labels, {"name": f"{name} ground truth", "opacity": 0.4}, "labels"),
-    ]
+def _pair(name: str, image: Any, labels: Any, features: dict | None = None) -> list[LayerData]:
+    truth = {"name": f"{name} ground truth", "opacity": 0.4}
+    if features:
+        truth["features"] = features  # napari names the class under the cursor
+    return [(image, {"name": name}, "image"), (labels, truth, "labels")]
 
 
 def em_membranes_sample() -> list[LayerData]:
     """A serial-section EM-like stack and its membrane mask (0 = interior, 1 = membrane)."""
     image, labels = make_membrane_stack(SAMPLE_SHAPE, seed=SEED)
-    return _pair("em_membranes", image, labels)
+    classes = ["interior", "membrane"]  # as the shipped em-membranes model names them
+    return _pair("em_membranes", image, labels, {"index": [0, 1], "class": classes})
 
 
 def nuclei_sample() -> list[LayerData]:

@@ -65,3 +65,18 @@ def test_a_proxy_of_the_viewer_finds_the_viewers_session():
     forget_session(wrapt.ObjectProxy(viewer))
     assert session_for(viewer) is not session
     forget_session(viewer)
+
+
+def test_the_previous_version_is_what_ab_compares_and_curves_stay_with_versions():
+    from napari_unet_loop.app.curve import Curve
+
+    session = LoopSession()
+    assert session.previous is None
+    first = session.push_model(new_model(["a", "b"], depth=2, base_channels=4), "first")
+    curve = Curve()
+    second = session.push_model(first.model.copy(), "second", curve=curve)
+    assert session.previous is first and second.curve is curve and first.curve is None
+    session.select_version(0)
+    assert session.previous is second
+    session.select_version(0)  # choosing the current one again changes nothing
+    assert session.previous is second

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from napari_unet_loop.app.session import session_for
 from napari_unet_loop.core.model.modelfile import new_model
 from napari_unet_loop.core.synthetic import make_membrane_stack
+from napari_unet_loop.widgets.retrain_widget import RetrainWidget
 
 SHAPE = (3, 64, 64)
 CLASSES = ["background", "membrane"]
@@ -38,3 +41,15 @@ def correct_slice(layer, z: int, truth: np.ndarray) -> None:
     ys, xs = np.nonzero(layer.data[z] != truth[z])
     zs = np.full(ys.shape, z)
     layer.data_setitem((zs, ys, xs), truth[z][ys, xs])
+
+
+# A fake round does not really train: margin -1 lets the guard adopt it.
+FAST = {"patch_size": 64, "batch_size": 4, "learning_rate": 1e-2, "margin": -1.0}
+
+
+def retrain_widget(viewer, iterations=30, **settings) -> RetrainWidget:
+    widget = RetrainWidget(viewer)
+    widget.labels_combo.setCurrentText(SEG)
+    widget.settings = replace(widget.settings, **{**FAST, **settings})
+    widget.iterations.setValue(iterations)
+    return widget

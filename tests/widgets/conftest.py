@@ -60,3 +60,24 @@ def wait_idle(qtbot):
         qtbot.waitUntil(lambda: not widget.running, timeout=timeout)
 
     return wait
+
+
+@pytest.fixture
+def fake_train(monkeypatch):
+    """Replace training with three instant updates; records what it was given."""
+    from napari_unet_loop.core.training import train as training
+    from napari_unet_loop.core.training.train import TrainUpdate
+
+    calls = []
+
+    def fake(model, images, labels, *, config, val_images=None, val_labels=None, weights=None):
+        calls.append(dict(images=images, labels=labels, val_images=val_images,
+                          val_labels=val_labels, config=config))
+        return iter([
+            TrainUpdate(1, 3, 0.5, 0.25, 2.0),
+            TrainUpdate(2, 3, 0.45, None, 3.0),
+            TrainUpdate(3, 3, 0.4, 0.5, 4.0, done=True, model=model.copy()),
+        ])
+
+    monkeypatch.setattr(training, "train", fake)
+    return calls

@@ -6,7 +6,7 @@ import numpy as np
 from qtpy.QtCore import Qt
 
 from napari_unet_loop.app.next_step import BATCH, CORRECT, MEASURE, SEGMENT
-from napari_unet_loop.session import session_for
+from napari_unet_loop.app.session import session_for
 from napari_unet_loop.widgets.batch_widget import BatchWidget
 from napari_unet_loop.widgets.metrics_widget import MetricsWidget
 from napari_unet_loop.widgets.retrain_widget import RetrainWidget

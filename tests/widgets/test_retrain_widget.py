@@ -2,48 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 from _loop_setup import SEG, correct_slice, loop_viewer, tiny_model
+from _loop_setup import retrain_widget as _widget
 
 from napari_unet_loop.app.session import session_for
 from napari_unet_loop.core.inference.predict import predict
 from napari_unet_loop.core.model.modelfile import load_model
 from napari_unet_loop.core.training import train as training
-from napari_unet_loop.core.training.train import IGNORE_INDEX, TrainUpdate
+from napari_unet_loop.core.training.train import IGNORE_INDEX
 from napari_unet_loop.widgets.metrics_widget import MetricsWidget
-from napari_unet_loop.widgets.retrain_widget import RetrainWidget
-
-# A fake round does not really train: margin -1 lets the guard adopt it.
-FAST = {"patch_size": 64, "batch_size": 4, "learning_rate": 1e-2, "margin": -1.0}
-
-
-def _widget(viewer, iterations=30, **settings) -> RetrainWidget:
-    widget = RetrainWidget(viewer)
-    widget.labels_combo.setCurrentText(SEG)
-    widget.settings = replace(widget.settings, **{**FAST, **settings})
-    widget.iterations.setValue(iterations)
-    return widget
-
-
-@pytest.fixture
-def fake_train(monkeypatch):
-    """Replace training with three instant updates; records what it was given."""
-    calls = []
-
-    def fake(model, images, labels, *, config, val_images=None, val_labels=None, weights=None):
-        calls.append(dict(images=images, labels=labels, val_images=val_images,
-                          val_labels=val_labels, config=config))
-        return iter([
-            TrainUpdate(1, 3, 0.5, 0.25, 2.0),
-            TrainUpdate(2, 3, 0.45, None, 3.0),
-            TrainUpdate(3, 3, 0.4, 0.5, 4.0, done=True, model=model.copy()),
-        ])
-
-    monkeypatch.setattr(training, "train", fake)
-    return calls
 
 
 def test_the_whole_loop_improves_the_held_out_slice(make_napari_viewer, qtbot, wait_idle):

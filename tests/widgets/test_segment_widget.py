@@ -51,6 +51,10 @@ def test_whole_stack_makes_a_labels_layer_and_a_rerun_reuses_it(setup, wait_idle
     assert sorted(metadata["uncertainty"]) == [0, 1, 2]
     assert all(0.0 <= u <= 1.0 for u in metadata["uncertainty"].values())
     assert viewer.layers["cells uncertainty"].data.shape == (3, 64, 64)
+    # napari names the class under the cursor
+    assert list(layer.features["class"]) == ["background", "membrane"]
+    name = ["background", "membrane"][int(layer.data[0, 0, 0])]
+    assert name in layer.get_status((0, 0, 0))["coordinates"]
     assert widget.run_button.isEnabled() and not widget.cancel_button.isEnabled()
     session = widget._session
     assert session.model.name == "tiny" and len(session.versions) == 1
@@ -146,6 +150,7 @@ def test_probabilities_and_instances(setup, wait_idle, notes):
     wait_idle(widget)
     labels = viewer.layers[SEG].data
     assert labels.dtype == np.int32 and labels.shape == (3, 64, 64)
+    assert len(viewer.layers[SEG].features) == 0  # instance ids are not classes
     ids = [set(np.unique(plane)) - {0} for plane in labels]
     assert not (ids[0] & ids[1]) and not (ids[1] & ids[2])  # ids unique over the stack
     probability = viewer.layers["cells probability"].data

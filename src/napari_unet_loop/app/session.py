@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..core.model.modelfile import Model
+    from .curve import Curve
 
 DEFAULT_MODEL = "em-membranes"
 
@@ -24,6 +25,7 @@ class ModelVersion:
     model: Model
     label: str
     created: float = field(default_factory=time.time)
+    curve: Curve | None = None  # how a Retrain round trained it (None: not trained here)
 
 
 class LoopSession:
@@ -32,6 +34,7 @@ class LoopSession:
     def __init__(self) -> None:
         self.versions: list[ModelVersion] = []
         self.current_index: int = -1
+        self.previous_index: int = -1  # current before the last switch: what A/B compares
         self._edited: dict[str, set[int]] = {}
         self._listeners: list = []
 
@@ -41,13 +44,15 @@ class LoopSession:
         """The model Segment and Retrain use now, or None before one is chosen."""
         return self.versions[self.current_index].model if self.versions else None
 
-    def push_model(self, model: Model, label: str, *, current: bool = True) -> ModelVersion:
+    def push_model(
+        self, model: Model, label: str, *, current: bool = True, curve: Curve | None = None
+    ) -> ModelVersion:
         """Add ``model`` to the history; make it current unless ``current`` is False (a round
         the guard did not adopt stays listed, to be chosen by hand). Nothing is ever dropped."""
-        version = ModelVersion(model, label)
+        version = ModelVersion(model, label, curve=curve)
         self.versions.append(version)
         if current or self.current_index < 0:
-            self.current_index = len(self.versions) - 1
+            self.previous_index, self.current_index = self.current_index, len(self.versions) - 1
         self._notify()
         return version
 
@@ -55,8 +60,14 @@ class LoopSession:
         """Step back (or forward) to a recorded version without losing the others."""
         if not 0 <= index < len(self.versions):
             raise IndexError(f"no model version {index}")
-        self.current_index = index
+        if index != self.current_index:
+            self.previous_index, self.current_index = self.current_index, index
         self._notify()
+
+    @property
+    def previous(self) -> ModelVersion | None:
+        """The version that was current before the last switch (None before any)."""
+        return self.versions[self.previous_index] if self.previous_index >= 0 else None
 
     # edited slices
     def mark_edited(self, layer_name: str, slices: set[int] | list[int]) -> None:

@@ -1,10 +1,15 @@
-"""The session's model versions as a list to step back through, and "Save model…"."""
+"""The session's model versions as a list to step back through, and "Save model…".
+
+One click on a version makes it the current model; ``switched`` then tells the Retrain widget,
+which re-segments the unedited slices with it in the background.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -12,6 +17,7 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QListWidget,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -23,13 +29,18 @@ if TYPE_CHECKING:
 
 
 class ModelHistory(QWidget):
-    """Lists every model version (● marks the current one); select one to use it again."""
+    """Lists every model version (● marks the current one); click one to use it again."""
+
+    switched = Signal()  # the user made another version current
 
     def __init__(self, session: LoopSession, say: Callable[[str], None]) -> None:
         super().__init__()
         self._session, self._say = session, say
         self.history = QListWidget()
-        self.use_button = QPushButton("Use selected version")
+        self.history.setToolTip("Click a version to make it the current model.")
+        # a few rows are enough: the list scrolls, and the dock has more to show
+        self.history.setMaximumHeight(5 * self.history.fontMetrics().height() + 12)
+        self.history.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.save_edit, self.save_button = QLineEdit(), QPushButton("Save model…")
         self.save_edit.setPlaceholderText("model file (.safetensors); empty: choose in a dialog")
         save = QHBoxLayout()
@@ -37,11 +48,10 @@ class ModelHistory(QWidget):
         save.addWidget(self.save_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(QLabel("model history"))
+        layout.addWidget(QLabel("model history (click a version to use it)"))
         layout.addWidget(self.history)
-        layout.addWidget(self.use_button)
         layout.addLayout(save)
-        self.use_button.clicked.connect(self.use_selected)
+        self.history.itemClicked.connect(lambda _: self.use_selected())
         self.save_button.clicked.connect(self.save)
         session.subscribe(self.refresh)
         callback = self.refresh
@@ -60,8 +70,12 @@ class ModelHistory(QWidget):
         if row < 0:
             self._say("Select a model version in the history first.")
             return
+        if row == self._session.current_index:
+            return
         self._session.select_version(row)
-        self._say(f"Model is now '{self._session.versions[row].label}'; re-segment to apply it.")
+        self.history.setCurrentRow(row)
+        self._say(f"Model is now '{self._session.versions[row].label}'.")
+        self.switched.emit()
 
     def save(self) -> None:
         """Save the current model to the path field (or one chosen in a dialog)."""

@@ -41,6 +41,11 @@ def uncertainty_name(image_name: str) -> str:
     return f"{image_name} uncertainty"
 
 
+def class_features(class_names: list[str]) -> dict[str, list]:
+    """Labels-layer features that name each class value: napari shows the name under the cursor."""
+    return {"index": list(range(len(class_names))), "class": list(class_names)}
+
+
 def numbered_names(base: str) -> Iterator[str]:
     """``base``, ``base (2)``, ``base (3)``, ... (napari's own style for duplicates)."""
     yield base

@@ -36,7 +36,8 @@ def _factories() -> dict[str, Callable[[Viewer], QWidget]]:
 def loop_state(viewer: Viewer, session) -> LoopState:
     """The facts the next step depends on, read from the viewer's layers and the session."""
     layers = list(viewer.layers)
-    segs = [x for x in layers if isinstance(x, Labels) and META_KEY in x.metadata]
+    segs = [x for x in layers if isinstance(x, Labels) and META_KEY in x.metadata
+            and not x.metadata[META_KEY].get("compare")]  # A/B's layer is no new result
     seg = segs[-1] if segs else None
     truth = None
     if seg is not None:
@@ -98,7 +99,12 @@ class LoopPanel(QWidget):
         if name not in self._sections:
             widget = self._factories[name](self._viewer)
             self._sections[name] = widget
-            self.tabs.widget(self._index(name)).setWidget(widget)
+            page = QWidget()  # the widget at its natural height, the spare room below it
+            layout = QVBoxLayout(page)
+            layout.setContentsMargins(0, 0, 0, 0)
+            layout.addWidget(widget)
+            layout.addStretch(1)
+            self.tabs.widget(self._index(name)).setWidget(page)
         return self._sections[name]
 
     def show_section(self, name: str) -> QWidget:

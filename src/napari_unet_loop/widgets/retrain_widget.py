@@ -27,6 +27,8 @@ from ..app.loop import RetrainReport, retrain, slices_text, start_warm_up
 from ..app.session import session_for
 from ..core.errors import UnetLoopError
 from ._autosave import AutosaveFolder, watch_viewer
+from ._compare import CompareToggle
+from ._curve import CurveChart
 from ._edits import track_edits
 from ._history import ModelHistory
 from ._layers import META_KEY, LayerChooser, current_slice, layer_alive, real_viewer, viewer_alive
@@ -39,7 +41,7 @@ from ._worker import start_worker
 if TYPE_CHECKING:
     from napari.viewer import Viewer
 
-    from ..core.training.rounds import RoundResult
+    from ..core.training.rounds import RoundResult, RoundSettings
 
 
 class RetrainWidget(QWidget):
@@ -47,11 +49,9 @@ class RetrainWidget(QWidget):
 
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__()
-        from ..core.training.rounds import DEFAULT_ROUND
-
         napari_viewer = real_viewer(napari_viewer)
         self._viewer, self._session = napari_viewer, session_for(napari_viewer)
-        self.settings = DEFAULT_ROUND  # what a round runs; the iterations field may fix them
+        self._settings: RoundSettings | None = None  # read when first needed: see settings
         self._worker = self._result = None
         self._job: RetrainJob | None = None
         self._report = RetrainReport()
@@ -74,8 +74,13 @@ class RetrainWidget(QWidget):
         self.resegment_button = QPushButton("Re-segment all unedited slices")
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self.curve = CurveChart()  # loss and held-back Dice, live and per model version
         self.models = ModelHistory(self._session, self._say)
         self.suggestions = Suggestions(napari_viewer, self._session)
+        self.compare = CompareToggle(
+            napari_viewer, self._session,
+            lambda: (self.labels_combo.layer(), self.image_combo.layer()), self._say,
+        )
 
         form = QFormLayout()
         form.addRow("corrected labels", self.labels_combo)
@@ -86,13 +91,15 @@ class RetrainWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.edited_label)
         layout.addLayout(form)
-        for widget in (row(self.retrain_button, self.stop_button), self.status,
-                       self.resegment_button, self.suggestions, self.models):
+        for widget in (row(self.retrain_button, self.stop_button), self.status, self.curve,
+                       self.resegment_button, self.suggestions, self.models, self.compare):
             layout.addWidget(widget)
         self.labels_combo.currentTextChanged.connect(self._labels_chosen)
         self.retrain_button.clicked.connect(self.retrain)
         self.stop_button.clicked.connect(self.stop)
-        self.resegment_button.clicked.connect(self.resegment_unedited)
+        self.resegment_button.clicked.connect(lambda: self.resegment_unedited())
+        self.models.history.currentRowChanged.connect(self._show_curve)
+        self.models.switched.connect(self._version_switched)
         napari_viewer.layers.events.removed.connect(self._layer_removed)
         self._session.subscribe(self._refresh)
         session, callback = self._session, self._refresh
@@ -100,6 +107,20 @@ class RetrainWidget(QWidget):
         self._labels_chosen()
         self._set_running(False)
         self._warm_up = start_warm_up()
+
+    @property
+    def settings(self) -> RoundSettings:
+        """What a round runs (the iterations field may fix them). ``core.rounds`` imports
+        torch, seconds on first use: it is read at the first Retrain, not as the dock opens."""
+        if self._settings is None:
+            from ..core.training.rounds import DEFAULT_ROUND
+
+            self._settings = DEFAULT_ROUND
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: RoundSettings) -> None:
+        self._settings = value
 
     @property
     def running(self) -> bool:
@@ -116,7 +137,7 @@ class RetrainWidget(QWidget):
             self.status.setText(text)
 
     def _set_running(self, running: bool) -> None:
-        for button in (self.retrain_button, self.resegment_button, self.models.use_button):
+        for button in (self.retrain_button, self.resegment_button, self.compare):
             button.setEnabled(not running)
         self.stop_button.setEnabled(running)
 
@@ -171,6 +192,7 @@ class RetrainWidget(QWidget):
         self._set_running(True)
         self._training = True
         self._report = RetrainReport()
+        self.curve.start()
         self._targets = (self._job.labels, self._job.image)
         self._worker = start_worker(
             retrain, *self._job.args, description="Retrain", viewer=self._viewer,
@@ -187,13 +209,16 @@ class RetrainWidget(QWidget):
             self._result = item
         else:
             self._say(self._report.add(item))
+            self.curve.add(item)
 
     def _training_finished(self) -> None:
         # Adopt only once the training worker is over, so re-segmenting can start a new one.
         result, self._result = self._result, None
         self._idle()
-        if result is not None and viewer_alive(self._viewer):
-            self._adopt(result)
+        if viewer_alive(self._viewer):
+            self.curve.stop()
+            if result is not None:
+                self._adopt(result)
 
     def _adopt(self, result: RoundResult) -> None:
         job = self._job
@@ -201,10 +226,12 @@ class RetrainWidget(QWidget):
         label = f"retrain {rounds}: {slices_text(job.slices)} ({job.mode})"
         summary = self._report.summary(result)
         if not result.adopted:
-            self._session.push_model(result.model, f"{label}, not adopted", current=False)
+            self._session.push_model(
+                result.model, f"{label}, not adopted", current=False, curve=self.curve.live
+            )
             self._say(f"Retrain {rounds}: {summary}. It is in the history if you want it.")
             return
-        self._session.push_model(result.model, label)
+        self._session.push_model(result.model, label, curve=self.curve.live)
         done = f"New model: retrain {rounds} ({summary})."
         labels = job.labels
         if not layer_alive(self._viewer, labels):
@@ -215,6 +242,10 @@ class RetrainWidget(QWidget):
             self._say(f"{done} Slice {z} is corrected: kept as painted.")
             return
         self._resegment(labels, job.image, [z], before=f"{done} ")
+
+    def _show_curve(self, row: int) -> None:
+        if 0 <= row < len(self._session.versions):
+            self.curve.show_curve(self._session.versions[row].curve)
 
     def stop(self) -> None:
         """Stop retraining; the partly trained model is discarded (the Stop button)."""
@@ -234,19 +265,26 @@ class RetrainWidget(QWidget):
             self._say(f"Stopped: '{event.value.name}' was removed.")
             self._training = False
 
-    def resegment_unedited(self) -> None:
-        """Predict every unedited slice of the chosen labels with the current model."""
+    def _version_switched(self) -> None:
+        """One click in the history: the chosen version re-segments the unedited slices."""
+        if self._worker is None:
+            self.resegment_unedited(before=f"{self.status.text()} ")
+
+    def resegment_unedited(self, before: str = "") -> None:
+        """Predict every unedited slice of the chosen labels with the current model, the
+        slice on show first."""
         labels, image = self.labels_combo.layer(), self.image_combo.layer()
         if labels is None or image is None or self._session.model is None:
             self._say("Choose labels and image layers, and have a model (run Segment).")
             return
         edited = set(self._session.edited_slices(labels.name))
         count = labels.data.shape[0] if labels.ndim == 3 else 1
-        slices = [z for z in range(count) if z not in edited]
+        shown = current_slice(self._viewer, labels) if labels.ndim == 3 else 0
+        slices = sorted((z for z in range(count) if z not in edited), key=lambda z: z != shown)
         if not slices:
             self._say("Every slice is corrected: nothing to re-segment.")
             return
-        self._resegment(labels, image, slices)
+        self._resegment(labels, image, slices, before=before)
 
     def _resegment(self, labels: Labels, image: Image, slices: list[int], before: str = "") -> None:
         self._set_running(True)

@@ -23,6 +23,7 @@ from ._edits import programmatic_update, track_edits
 from ._layers import (
     META_KEY,
     LayerChooser,
+    class_features,
     current_slice,
     get_layer,
     layer_alive,
@@ -198,16 +199,19 @@ class SegmentWidget(WorkerPanel):
             "scale": result.scale,
             "uncertainty": dict(result.scores),
         }
+        # Class values are named under the cursor; instance ids are not classes.
+        features = {} if request.instances else class_features(result.model.class_names)
         if layer is not None:
             previous = (layer.metadata.get(META_KEY) or {}).get("uncertainty") or {}
             metadata["uncertainty"] = {**previous, **result.scores}
             layer.metadata[META_KEY] = metadata
             with programmatic_update(layer):  # the plugin's write, not the user's correction
                 layer.data = data
+            layer.features = features
             return layer
         layer = self._viewer.add_labels(
             data, name=name, scale=request.image.scale, translate=request.image.translate,
-            metadata={META_KEY: metadata},
+            metadata={META_KEY: metadata}, features=features,
         )
         track_edits(layer, self._session)
         return layer
