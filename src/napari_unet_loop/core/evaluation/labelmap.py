@@ -13,6 +13,9 @@ import numpy as np
 
 from ..errors import InputError
 
+# The class index of an unlabelled pixel: training and scoring leave it out.
+IGNORE_INDEX = -1
+
 
 @dataclass(frozen=True)
 class LabelMap:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import DeviceMemoryError, InputError, TrainingDivergedError
+from ..evaluation.labelmap import IGNORE_INDEX
 from ..model.channels import looks_rgb, model_channels
 from ..model.devices import (
     autocast_dtype,
@@ -41,7 +42,7 @@ from ..model.devices import (
 from ..model.modelfile import Model
 from .augment import NO_AUGMENTATION, AugmentSettings, PatchSampler
 from .datasets import check_image_values
-from .losses import IGNORE_INDEX, segmentation_loss
+from .losses import segmentation_loss
 
 __all__ = [
     "IGNORE_INDEX",
