@@ -54,6 +54,9 @@ def test_labelled_diameter_is_the_median_equivalent_diameter():
 def test_factors_inside_the_dead_band_are_one_and_a_given_diameter_is_taken_as_it_is():
     assert scale_factor(20.0, 22.0) == 1.0
     assert scale_factor(20.0, 60.0) == pytest.approx(1 / 3)
+    # Shrinking starts sooner than enlarging: too-large objects come out in pieces.
+    assert scale_factor(20.0, 36.0) == pytest.approx(20 / 36)
+    assert scale_factor(20.0, 11.0) == 1.0
     assert scale_factor(20.0, 22.0, dead_band=False) == pytest.approx(20 / 22)
     assert scale_factor(None, 5.0) == 1.0
     provenance = {"scale": {"object_diameter": 15.0, "image_scale": 12.0}}

@@ -178,6 +178,50 @@ def test_a_round_at_another_scale_trains_on_resized_corrections(data, trained):
     assert result.model.provenance["training"][-1]["labelled_pixels"] < big_labels.size
 
 
+def test_each_image_trains_at_its_own_scale(data, trained, monkeypatch):
+    image, labels = data
+    big = np.kron(image[2], np.ones((2, 2))).astype(image.dtype)
+    big_labels = np.kron(labels[2], np.ones((2, 2), labels.dtype))
+    shapes = []
+    real_train = rounds.training.train
+
+    def spy(model, images, targets, **kwargs):
+        shapes.extend(t.shape for t in targets)
+        return real_train(model, images, targets, **kwargs)
+
+    monkeypatch.setattr(rounds.training, "train", spy)
+    run_round(correction_round(trained, [big, image[3]], [big_labels, labels[3]],
+                               context=[big], context_scale=[0.5], settings=FAST,
+                               scale=[0.5, 1.0]))
+    assert shapes[:2] == [(64, 64), (64, 64)]
+
+
+@pytest.mark.parametrize(("held_back_dice", "planned"), [(0.3, 12), (0.95, 4)])
+def test_a_trusted_model_gets_a_shorter_round(data, trained, monkeypatch, held_back_dice,
+                                              planned):
+    image, labels = data
+    configs = []
+    real_train = rounds.training.train
+
+    def spy(model, images, targets, *, config, **kwargs):
+        configs.append(config)
+        return real_train(model, images, targets, config=config, **kwargs)
+
+    monkeypatch.setattr(rounds.training, "train", spy)
+    monkeypatch.setattr(rounds, "labelled_dice", lambda *a, **k: held_back_dice)
+    settings = RoundSettings(patch_size=32, batch_size=2, min_iterations=4, max_iterations=6,
+                             iterations_per_patch=3.0, check_every=2, device="cpu")
+    run_round(correction_round(trained, [image[2], image[3]], [labels[2], labels[3]],
+                               settings=settings))
+    assert configs[0].iterations == planned
+
+
+def test_scale_factors_must_match_the_images(data, trained):
+    image, labels = data
+    with pytest.raises(InputError, match="one scale factor per corrected image"):
+        next(correction_round(trained, [image[0]], [labels[0]], settings=FAST, scale=[1, 2]))
+
+
 @pytest.mark.slow
 def test_a_round_on_a_new_domain_keeps_the_old_one_where_plain_fine_tuning_forgets_it():
     from napari_unet_loop.core.evaluation.metrics import confusion_counts

@@ -27,8 +27,11 @@ from ..errors import InputError
 
 # Automatic factors between these are treated as 1: the measure wobbles (ISBI slices 22-29
 # measure half of slices 0-21) and rescaling an image that is nearly right costs accuracy.
-# Objects two or more times off the model's scale are rescaled.
-DEAD_BAND = (0.5, 2.0)
+# The band is narrower on the shrinking side: objects too large for the network's view come
+# out in pieces, while too small ones only lose detail. Measured with the shipped models:
+# shrinking from 2/3 instead of 1/2 raised AP@0.5 on the nuclei test images from 0.775 to
+# 0.784; enlarging ISBI slices measured at 1.2-2 lowered membrane Dice from 0.799 to 0.787.
+DEAD_BAND = (2 / 3, 2.0)
 STACK_SAMPLES = 4
 # An automatic factor never shrinks a slice below this side: the network needs the context
 # (a 120 px blood-cell image shrunk to 30 px loses the cell around its nucleus).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "models"  # napari_unet_loop/models
 SUFFIX = ".safetensors"
 
 

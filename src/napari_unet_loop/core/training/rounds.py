@@ -70,7 +70,9 @@ class RoundSettings:
     linearly with trust). ``anchor``: L2-SP strength toward the starting weights. ``margin``
     plus ``trusted_margin`` times trust: how much better than the starting model a round must
     score on the held-back band. ``untrained_factor`` multiplies the iterations of a round
-    that starts from a new network, or from a model without trust (partly in between).
+    that starts from a new network, or from a model without trust (partly in between);
+    ``trusted_iterations`` is their factor at full trust (never below ``min_iterations``): a
+    model that already does well takes small steps and gains little from long rounds.
     """
 
     patch_size: int = 128
@@ -88,6 +90,7 @@ class RoundSettings:
     margin: float = 0.01
     trusted_margin: float = 0.02
     untrained_factor: float = 2.0
+    trusted_iterations: float = 0.6
     iterations: int | None = None  # a fixed count instead of the sized budget
     seed: int = 0
     device: str = "auto"
@@ -261,7 +264,8 @@ def correction_round(
     *,
     context: Sequence[np.ndarray] = (),
     settings: RoundSettings = DEFAULT_ROUND,
-    scale: float = 1.0,
+    scale: float | Sequence[float] = 1.0,
+    context_scale: float | Sequence[float] | None = None,
 ) -> Generator[TrainUpdate | RoundResult, None, None]:
     """Retrain ``model`` on corrections; yields a ``TrainUpdate`` per iteration, then the result.
 
@@ -269,20 +273,24 @@ def correction_round(
     model takes: see ``core.channels``); ``targets`` their class labels with ``IGNORE_INDEX``
     where nothing was painted (scribbles). ``context`` holds unedited slices of the same image:
     they serve the batch-norm estimate and the replay. ``scale`` is the factor Segment used
-    (``core.scale``): the round trains at the model's own object scale. Inputs are checked
-    before the first iteration (``InputError``).
+    (``core.scale``), one for all images or one per image: the round trains every image at
+    the model's own object scale. ``context_scale`` does the same for ``context`` (default:
+    ``scale`` when it is one number, else its median). Inputs are checked before the first
+    iteration (``InputError``).
     """
     start = time.perf_counter()
     images = [np.asarray(i) for i in images]
     targets = [np.asarray(t) for t in targets]
     if len(images) != len(targets) or not images:
         raise InputError("a round needs corrected images with one label image each")
-    context = [_centre(np.asarray(c), CONTEXT_SIDE / scale)
-               for c in _spread(context, MAX_CONTEXT_SLICES)]
-    if scale != 1.0:
-        images = [resize(i, scale) for i in images]
-        targets = [resize(t, scale, order=0) for t in targets]
-        context = [resize(c, scale) for c in context]
+    factors = _factors(scale, len(images), "corrected image")
+    if context_scale is None:
+        context_scale = float(np.median(factors))
+    context_factors = _factors(context_scale, len(context), "context image")
+    context = _spread(list(zip(context, context_factors, strict=True)), MAX_CONTEXT_SLICES)
+    context = [resize(_centre(np.asarray(c), CONTEXT_SIDE / f), f) for c, f in context]
+    images = [resize(i, f) for i, f in zip(images, factors, strict=True)]
+    targets = [resize(t, f, order=0) for t, f in zip(targets, factors, strict=True)]
     if not any((t != IGNORE_INDEX).any() for t in targets):
         raise InputError("no labelled pixels in the corrections: paint some labels first")
     trained_before = bool(model.provenance.get("training"))
@@ -333,12 +341,17 @@ def correction_round(
 
     # A new network, or a model that is wrong on the corrections, has more to learn.
     extra = (settings.untrained_factor - 1) * (1 - trust)
-    iterations = settings.iterations or int(iteration_budget(train_targets, settings) * (1 + extra))
+    fewer = 1 - (1 - settings.trusted_iterations) * trust
+    sized = max(settings.min_iterations,
+                int(iteration_budget(train_targets, settings) * (1 + extra) * fewer))
+    iterations = settings.iterations or sized
     config = TrainConfig(
         iterations=iterations, patch_size=settings.patch_size, batch_size=settings.batch_size,
         learning_rate=settings.learning_rate * (1 - (1 - settings.trusted_rate) * trust),
         seed=settings.seed, device=settings.device,
-        val_every=settings.check_every, patience=settings.patience if held else None,
+        val_every=settings.check_every,
+        # A new network's held-back score stalls before it rises again: give it more checks.
+        patience=round(settings.patience * (1 + extra)) if held else None,
         # A model that is confidently wrong needs a while before the held-back score moves.
         min_iterations=min(settings.min_iterations, iterations),
         freeze_batchnorm=freeze, anchor=settings.anchor,
@@ -370,6 +383,18 @@ def correction_round(
         trained, adopted, before, after, final.iteration, seconds, policy, share, trust,
         _message(adopted, before, after, final.iteration, seconds),
     )
+
+
+def _factors(scale: float | Sequence[float], count: int, what: str) -> list[float]:
+    """One scale factor per image, from a single factor or a sequence of them."""
+    if isinstance(scale, int | float):
+        return [float(scale)] * count
+    factors = [float(f) for f in scale]
+    if len(factors) != count:
+        raise InputError(f"need one scale factor per {what}: got {len(factors)} for {count}")
+    if any(not f > 0 for f in factors):
+        raise InputError(f"scale factors must be positive, got {factors}")
+    return factors
 
 
 def _replay_pairs(
