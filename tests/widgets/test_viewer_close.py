@@ -14,6 +14,9 @@ import textwrap
 
 import pytest
 
+# Each case starts napari in a fresh process: 10-13 s apiece.
+pytestmark = pytest.mark.slow
+
 SLOW_WARM_UP = """
 from napari_unet_loop.app import loop
 
