@@ -247,9 +247,9 @@ def report(results: dict[str, dict], env: dict) -> str:
         for name, r in results.items() for method, o in r.get("objects", {}).items()
     ]
     if rows:
-        parts.append("Objects: `core.postprocess.instance_labels` of the predicted class map and "
-                     "probabilities, matched one-to-one at IoU ≥ 0.5 per image, counts summed "
-                     "over the split.")
+        parts.append("Objects: `core.inference.postprocess.instance_labels` of the predicted "
+                     "class map and probabilities, matched one-to-one at IoU ≥ 0.5 per image, "
+                     "counts summed over the split.")
         parts.append(markdown_table(
             ["model", "instances", "TP", "FP", "FN", "precision", "recall", "F1", "AP@0.5"],
             rows))

@@ -13,8 +13,8 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 import pkgutil, importlib
 import napari_unet_loop.core as core
-for info in pkgutil.iter_modules(core.__path__):
-    importlib.import_module('napari_unet_loop.core.' + info.name)
+for info in pkgutil.walk_packages(core.__path__, 'napari_unet_loop.core.'):
+    importlib.import_module(info.name)
 import napari_unet_loop.cli, napari_unet_loop.app.session
 print('ok')
 """
@@ -28,6 +28,15 @@ napari_unet_loop._sample_data.em_membranes_sample()
 print('torch' in sys.modules)
 """
 
+# Modules with no network in them: importing them must not cost torch's start-up.
+NO_NETWORK = """
+import sys
+import napari_unet_loop.core.training.augment, napari_unet_loop.core.training.corrections
+import napari_unet_loop.core.evaluation.evaluate, napari_unet_loop.core.io.write
+import napari_unet_loop.core.inference.postprocess, napari_unet_loop.core.model.registry
+print('torch' in sys.modules)
+"""
+
 
 def test_core_imports_without_qt_or_napari():
     out = subprocess.run([sys.executable, "-c", BLOCK_GUI], capture_output=True, text=True)
@@ -37,5 +46,11 @@ def test_core_imports_without_qt_or_napari():
 
 def test_plugin_entry_points_do_not_import_torch():
     out = subprocess.run([sys.executable, "-c", NO_TORCH], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_modules_without_a_network_do_not_import_torch():
+    out = subprocess.run([sys.executable, "-c", NO_NETWORK], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

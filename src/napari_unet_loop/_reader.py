@@ -14,8 +14,9 @@ from typing import Any
 
 from .app.truth import looks_like_labels
 from .core.errors import InputError
-from .core.io.read import Stack, is_tiff_path, read_stack
+from .core.io.read import is_tiff_path, read_stack
 from .core.io.read_zarr import is_label_image, is_zarr_path, label_images
+from .core.io.stack import Stack
 
 LayerData = tuple[Any, dict, str]
 

@@ -1,4 +1,4 @@
-"""The plain-Python loop steps: class maps, evaluation tables, CSV, the Retrain status text."""
+"""The plain-Python loop steps: evaluation tables, CSV, the Retrain status text."""
 
 import csv
 
@@ -7,8 +7,6 @@ import pytest
 
 from napari_unet_loop.app.loop import (
     RetrainReport,
-    class_map,
-    distinct_values,
     evaluate,
     slices_text,
     write_csv,
@@ -17,51 +15,6 @@ from napari_unet_loop.core.errors import InputError
 from napari_unet_loop.core.training.train import TrainUpdate
 
 NAMES = ["background", "membrane"]
-
-
-def test_distinct_values_of_integers_and_floats():
-    data = np.array([[5, 0], [5, 300]], np.uint16)
-    np.testing.assert_array_equal(distinct_values(data), [0, 5, 300])
-    np.testing.assert_array_equal(distinct_values(np.array([-1, 2, -1])), [-1, 2])
-    np.testing.assert_array_equal(distinct_values(np.array([0.5, 0.0])), [0.0, 0.5])
-    np.testing.assert_array_equal(distinct_values(np.array([True, False])), [0, 1])
-
-
-def test_class_indices_pass_through_unchanged():
-    data = np.array([[0, 1], [2, 1]], np.uint8)
-    classes, note = class_map(data, 3)
-    np.testing.assert_array_equal(classes, data)
-    assert note == ""
-
-
-def test_isbi_labels_map_by_sorted_values_and_invert():
-    isbi = np.array([[255, 0], [255, 255]], np.uint8)  # 255 = interior, 0 = membrane
-    classes, note = class_map(isbi, 2)
-    np.testing.assert_array_equal(classes, [[1, 0], [1, 1]])
-    assert "0→0" in note and "255→1" in note
-    classes, note = class_map(isbi, 2, invert=True)
-    np.testing.assert_array_equal(classes, [[0, 1], [0, 0]])
-    assert "inverted" in note
-
-
-def test_instance_labels_are_binarised_for_two_classes():
-    instances = np.array([[0, 3], [7, 0]], np.uint16)
-    classes, note = class_map(instances, 2)
-    np.testing.assert_array_equal(classes, [[0, 1], [1, 0]])
-    assert "binarised" in note
-
-
-def test_three_grey_levels_map_to_three_classes():
-    data = np.array([0, 128, 255, 128], np.uint8)
-    classes, _ = class_map(data, 3)
-    np.testing.assert_array_equal(classes, [0, 1, 2, 1])
-
-
-def test_unmappable_values_and_bad_invert_are_clear_errors():
-    with pytest.raises(InputError, match="exactly 3 distinct"):
-        class_map(np.array([0, 10, 20, 30]), 3)
-    with pytest.raises(InputError, match="two classes"):
-        class_map(np.array([0, 1, 2]), 3, invert=True)
 
 
 def _pair(seed=0):

@@ -14,20 +14,23 @@ import textwrap
 
 import pytest
 
+# Each case starts napari in a fresh process: 10-13 s apiece.
+pytestmark = pytest.mark.slow
+
 SLOW_WARM_UP = """
-from napari_unet_loop import loop
+from napari_unet_loop.app import loop
 
 loop.warm_up = lambda: time.sleep(3)
 """
 
 SLOW_IMPORT = """
-from napari_unet_loop import loop
+from napari_unet_loop.app import loop
 
 loop.import_torch = lambda: time.sleep(3)
 """
 
 SLOW_METRICS = """
-from napari_unet_loop import loop
+from napari_unet_loop.app import loop
 
 real = loop.evaluate
 loop.evaluate = lambda *args, **kwargs: time.sleep(3) or real(*args, **kwargs)

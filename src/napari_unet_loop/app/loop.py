@@ -1,9 +1,9 @@
 """The plain-Python steps of the correction loop behind the Retrain and Metrics widgets.
 
 No Qt and no napari here, so each step is tested on arrays. Ground truth and predictions
-become class maps by one rule (:func:`class_map`); metrics leave edited slices out of the mean
-when there are unedited ones, because corrected slices equal the truth and would hide
-whether the model itself got better.
+become class maps by one rule (``core.evaluation.labelmap.class_map``); metrics leave edited
+slices out of the mean when there are unedited ones, because corrected slices equal the truth
+and would hide whether the model itself got better.
 """
 
 from __future__ import annotations
@@ -19,54 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.evaluation.labelmap import class_map, distinct_values
 from ..core.io.atomic import atomic_output
-
-
-def distinct_values(data: np.ndarray) -> np.ndarray:
-    """Sorted distinct values; a bincount for small non-negative integers (fast on big stacks)."""
-    data = np.asarray(data)
-    if data.dtype == bool:
-        data = data.view(np.uint8)
-    if data.dtype.kind in "iu" and data.size:
-        low, high = int(data.min()), int(data.max())
-        if low >= 0 and high < 65536:
-            return np.flatnonzero(np.bincount(data.ravel(), minlength=high + 1))
-    return np.unique(data)
-
-
-def class_map(
-    data: np.ndarray, num_classes: int, *, invert: bool = False, what: str = "ground truth"
-) -> tuple[np.ndarray, str]:
-    """Class indices (uint8) for a label or image array, and a note of any mapping applied.
-
-    Rule: integer values all in 0..C-1 are class indices as they are; otherwise exactly C
-    distinct values map to 0..C-1 in sorted order (ISBI's 0/255 → 0/1); otherwise, for two
-    classes, > 0 is class 1 (binary masks, instance labels, float images). ``invert`` swaps
-    the two classes (ISBI: 255 = cell interior = class 0, 0 = membrane = class 1).
-    """
-    data = np.asarray(data)
-    values = distinct_values(data)
-    note = ""
-    if data.dtype.kind in "biu" and values.size and values[0] >= 0 and values[-1] < num_classes:
-        classes = data.astype(np.uint8)
-    elif values.size == num_classes:
-        classes = np.searchsorted(values, data).astype(np.uint8)
-        note = f"{what} mapped " + ", ".join(f"{v:g}→{c}" for c, v in enumerate(values))
-    elif num_classes == 2:
-        classes = (data > 0).astype(np.uint8)
-        note = f"{what} binarised: > 0 → 1"
-    else:
-        shown = ", ".join(f"{v:g}" for v in values[:8])
-        raise InputError(
-            f"{what} holds values {shown}{'…' if values.size > 8 else ''}: expected class "
-            f"indices 0..{num_classes - 1} or exactly {num_classes} distinct values"
-        )
-    if invert:
-        if num_classes != 2:
-            raise InputError(f"invert needs two classes, the model has {num_classes}")
-        classes = 1 - classes
-        note = f"{note}, inverted" if note else f"{what} inverted"
-    return classes, note
 
 
 def _instances(data: np.ndarray, num_classes: int) -> np.ndarray:
@@ -230,7 +184,7 @@ class RetrainReport:
         self._losses: deque[float] = deque(maxlen=self.SMOOTHING)
 
     def add(self, update) -> str:
-        """Record one ``core.training.TrainUpdate``; returns the live status line."""
+        """Record one ``core.training.train.TrainUpdate``; returns the live status line."""
         self.iteration, self.total = update.iteration, update.total
         self.elapsed_s, self.stopped_early = update.elapsed_s, update.stopped_early
         self._losses.append(update.loss)
@@ -250,7 +204,7 @@ class RetrainReport:
     def summary(self, result=None) -> str:
         """E.g. ``60 iterations, 14 s; 0.812 on held-back corrections vs 0.774 before``.
 
-        With the round's ``core.rounds.RoundResult`` the guard's verdict is part of it.
+        With the round's ``core.training.rounds.RoundResult`` the guard's verdict is part of it.
         """
         if result is not None:
             text = result.message
@@ -264,7 +218,7 @@ class RetrainReport:
 
 
 def retrain(model, images, labels, context, settings, scale=1.0) -> Generator:
-    """Worker job: one ``core.rounds.correction_round`` (imports torch lazily)."""
+    """Worker job: one ``core.training.rounds.correction_round`` (imports torch lazily)."""
     from ..core.training import rounds
 
     yield from rounds.correction_round(

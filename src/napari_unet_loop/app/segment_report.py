@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .loop import distinct_values
+from ..core.evaluation.labelmap import distinct_values
 
 
 def scope_text(shape: tuple[int, ...], z: int | None) -> str:

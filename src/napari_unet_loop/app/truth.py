@@ -36,7 +36,7 @@ def looks_like_labels(data: Any, name: str = "") -> bool:
         return False
     if named_like_labels(name):
         return True
-    from .loop import distinct_values
+    from ..core.evaluation.labelmap import distinct_values
 
     return 2 <= distinct_values(sample_plane(data)).size <= MAX_LABEL_VALUES
 
@@ -53,7 +53,7 @@ class Candidate:
 def _holds_classes(candidate: Candidate) -> bool:
     """Labels that are not all one value (an empty layer to paint in is no truth yet)."""
     if candidate.is_labels:
-        from .loop import distinct_values
+        from ..core.evaluation.labelmap import distinct_values
 
         return distinct_values(sample_plane(candidate.data)).size >= 2
     return looks_like_labels(candidate.data, candidate.name)
@@ -101,7 +101,8 @@ def score(pred: np.ndarray, truth: np.ndarray, class_names: Sequence[str], *, in
           **kwargs: Any) -> tuple[Any, SwapHint | None]:
     """``loop.evaluate``, plus a :class:`SwapHint` for two-valued ground truth whose classes
     are read the wrong way round."""
-    from .loop import distinct_values, evaluate
+    from ..core.evaluation.labelmap import distinct_values
+    from .loop import evaluate
 
     evaluation = evaluate(pred, truth, class_names, invert=invert, **kwargs)
     if len(class_names) != 2 or distinct_values(truth).size != 2:  # a raw image is no truth

@@ -1,7 +1,7 @@
 """Autosave corrections as the user paints, and put them back on the next start.
 
 A tracked layer's edited slices are written as the user paints (one file per slice, see
-``core.corrections``): the first paint event of a stroke as soon as the event is handled
+``core.training.corrections``): the first paint event of a stroke as soon as the event is handled
 (napari sends it before it writes the pixels), later ones at most ``AUTOSAVE_INTERVAL_MS``
 after it, so a crash loses no stroke; and at once
 when the layer leaves the viewer (also when the viewer closes). When a segmentation layer

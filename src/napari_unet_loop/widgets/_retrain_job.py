@@ -50,7 +50,7 @@ def current_model(session: LoopSession, labels: Labels) -> Model:
 
 def context_slices(image: Image, labels: Labels, edited: list[int]) -> list[np.ndarray]:
     """Unedited slices of the image, spread over the stack, for the round's batch-norm
-    estimate and replay (``core.rounds`` uses at most this many)."""
+    estimate and replay (``core.training.rounds`` uses at most this many)."""
     from ..core.training.rounds import MAX_CONTEXT_SLICES
 
     if labels.ndim != 3:

@@ -1,7 +1,7 @@
 """The "correct next" list: unedited slices, least certain first; a click shows the slice.
 
 Segment stores each slice's mean uncertainty in the labels layer's metadata
-(``uncertainty``); the ranking itself is ``core.uncertainty.rank_slices``.
+(``uncertainty``); the ranking itself is ``core.inference.uncertainty.rank_slices``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Scores are recomputed a moment after either layer changes (painting, Segment, Re
 after every model change; one history row per model version shows what each round of
 corrections gained, for the ground truth and class names in use. The stack mean leaves out
 edited slices when there are unedited ones (corrected slices equal the truth). Ground truth
-may be a Labels or an Image layer; how its values become classes is ``loop.class_map``'s rule,
+may be a Labels or an Image layer; how its values become classes is ``labelmap.class_map``'s rule,
 shown in the status line when it applies; two classes that score much better swapped bring a
 one-click "Swap classes" proposal.
 Scores are computed in a worker: pixel scores of a 30×512×512 stack take a fraction of a
@@ -153,7 +153,7 @@ class MetricsWidget(QWidget):
         self.swap_button.setVisible(hint is not None)
 
     def _class_names(self, pred: Labels) -> list[str]:
-        from ..app.loop import distinct_values
+        from ..core.evaluation.labelmap import distinct_values
 
         names = (pred.metadata.get(META_KEY) or {}).get("classes")
         if not names and self._session.model is not None:

@@ -1,6 +1,6 @@
 """Segment dock widget: run a model over an image layer into a Labels layer, off the GUI thread.
 
-Objects are brought to the scale the model was trained at (``core.scale``: the object
+Objects are brought to the scale the model was trained at (``core.inference.scale``: the object
 diameter the user gives, or measured on the image) and the result mapped back. The model's
 uncertainty is kept as a layer and, per slice, in the labels' metadata for "correct next".
 """

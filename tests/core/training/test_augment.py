@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from napari_unet_loop.core.evaluation.labelmap import IGNORE_INDEX
 from napari_unet_loop.core.training.augment import (
     NO_AUGMENTATION,
     AugmentSettings,
@@ -10,7 +11,6 @@ from napari_unet_loop.core.training.augment import (
     elastic_deform,
     resize_pair,
 )
-from napari_unet_loop.core.training.losses import IGNORE_INDEX
 
 GEOMETRY_ONLY = AugmentSettings(gain=(1.0, 1.0), offset=(0.0, 0.0), gamma=(1.0, 1.0))
 NO_ZOOM = AugmentSettings(zoom=(1.0, 1.0), gain=(1.0, 1.0), offset=(0.0, 0.0), gamma=(1.0, 1.0))

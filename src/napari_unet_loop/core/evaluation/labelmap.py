@@ -1,5 +1,8 @@
 """Map raw label values (e.g. ISBI's 0/255, instance ids) to class indices.
 
+Two ways: an explicit map (``parse_label_map``, the CLI's ``--truth-map``), or the rule the
+viewer applies to any layer (:func:`class_map`).
+
 A map is written ``VALUE:CLASS`` pairs separated by commas; ``*`` stands for every value not
 listed. ISBI 2012 labels (255 = cell interior, 0 = membrane) become classes 0 and 1 with
 ``255:0,0:1``; instance masks become a binary class map with ``0:0,*:1``.
@@ -12,6 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+
+# The class index of an unlabelled pixel: training and scoring leave it out.
+IGNORE_INDEX = -1
 
 
 @dataclass(frozen=True)
@@ -77,3 +83,50 @@ def parse_index_list(text: str, count: int | None = None) -> list[int]:
             raise InputError(f"slices {text} are out of range: there are {count} (0-{count - 1})")
         indices.update(range(first, last + 1))
     return sorted(indices)
+
+
+def distinct_values(data: np.ndarray) -> np.ndarray:
+    """Sorted distinct values; a bincount for small non-negative integers (fast on big stacks)."""
+    data = np.asarray(data)
+    if data.dtype == bool:
+        data = data.view(np.uint8)
+    if data.dtype.kind in "iu" and data.size:
+        low, high = int(data.min()), int(data.max())
+        if low >= 0 and high < 65536:
+            return np.flatnonzero(np.bincount(data.ravel(), minlength=high + 1))
+    return np.unique(data)
+
+
+def class_map(
+    data: np.ndarray, num_classes: int, *, invert: bool = False, what: str = "ground truth"
+) -> tuple[np.ndarray, str]:
+    """Class indices (uint8) for a label or image array, and a note of any mapping applied.
+
+    Rule: integer values all in 0..C-1 are class indices as they are; otherwise exactly C
+    distinct values map to 0..C-1 in sorted order (ISBI's 0/255 → 0/1); otherwise, for two
+    classes, > 0 is class 1 (binary masks, instance labels, float images). ``invert`` swaps
+    the two classes (ISBI: 255 = cell interior = class 0, 0 = membrane = class 1).
+    """
+    data = np.asarray(data)
+    values = distinct_values(data)
+    note = ""
+    if data.dtype.kind in "biu" and values.size and values[0] >= 0 and values[-1] < num_classes:
+        classes = data.astype(np.uint8)
+    elif values.size == num_classes:
+        classes = np.searchsorted(values, data).astype(np.uint8)
+        note = f"{what} mapped " + ", ".join(f"{v:g}→{c}" for c, v in enumerate(values))
+    elif num_classes == 2:
+        classes = (data > 0).astype(np.uint8)
+        note = f"{what} binarised: > 0 → 1"
+    else:
+        shown = ", ".join(f"{v:g}" for v in values[:8])
+        raise InputError(
+            f"{what} holds values {shown}{'…' if values.size > 8 else ''}: expected class "
+            f"indices 0..{num_classes - 1} or exactly {num_classes} distinct values"
+        )
+    if invert:
+        if num_classes != 2:
+            raise InputError(f"invert needs two classes, the model has {num_classes}")
+        classes = 1 - classes
+        note = f"{note}, inverted" if note else f"{what} inverted"
+    return classes, note

@@ -166,6 +166,17 @@ def confusion_counts(
     return ConfusionCounts(tp, fp, fn, tn)
 
 
+def mean_foreground_dice(counts: ConfusionCounts) -> float:
+    """Mean Dice of the classes after the background (class 0), with the empty-mask rule.
+
+    What training validates with and a correction round's guard compares: counts pooled over
+    every labelled pixel, then one Dice per foreground class (1.0 for a class absent from both
+    prediction and labels), averaged.
+    """
+    dice = counts.dice()
+    return float(dice[1:].mean()) if dice.size > 1 else float(dice[0])
+
+
 @dataclass(frozen=True)
 class SliceScores:
     """Dice and IoU per class name for one slice; ``absent`` lists classes scored 1.0 as absent."""

@@ -105,10 +105,10 @@ def iter_segment_file(
     instance labels (touching objects split) instead of class indices; ``probabilities``
     also writes the class probabilities (C planes per slice, float32). With ``scheduler``
     (a ``dask.distributed`` address, or "local") the network runs on that cluster in blocks
-    of ``chunk_size`` pixels (see ``core.distributed``) and progress counts slices.
+    of ``chunk_size`` pixels (see ``core.inference.distributed``) and progress counts slices.
     ``diameter`` is the objects' size in pixels (None: measured on a few slices); the slices
     are rescaled to the model's object scale and the labels come back on the input's grid
-    (see ``core.scale``). Instance ids are unique over the whole stack.
+    (see ``core.inference.scale``). Instance ids are unique over the whole stack.
     """
     check_outputs(source, output, probabilities)
     if scheduler is not None:

@@ -187,7 +187,7 @@ def instance_options(factor: float = 1.0) -> dict:
     """Watershed depth and minimum object size for a result segmented at ``factor``.
 
     Both were chosen for objects at the model's own scale; on the image's grid objects are
-    1 / ``factor`` times as wide (see ``core.scale``), so depths (in pixels) scale by that
+    1 / ``factor`` times as wide (see ``core.inference.scale``), so depths (in pixels) scale by that
     and areas by its square.
     """
     return {"h": DEFAULT_H / factor, "min_size": max(int(round(DEFAULT_MIN_SIZE / factor**2)), 1)}

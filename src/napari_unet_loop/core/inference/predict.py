@@ -68,7 +68,7 @@ def ready_network(network: torch.nn.Module, device: torch.device) -> torch.nn.Mo
 
 
 class StackLike(Protocol):
-    """An image or stack read slice by slice: numpy, memmap, dask, ``core.io.Stack``."""
+    """An image or stack read slice by slice: numpy, memmap, dask, ``core.io.stack.Stack``."""
 
     @property
     def shape(self) -> tuple[int, ...]: ...
@@ -108,8 +108,8 @@ class Prediction:
 class ImageLayout:
     """How an input array is laid out: slices, colour, and the (Y, X) shape of one slice.
 
-    ``scale`` resizes each slice before the network (see ``core.scale``); ``network_shape`` is
-    the (Y, X) shape the network then sees.
+    ``scale`` resizes each slice before the network (see ``core.inference.scale``);
+    ``network_shape`` is the (Y, X) shape the network then sees.
     """
 
     num_slices: int
@@ -311,7 +311,7 @@ def iter_predict(
     """Predict slice by slice, yielding ``Progress`` after each batch and each finished slice.
 
     ``stack`` is any 2D image, stack or RGB (stack) with ``.shape`` and ``stack[z]`` (numpy,
-    memmap, dask, ``core.io.Stack``); a 2D image comes back as slice 0. ``SlicePrediction``
+    memmap, dask, ``core.io.stack.Stack``); a 2D image comes back as slice 0. ``SlicePrediction``
     items arrive in slice order, each right after the batch that completes it. ``tile_size``
     is rounded down to a multiple of ``2**depth``. ``halo`` is the context a window gets on
     each inner side: its result there gets weight 0 over the outer three quarters and is
@@ -322,7 +322,7 @@ def iter_predict(
     moved to the device, put in eval mode and, on the CPU, in channels-last layout.
 
     ``scale`` resizes each normalised slice by that factor before the network (objects the
-    size the model was trained at; see ``core.scale``) and the probabilities back to the
+    size the model was trained at; see ``core.inference.scale``) and the probabilities back to the
     slice's own grid, so results always have the input's shape.
 
     Options are checked and the device resolved right away; slices are read only as the

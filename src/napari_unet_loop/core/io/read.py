@@ -1,10 +1,10 @@
 """Read image stacks lazily, one slice at a time.
 
 Readers accept a TIFF / OME-TIFF / ImageJ TIFF file (2D, Z×Y×X, RGB Y×X×3, RGB stack Z×Y×X×3),
-a zarr array or OME-Zarr image (see ``core.zarr_io``), any 2D image imageio can read (PNG...),
+a zarr array or OME-Zarr image (see ``core.io.read_zarr``), any 2D image imageio can read (PNG...),
 or a folder of same-sized 2D images. ``read_stack`` returns a :class:`Stack` that reads one
 slice at a time, so a stack larger than memory is processed in constant memory. Writing is in
-``core.writing``.
+``core.io.write``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import tifffile
 
 from ..errors import InputError, one_line
 from .read_zarr import is_zarr_path, open_zarr
+from .stack import Stack
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 IMAGE_SUFFIXES = (*TIFF_SUFFIXES, ".png")
@@ -115,123 +116,6 @@ def _clean_size(value: float | None) -> float:
         return 1.0
     # Sizes stored as TIFF rationals come back as e.g. 0.30000000004; 9 digits undoes that.
     return float(f"{value:.9g}")
-
-
-class Stack:
-    """A 2D image or a stack of 2D slices, read from disk one slice at a time.
-
-    Shapes: ``shape`` is the data as the user sees it: ``(Y, X)`` or ``(Y, X, 3)`` for a single
-    image, ``(Z, Y, X)`` or ``(Z, Y, X, 3)`` for a stack. Indexing, ``len`` and iteration always
-    go by slice, so a single 2D image is a stack of one: ``len(s) == 1`` and ``s[0]`` is the
-    whole image (``is_2d`` tells the two apart). ``s[z]`` reads slice ``z`` as a numpy array of
-    shape ``slice_shape``; ``s[a:b]`` reads several into one array; a tuple index selects slices
-    with its first element and applies the rest to them (numpy semantics for a Z×Y×X stack).
-
-    ``scale`` has one pixel size per spatial axis of ``shape`` (the RGB axis has none): 2 values
-    for a 2D image, 3 for a stack, in the file's unit (usually µm), 1.0 where unknown.
-    ``storage`` says how slices are read: ``"raw"`` (uncompressed TIFF, each slice read from
-    its file offset), ``"memmap"`` (uncompressed, slices not contiguous: memory-mapped),
-    ``"zarr"`` (a zarr array),
-    ``"pages"`` (one TIFF page per slice, decoded on demand), ``"files"`` (a folder, one file
-    per slice) or ``"memory"`` (loaded whole because the layout does not allow reading a slice
-    alone; small non-TIFF images).
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        *,
-        num_slices: int,
-        slice_shape: tuple[int, ...],
-        dtype: np.dtype,
-        read_slice: Callable[[int], np.ndarray],
-        is_2d: bool,
-        scale: tuple[float, ...],
-        storage: str,
-        on_close: Callable[[], None] | None = None,
-    ) -> None:
-        self.path = path
-        self.slice_shape = tuple(slice_shape)
-        self.dtype = np.dtype(dtype)
-        self.is_2d = is_2d
-        self.scale = scale
-        self.storage = storage
-        self._num_slices = num_slices
-        self._read_slice: Callable[[int], np.ndarray] | None = read_slice
-        self._on_close = on_close
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """The data as the user sees it: no slice axis for a single 2D image."""
-        return self.slice_shape if self.is_2d else (self._num_slices, *self.slice_shape)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def rgb(self) -> bool:
-        return len(self.slice_shape) == 3
-
-    def __len__(self) -> int:
-        return self._num_slices
-
-    def _read(self, z: int) -> np.ndarray:
-        if self._read_slice is None:
-            raise ValueError(f"{self.path}: stack is closed")
-        return self._read_slice(z)
-
-    def _slice_index(self, z: int) -> int:
-        n = self._num_slices
-        if not -n <= z < n:
-            raise IndexError(f"slice {z} out of range for a stack of {n}")
-        return int(z) % n
-
-    def __getitem__(self, index: int | slice | tuple) -> np.ndarray:
-        first, rest = (index[0], index[1:]) if isinstance(index, tuple) and index else (index, ())
-        if isinstance(first, (int, np.integer)):
-            data = self._read(self._slice_index(first))
-        elif isinstance(first, slice):
-            zs = range(*first.indices(self._num_slices))
-            data = np.empty((len(zs), *self.slice_shape), self.dtype)
-            for i, z in enumerate(zs):
-                data[i] = self._read(z)
-            rest = (slice(None), *rest)
-        else:
-            raise TypeError(f"stack indices must be an int, a slice or a tuple, not {index!r}")
-        return data[rest]
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for z in range(self._num_slices):
-            yield self._read(z)
-
-    def to_numpy(self) -> np.ndarray:
-        """Read everything into one array of shape ``shape``."""
-        data = self[:]
-        return data[0] if self.is_2d else data
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        data = self.to_numpy()
-        return data if dtype is None else data.astype(dtype, copy=False)
-
-    def close(self) -> None:
-        """Release the file; reading afterwards is an error."""
-        self._read_slice = None
-        if self._on_close is not None:
-            self._on_close()
-            self._on_close = None
-
-    def __enter__(self) -> Stack:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return (
-            f"Stack({self.path.name!r}, shape={self.shape}, dtype={self.dtype}, "
-            f"scale={self.scale}, storage={self.storage!r})"
-        )
 
 
 def _native(array: np.ndarray) -> np.ndarray:

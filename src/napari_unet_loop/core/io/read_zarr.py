@@ -1,4 +1,4 @@
-"""Read zarr arrays and OME-Zarr images as a lazy :class:`~.io.Stack`, one slice at a time.
+"""Read zarr arrays and OME-Zarr images as a lazy :class:`~.stack.Stack`, one slice at a time.
 
 A plain array is read like an in-memory one: (Y, X), (Z, Y, X), (Y, X, 3) or (Z, Y, X, 3).
 An OME-Zarr image (a group with ``multiscales`` metadata, versions 0.4 and 0.5) is read at its
@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InputError, clean_text, one_line
-
-if TYPE_CHECKING:
-    from .read import Stack
+from .stack import Stack
 
 SUFFIX = ".zarr"
 _MARKERS = ("zarr.json", ".zarray", ".zgroup")
@@ -116,8 +113,6 @@ def label_images(path: str | os.PathLike) -> list[Path]:
 def open_zarr(path: str | os.PathLike) -> Stack:
     """Open a zarr array or OME-Zarr image for reading slice by slice."""
     import zarr
-
-    from .read import Stack
 
     path = Path(path)
     if not path.exists():

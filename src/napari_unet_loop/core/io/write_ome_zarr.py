@@ -5,7 +5,7 @@ image at ``0`` in the root group and the labels at ``labels/<name>/0``, both wit
 units and the pixel size as a scale transform. Without it (a Labels layer saved from napari) the
 root group is the label image itself. Class names and colours go into the ``image-label``
 metadata. The store is built in a hidden folder beside the output and renamed into place when
-every slice is written (``core.atomic``); zarr is imported only here.
+every slice is written (``core.io.atomic``); zarr is imported only here.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InputError, one_line
 from .atomic import commit_folder, temporary_folder_beside
-from .write import ZARR_CHUNK_SIDE, SliceWriter
+from .slice_writer import ZARR_CHUNK_SIDE, SliceWriter
 
 NGFF_VERSION = "0.4"
 # NGFF 0.4 is zarr v2 with nested chunk folders ("/" between chunk indices)

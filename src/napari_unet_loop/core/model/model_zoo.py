@@ -19,12 +19,15 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import InputError, ModelFileError, UnetLoopError, one_line
-from .modelfile import Model, model_from_state
+
+if TYPE_CHECKING:
+    from .modelfile import Model
 
 RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 _WEIGHTS = "weights.pt"
@@ -244,8 +247,9 @@ def _read_package(path: Path) -> tuple[dict, bytes]:
     return rdf, read(source)
 
 
-def import_model(path: str | os.PathLike) -> Model:
-    """The model in a bioimage.io package (zip or folder) exported by this project."""
+def read_package(path: str | os.PathLike) -> tuple[dict, dict]:
+    """The model metadata and state dict of a bioimage.io package (zip or folder) exported by
+    this project; ``modelfile.load_model`` builds the model from them."""
     path = Path(path)
     try:
         rdf, weights = _read_package(path)
@@ -254,4 +258,4 @@ def import_model(path: str | os.PathLike) -> Model:
         raise
     except Exception as exc:
         raise ModelFileError(f"{path}: not a readable bioimage.io package ({exc})") from None
-    return model_from_state(str(path), rdf["config"]["napari_unet_loop"], state)
+    return rdf["config"]["napari_unet_loop"], state

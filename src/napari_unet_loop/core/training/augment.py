@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from .losses import IGNORE_INDEX
+from ..evaluation.labelmap import IGNORE_INDEX
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..evaluation.labelmap import check_class_indices
+from ..evaluation.labelmap import IGNORE_INDEX, check_class_indices
 from ..io.atomic import atomic_output
 
 SUFFIX = ".unet-loop-corrections"
@@ -105,8 +105,6 @@ def training_pairs(
     pixel of an edited slice as truth; sparse mode only the ``painted`` pixels, the rest
     become ``IGNORE_INDEX`` so the loss skips them.
     """
-    from .train import IGNORE_INDEX
-
     if not slices:
         raise InputError("no edited slices: paint corrections on at least one slice first")
     single = labels.ndim == 2

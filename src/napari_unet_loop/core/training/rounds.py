@@ -36,11 +36,11 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..evaluation.labelmap import IGNORE_INDEX
 from ..inference.scale import resize
 from ..model.channels import looks_rgb
 from ..model.modelfile import Model
 from . import train as training
-from .losses import IGNORE_INDEX
 from .train import TrainConfig, TrainUpdate, labelled_dice
 
 HOLDOUT_FRACTION = 0.2

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 
 from ..errors import DeviceMemoryError, InputError, TrainingDivergedError
+from ..evaluation.labelmap import IGNORE_INDEX
+from ..evaluation.metrics import ConfusionCounts, confusion_counts, mean_foreground_dice
 from ..model.channels import looks_rgb, model_channels
 from ..model.devices import (
     autocast_dtype,
@@ -41,7 +43,7 @@ from ..model.devices import (
 from ..model.modelfile import Model
 from .augment import NO_AUGMENTATION, AugmentSettings, PatchSampler
 from .datasets import check_image_values
-from .losses import IGNORE_INDEX, segmentation_loss
+from .losses import segmentation_loss
 
 __all__ = [
     "IGNORE_INDEX",
@@ -254,30 +256,17 @@ def _train_step(
 
 
 def _validation_dice(network, pairs, num_classes, device, dtype) -> float:
-    """Mean over foreground classes of Dice, counted over all labelled validation pixels.
-
-    Classes absent from both prediction and labels are left out (their Dice is undefined).
-    """
+    """Mean foreground Dice over all labelled validation pixels (``mean_foreground_dice``)."""
     network.eval()
-    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    counts = ConfusionCounts.zeros(num_classes)
     with torch.inference_mode():
         for image, label in pairs:
             chw = image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
             x = to_device(torch.from_numpy(np.ascontiguousarray(chw))[None], device)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 predicted = network(x).argmax(1)[0].cpu().numpy()
-            labelled = label != IGNORE_INDEX
-            pair_index = label[labelled].astype(np.int64) * num_classes + predicted[labelled]
-            confusion += np.bincount(pair_index, minlength=num_classes**2).reshape(
-                num_classes, num_classes
-            )
-    scores = []
-    for c in range(1, num_classes):
-        true_positive = confusion[c, c]
-        denominator = confusion[c, :].sum() + confusion[:, c].sum()
-        if denominator:
-            scores.append(2.0 * true_positive / denominator)
-    return float(np.mean(scores)) if scores else 1.0
+            counts += confusion_counts(predicted, label, num_classes, ignore=IGNORE_INDEX)
+    return mean_foreground_dice(counts)
 
 
 def labelled_dice(
@@ -288,8 +277,8 @@ def labelled_dice(
 ) -> float:
     """Mean foreground Dice of ``model`` over the labelled pixels of ``labels``.
 
-    The score training validates with (absent classes left out, see ``_validation_dice``), so
-    a round and its guard compare models by one rule.
+    The score training validates with (``evaluation.metrics.mean_foreground_dice``), so a
+    round and its guard compare models by the rule every other score follows.
     """
     pairs = _prepare(model, images, labels, "image")
     torch_device = get_device(device)
