@@ -91,6 +91,7 @@ class RoundSettings:
     iterations: int | None = None  # a fixed count instead of the sized budget
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"  # of the training steps, see core.precision
 
     def __post_init__(self) -> None:
         if self.batchnorm not in ("auto", "keep", "reestimate", "live"):
@@ -337,7 +338,7 @@ def correction_round(
     config = TrainConfig(
         iterations=iterations, patch_size=settings.patch_size, batch_size=settings.batch_size,
         learning_rate=settings.learning_rate * (1 - (1 - settings.trusted_rate) * trust),
-        seed=settings.seed, device=settings.device,
+        seed=settings.seed, device=settings.device, precision=settings.precision,
         val_every=settings.check_every, patience=settings.patience if held else None,
         # A model that is confidently wrong needs a while before the held-back score moves.
         min_iterations=min(settings.min_iterations, iterations),

@@ -9,6 +9,7 @@ request. "Correct next" lists the unedited slices the model is least sure of.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from napari.layers import Image, Labels
@@ -30,6 +31,7 @@ from ._autosave import AutosaveFolder, watch_viewer
 from ._edits import track_edits
 from ._history import ModelHistory
 from ._layers import META_KEY, LayerChooser, current_slice, layer_alive, real_viewer, viewer_alive
+from ._model_picker import make_precision_combo
 from ._panel import row
 from ._resegment import start_resegment
 from ._retrain_job import RetrainJob, make_job
@@ -70,6 +72,7 @@ class RetrainWidget(QWidget):
         self.iterations.setSpecialValueText("auto")  # 0: sized by the corrected area
         self.iterations.setToolTip("auto: more corrections, more iterations; stops early when "
                                    "the held-back corrections stop improving")
+        self.precision_combo = make_precision_combo()
         self.retrain_button, self.stop_button = QPushButton("Retrain"), QPushButton("Stop")
         self.resegment_button = QPushButton("Re-segment all unedited slices")
         self.status = QLabel()
@@ -83,6 +86,7 @@ class RetrainWidget(QWidget):
         form.addRow("autosave folder", self.autosave)
         form.addRow("mode", self.mode_combo)
         form.addRow("iterations", self.iterations)
+        form.addRow("precision", self.precision_combo)
         layout = QVBoxLayout(self)
         layout.addWidget(self.edited_label)
         layout.addLayout(form)
@@ -155,7 +159,7 @@ class RetrainWidget(QWidget):
             return
         from ..core.rounds import with_iterations
 
-        settings = self.settings
+        settings = replace(self.settings, precision=self.precision_combo.currentText())
         if self.iterations.value():
             settings = with_iterations(settings, self.iterations.value())
         try:
