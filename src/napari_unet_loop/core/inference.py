@@ -35,6 +35,7 @@ from .devices import (
     to_device,
 )
 from .errors import Cancelled, DeviceMemoryError, InputError
+from .folding import fold_batchnorm
 from .modelfile import Model
 from .precision import resolve_precision
 from .scale import resize_to
@@ -62,9 +63,10 @@ def default_batch_size(device: torch.device) -> int:
 
 
 def ready_network(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """``network`` on ``device`` in eval mode, in the memory layout that runs fastest there."""
+    """``network`` on ``device`` in eval mode, in the memory layout that runs fastest there,
+    batch norm folded into a copy (see ``core.folding``)."""
     network = network.to(device).eval()
-    return network.to(memory_format=memory_format(device))
+    return fold_batchnorm(network).to(memory_format=memory_format(device))
 
 
 class StackLike(Protocol):
@@ -320,7 +322,7 @@ def iter_predict(
     windows go through the network at once (default: 1 on the CPU, 4 elsewhere).
     ``precision`` (auto, fp32, bf16, fp16) is the arithmetic the network runs in; ``auto`` is
     resolved by ``core.precision``. ``model.network`` is moved to the device, put in eval mode
-    and, on the CPU, in channels-last layout.
+    and, on the CPU, in channels-last layout; what runs is a copy with batch norm folded in.
 
     ``scale`` resizes each normalised slice by that factor before the network (objects the
     size the model was trained at; see ``core.scale``) and the probabilities back to the
