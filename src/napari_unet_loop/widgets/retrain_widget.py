@@ -26,6 +26,7 @@ from qtpy.QtWidgets import (
 
 from ..core.errors import UnetLoopError
 from ..loop import RetrainReport, retrain, slices_text, start_warm_up
+from ..progress_text import Throttle
 from ..session import session_for
 from ._autosave import AutosaveFolder, watch_viewer
 from ._edits import track_edits
@@ -56,7 +57,7 @@ class RetrainWidget(QWidget):
         self.settings = DEFAULT_ROUND  # what a round runs; the iterations field may fix them
         self._worker = self._result = None
         self._job: RetrainJob | None = None
-        self._report = RetrainReport()
+        self._report, self._redraw = RetrainReport(), Throttle()
         self._targets: tuple = ()  # the layers the running worker reads or writes
         self._training = False
         watch_viewer(napari_viewer)
@@ -174,7 +175,7 @@ class RetrainWidget(QWidget):
         self._say(f"Retraining on {slices_text(self._job.slices)}…")
         self._set_running(True)
         self._training = True
-        self._report = RetrainReport()
+        self._report, self._redraw = RetrainReport(), Throttle()
         self._targets = (self._job.labels, self._job.image)
         self._worker = start_worker(
             retrain, *self._job.args, description="Retrain", viewer=self._viewer,
@@ -190,7 +191,9 @@ class RetrainWidget(QWidget):
         if hasattr(item, "adopted"):  # the round's result comes last
             self._result = item
         else:
-            self._say(self._report.add(item))
+            text = self._report.add(item)  # every update counts; the label shows a few a second
+            if self._redraw.due(final=item.iteration >= item.total):
+                self._say(text)
 
     def _training_finished(self) -> None:
         # Adopt only once the training worker is over, so re-segmenting can start a new one.
