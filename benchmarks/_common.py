@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 import napari_unet_loop
-from napari_unet_loop.core.atomic import atomic_output
-from napari_unet_loop.core.io import read_image
-from napari_unet_loop.core.labelmap import parse_label_map
-from napari_unet_loop.core.metrics import ConfusionCounts, confusion_counts
-from napari_unet_loop.core.registry import SUFFIX, shipped_models
+from napari_unet_loop.core.evaluation.labelmap import parse_label_map
+from napari_unet_loop.core.evaluation.metrics import ConfusionCounts, confusion_counts
+from napari_unet_loop.core.io.atomic import atomic_output
+from napari_unet_loop.core.io.read import read_image
+from napari_unet_loop.core.model.registry import SUFFIX, shipped_models
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from _common import BenchmarkError
 
-from napari_unet_loop.core.losses import IGNORE_INDEX
+from napari_unet_loop.core.training.losses import IGNORE_INDEX
 
 TREES = 100  # ilastik's default forest size
 MAX_SAMPLES = 60_000  # labelled pixels drawn for training (a full dense slice is 262 144)

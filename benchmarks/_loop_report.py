@@ -122,6 +122,16 @@ def targets(parts: list[dict]) -> list[str]:
         lines.insert(0, f"- No regression (mean Δ ≥ −{NO_REGRESSION} at every k ≥ 1): "
                         f"{'met' if met else 'not met'}; the lowest mean Δ is {delta:+.4f} "
                         f"({where}).")
+    for part in parts:
+        alone = [(r["dice"][part["foreground"]] - _baseline(part, "each")[r["seed"]], r["seed"])
+                 for r in part["rows"] if r["choice"] == "each" and r["k"] == 1
+                 and r["method"] == "unet"]
+        if alone:
+            drop, image = min(alone)
+            met = drop >= -NO_REGRESSION
+            lines.append(f"- ({part['key']}) correcting any single image alone "
+                         f"({len(alone)} rounds): the rest changes by {drop:+.4f} at worst "
+                         f"({part['images'][image]}): {'met' if met else 'not met'}.")
     lines.append("- More corrections never hurt (beyond the seed spread): "
                  + ("met." if not monotone else "not met: " + "; ".join(monotone) + "."))
     lines.append("- U-Net ≥ forest at every k ≥ 1: "
@@ -143,8 +153,9 @@ def targets(parts: list[dict]) -> list[str]:
 
 def report(parts: list[dict], where: str) -> str:
     sections = ["# The correction loop, measured",
-                f"Measured on {where}. Every round is `core.rounds.correction_round` with its "
-                "defaults (what the Retrain button runs), from the scenario's starting model; "
+                f"Measured on {where}. Every round is "
+                "`core.training.rounds.correction_round` with its defaults (what the Retrain "
+                "button runs), from the scenario's starting model; "
                 "the rest is segmented with the model the loop then holds (the new one, or "
                 "the previous one when the guard kept it). Dice is pooled over the images "
                 "no k of that choice corrects; ± is the standard deviation over seeds. The "

@@ -15,8 +15,8 @@ import numpy as np
 from _common import BenchmarkError, load_isbi, load_nuclei, load_wbc, model_path, split_ids
 from scipy import ndimage as ndi
 
-from napari_unet_loop.core.modelfile import Model, load_model, new_model
-from napari_unet_loop.core.scale import resize
+from napari_unet_loop.core.inference.scale import resize
+from napari_unet_loop.core.model.modelfile import Model, load_model, new_model
 
 WBC_NUCLEUS_MAP = "255:1,*:0"  # nucleus vs cytoplasm, red cells and background
 EM_HELD_OUT = list(range(22, 30))  # em-membranes never trained on these (22-23 chose weights)

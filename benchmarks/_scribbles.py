@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_unet_loop.core.losses import IGNORE_INDEX
+from napari_unet_loop.core.training.losses import IGNORE_INDEX
 
 BUDGET = 0.03  # share of the slice's pixels painted (the loop issue allows at most 5 %)
 PIECE = 24  # stroke pieces are the skeleton inside a box of this side

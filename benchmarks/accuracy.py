@@ -41,11 +41,11 @@ from _common import (
     split_ids,
 )
 
-from napari_unet_loop.core.devices import get_device
-from napari_unet_loop.core.inference import Prediction, predict
-from napari_unet_loop.core.metrics import adapted_rand_error, object_metrics, pixel_error
-from napari_unet_loop.core.modelfile import Model, load_model, save_model
-from napari_unet_loop.core.postprocess import METHODS, instance_labels
+from napari_unet_loop.core.evaluation.metrics import adapted_rand_error, object_metrics, pixel_error
+from napari_unet_loop.core.inference.postprocess import METHODS, instance_labels
+from napari_unet_loop.core.inference.predict import Prediction, predict
+from napari_unet_loop.core.model.devices import get_device
+from napari_unet_loop.core.model.modelfile import Model, load_model, save_model
 
 MODELS = ("em-membranes", "nuclei", "wbc")
 NEEDS = {

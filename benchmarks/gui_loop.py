@@ -74,7 +74,7 @@ def dock(viewer, name: str):
 def run(data: Path, model: str, work: Path) -> dict:
     import napari
 
-    from napari_unet_loop.session import session_for
+    from napari_unet_loop.app.session import session_for
 
     viewer = napari.Viewer(title="napari-unet-loop ISBI walkthrough")
     gaps = GapMeter()

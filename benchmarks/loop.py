@@ -40,17 +40,21 @@ from _loop_report import report
 from _loop_scenarios import SCENARIOS, Scenario, start_model
 from _scribbles import scribble
 
-from napari_unet_loop.core.atomic import atomic_output
-from napari_unet_loop.core.channels import looks_rgb
-from napari_unet_loop.core.devices import get_device
-from napari_unet_loop.core.inference import predict
-from napari_unet_loop.core.metrics import ConfusionCounts, confusion_counts, object_metrics
-from napari_unet_loop.core.modelfile import Model
-from napari_unet_loop.core.postprocess import instance_labels, instance_options
-from napari_unet_loop.core.rounds import DEFAULT_ROUND, correction_round, run_round
-from napari_unet_loop.core.scale import automatic_factor
-from napari_unet_loop.core.uncertainty import rank_slices, uncertainty
-from napari_unet_loop.loop import warm_up
+from napari_unet_loop.app.loop import warm_up
+from napari_unet_loop.core.evaluation.metrics import (
+    ConfusionCounts,
+    confusion_counts,
+    object_metrics,
+)
+from napari_unet_loop.core.inference.postprocess import instance_labels, instance_options
+from napari_unet_loop.core.inference.predict import predict
+from napari_unet_loop.core.inference.scale import automatic_factor
+from napari_unet_loop.core.inference.uncertainty import rank_slices, uncertainty
+from napari_unet_loop.core.io.atomic import atomic_output
+from napari_unet_loop.core.model.channels import looks_rgb
+from napari_unet_loop.core.model.devices import get_device
+from napari_unet_loop.core.model.modelfile import Model
+from napari_unet_loop.core.training.rounds import DEFAULT_ROUND, correction_round, run_round
 
 MODES = ("dense", "scribbles")
 SCORED = 8  # at most this many uncorrected images are scored (spread over the rest)
@@ -105,10 +109,15 @@ def corrections(scenario: Scenario, edited: list[int], mode: str, seed: int) -> 
     return [scribble(scenario.truth[i], np.random.default_rng(seed * 1000 + i)) for i in edited]
 
 
-def choices(scenario: Scenario, base_scores: dict[int, dict], seeds: int) -> list[tuple]:
+def choices(scenario: Scenario, base_scores: dict[int, dict], seeds: int,
+            each: bool) -> list[tuple]:
+    """(choice, seed, order): images are corrected in ``order``. "each" corrects every image
+    alone (its seed is the image's index), for the single-correction target."""
     pool = list(range(len(scenario.images)))
     picked = [("random", seed, [int(i) for i in np.random.default_rng(seed).permutation(pool)])
               for seed in range(seeds)]
+    if each:
+        picked += [("each", i, [i, *(j for j in pool if j != i)]) for i in pool]
     if scenario.base is not None:
         ranking = rank_slices({i: base_scores[i]["uncertainty"] for i in pool})
         picked.append(("ranked", 0, [s.z for s in ranking]))
@@ -116,7 +125,7 @@ def choices(scenario: Scenario, base_scores: dict[int, dict], seeds: int) -> lis
 
 
 def run_scenario(scenario: Scenario, ks: list[int], modes: list[str], seeds: int,
-                 settings, save) -> dict:
+                 each: bool, settings, save) -> dict:
     """Every round of one scenario; ``save(part)`` runs after each, so a stopped run keeps
     what it measured."""
     base = start_model(scenario)
@@ -135,8 +144,8 @@ def run_scenario(scenario: Scenario, ks: list[int], modes: list[str], seeds: int
             "class_names": scenario.class_names, "foreground": scenario.foreground,
             "images": scenario.names, "objects": scenario.objects is not None,
             "scale_factors": factors, "rows": rows}
-    for choice, seed, order in choices(scenario, base_scores, seeds):
-        max_k = min(scenario.max_k, max(ks))
+    for choice, seed, order in choices(scenario, base_scores, seeds, each):
+        max_k = 1 if choice == "each" else min(scenario.max_k, max(ks))
         rest = sorted(order[max_k:])
         rest = [rest[int(i)] for i in np.unique(np.linspace(0, len(rest) - 1, SCORED).round())]
         before = summary(base_scores, rest, scenario)
@@ -144,7 +153,8 @@ def run_scenario(scenario: Scenario, ks: list[int], modes: list[str], seeds: int
                      "rest": len(rest), **before, "seconds": None})
         for k in [k for k in ks if 0 < k <= max_k]:
             edited = sorted(order[:k])
-            context = [scenario.images[i] for i in everything if i not in edited]
+            unedited = [i for i in everything if i not in edited]
+            context = [scenario.images[i] for i in unedited]
             for mode in modes if choice == "random" else ("dense",):
                 targets = corrections(scenario, edited, mode, seed)
                 label = f"[{scenario.key}] {choice} seed {seed}, k={k}, {mode}"
@@ -152,7 +162,8 @@ def run_scenario(scenario: Scenario, ks: list[int], modes: list[str], seeds: int
                 start = time.perf_counter()
                 result = run_round(correction_round(
                     base, [scenario.images[i] for i in edited], targets, context=context,
-                    settings=settings, scale=float(np.median([factors[i] for i in edited])),
+                    settings=settings, scale=[factors[i] for i in edited],
+                    context_scale=[factors[i] for i in unedited],
                 ))
                 seconds = time.perf_counter() - start
                 current = result.model if result.adopted else base
@@ -193,6 +204,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ks", default="0,1,2,4,8", help="numbers of corrected images")
     p.add_argument("--modes", default="dense,scribbles", help="dense, scribbles or both")
     p.add_argument("--seeds", type=int, default=3, help="random choices of what to correct")
+    p.add_argument("--each", action="store_true",
+                   help="also correct every image alone (k = 1, dense), one round each")
     p.add_argument("--model-dir", type=Path, help="load models from this folder instead")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--report-only", action="store_true",
@@ -233,7 +246,7 @@ def run(args: argparse.Namespace) -> None:
                 with atomic_output(path) as tmp:
                     tmp.write_text(json.dumps(part, indent=2) + "\n", encoding="utf-8")
 
-            save(run_scenario(scenario, ks, modes, args.seeds, settings, save))
+            save(run_scenario(scenario, ks, modes, args.seeds, args.each, settings, save))
     parts = []
     for key in SCENARIOS:
         path = RESULTS / f"loop-{key}{suffix}.json"

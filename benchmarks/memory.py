@@ -32,8 +32,8 @@ from _common import (
     write_results,
 )
 
-from napari_unet_loop.core.io import read_stack
-from napari_unet_loop.core.modelfile import new_model, save_model
+from napari_unet_loop.core.io.read import read_stack
+from napari_unet_loop.core.model.modelfile import new_model, save_model
 from napari_unet_loop.core.synthetic import make_membrane_stack
 
 SIDE = 512

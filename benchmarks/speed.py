@@ -43,13 +43,13 @@ from _common import (
 )
 from torch.utils.flop_counter import FlopCounterMode
 
-from napari_unet_loop.core.batch import segment_file
-from napari_unet_loop.core.devices import get_device, to_device
-from napari_unet_loop.core.inference import predict, prepare_slice, ready_network
-from napari_unet_loop.core.io import read_image
-from napari_unet_loop.core.modelfile import Model, load_model
-from napari_unet_loop.core.precision import cpu_decision, precision_name, resolve_precision
-from napari_unet_loop.core.tiling import padded_length
+from napari_unet_loop.core.inference.batch import segment_file
+from napari_unet_loop.core.inference.predict import predict, prepare_slice, ready_network
+from napari_unet_loop.core.inference.tiling import padded_length
+from napari_unet_loop.core.io.read import read_image
+from napari_unet_loop.core.model.devices import get_device, to_device
+from napari_unet_loop.core.model.modelfile import Model, load_model
+from napari_unet_loop.core.model.precision import cpu_decision, precision_name, resolve_precision
 
 MODEL = "em-membranes"
 QUICK_SLICES = 3

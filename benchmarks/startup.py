@@ -125,8 +125,8 @@ def instrument(module, mark) -> None:
     load and prediction so that the worker thread marks their ends."""
     importlib.import_module("torch")
     mark("torch")
-    importlib.import_module("napari_unet_loop.core.postprocess")
-    inference = importlib.import_module("napari_unet_loop.core.inference")
+    importlib.import_module("napari_unet_loop.core.inference.postprocess")
+    inference = importlib.import_module("napari_unet_loop.core.inference.predict")
     mark("worker_modules")
     load_source, iter_predict = module.load_source, inference.iter_predict
 

@@ -87,8 +87,8 @@ def correct_slice(labels, truth, z: int) -> None:
 
 
 def choose_model(picker, model: str) -> None:
-    from napari_unet_loop.core.modelfile import resolve_model_path
-    from napari_unet_loop.core.registry import shipped_models
+    from napari_unet_loop.core.model.modelfile import resolve_model_path
+    from napari_unet_loop.core.model.registry import shipped_models
 
     if model in shipped_models():
         picker.combo.setCurrentIndex(picker.combo.findData(model))
@@ -169,7 +169,7 @@ def main() -> None:
         # napari starts with default settings.
         os.environ["HOME"] = work
         from napari_unet_loop.core.errors import ModelFileError
-        from napari_unet_loop.core.modelfile import resolve_model_path
+        from napari_unet_loop.core.model.modelfile import resolve_model_path
 
         try:
             resolve_model_path(args.model)

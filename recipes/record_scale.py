@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_unet_loop.core.datasets import Pairs, load_pairs
-from napari_unet_loop.core.modelfile import load_model, resolve_model_path, save_model
-from napari_unet_loop.core.scale import record_scale
+from napari_unet_loop.core.inference.scale import record_scale
+from napari_unet_loop.core.model.modelfile import load_model, resolve_model_path, save_model
+from napari_unet_loop.core.training.datasets import Pairs, load_pairs
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import tifffile
 
-from napari_unet_loop.core.io import write_labels
+from napari_unet_loop.core.io.read import write_labels
 from napari_unet_loop.core.synthetic import make_membrane_stack, make_nuclei_stack
 
 HERE = Path(__file__).resolve().parent

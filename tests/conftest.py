@@ -1,6 +1,6 @@
 import pytest
 
-from napari_unet_loop.core.precision import ENV_CACHE_DIR, ENV_PRECISION
+from napari_unet_loop.core.model.precision import ENV_CACHE_DIR, ENV_PRECISION
 
 
 @pytest.fixture(autouse=True)

@@ -11,10 +11,10 @@ import tifffile
 import zarr
 
 from napari_unet_loop.cli import main
-from napari_unet_loop.core.io import read_image, read_scale
-from napari_unet_loop.core.modelfile import load_model, new_model, save_model
+from napari_unet_loop.core.io.read import read_image, read_scale
+from napari_unet_loop.core.io.write import write_labels
+from napari_unet_loop.core.model.modelfile import load_model, new_model, save_model
 from napari_unet_loop.core.synthetic import make_membrane_stack
-from napari_unet_loop.core.writing import write_labels
 
 ISBI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "isbi2012"
 

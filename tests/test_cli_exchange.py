@@ -10,8 +10,8 @@ import tifffile
 import zarr
 
 from napari_unet_loop.cli import main
-from napari_unet_loop.core.io import read_image, read_scale
-from napari_unet_loop.core.modelfile import load_model, new_model, save_model
+from napari_unet_loop.core.io.read import read_image, read_scale
+from napari_unet_loop.core.model.modelfile import load_model, new_model, save_model
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pkgutil, importlib
 import napari_unet_loop.core as core
 for info in pkgutil.iter_modules(core.__path__):
     importlib.import_module('napari_unet_loop.core.' + info.name)
-import napari_unet_loop.cli, napari_unet_loop.session
+import napari_unet_loop.cli, napari_unet_loop.app.session
 print('ok')
 """
 

@@ -22,12 +22,12 @@ import torch
 import zarr
 
 from napari_unet_loop.cli import main
-from napari_unet_loop.core import training
 from napari_unet_loop.core.errors import ModelFileError, TrainingDivergedError
-from napari_unet_loop.core.inference import predict
-from napari_unet_loop.core.modelfile import load_model, new_model, save_model
-from napari_unet_loop.core.training import TrainConfig, run_to_end, train
-from napari_unet_loop.core.writing import write_labels
+from napari_unet_loop.core.inference.predict import predict
+from napari_unet_loop.core.io.write import write_labels
+from napari_unet_loop.core.model.modelfile import load_model, new_model, save_model
+from napari_unet_loop.core.training import train as training
+from napari_unet_loop.core.training.train import TrainConfig, run_to_end, train
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -303,7 +303,7 @@ def test_hostile_model_files_are_refused_fast_and_small(d):
     names = ["wide", "deep", "mismatch", "nanweights", "huge", "bomb"]
     script = (
         "import resource, sys, time\n"
-        "from napari_unet_loop.core.modelfile import load_model\n"
+        "from napari_unet_loop.core.model.modelfile import load_model\n"
         f"load_model({str(d / 'm.safetensors')!r})\n"
         "for path in sys.argv[1:]:\n"
         "    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"

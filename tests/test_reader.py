@@ -9,8 +9,8 @@ import tifffile
 import zarr
 
 from napari_unet_loop._reader import get_reader
-from napari_unet_loop.core.ome_zarr import OmeZarrWriter
-from napari_unet_loop.core.writing import write_labels
+from napari_unet_loop.core.io.write import write_labels
+from napari_unet_loop.core.io.write_ome_zarr import OmeZarrWriter
 
 
 def _layers(path):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from napari_unet_loop.core.inference import predict
-from napari_unet_loop.core.modelfile import load_model
-from napari_unet_loop.core.registry import SHIPPED_DIR, shipped_models
+from napari_unet_loop.core.inference.predict import predict
+from napari_unet_loop.core.model.modelfile import load_model
+from napari_unet_loop.core.model.registry import SHIPPED_DIR, shipped_models
 from napari_unet_loop.core.synthetic import make_membrane_stack, make_nuclei_stack
 
 EXPECTED = {

@@ -7,7 +7,7 @@ import pytest
 
 from napari_unet_loop._writer import write_labels
 from napari_unet_loop.core.errors import InputError
-from napari_unet_loop.core.io import read_stack
+from napari_unet_loop.core.io.read import read_stack
 
 
 def test_stack_round_trip_with_scale(tmp_path):

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .app.truth import looks_like_labels
 from .core.errors import InputError
-from .core.io import Stack, is_tiff_path, read_stack
-from .core.zarr_io import is_label_image, is_zarr_path, label_images
-from .truth import looks_like_labels
+from .core.io.read import Stack, is_tiff_path, read_stack
+from .core.io.read_zarr import is_label_image, is_zarr_path, label_images
 
 LayerData = tuple[Any, dict, str]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .core.writing import write_labels as write_label_tiff
+from .core.io.write import write_labels as write_label_tiff
 
 
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:

@@ -24,7 +24,7 @@ MAX_BATCH_SIZE = 1024
 MAX_BATCH_PIXELS = 2**26  # training batch × patch²
 MAX_TILE_SIZE = 2**16
 MAX_LEARNING_RATE = 1.0
-# core.precision.PRECISIONS, spelt out so that --help does not import torch
+# core.model.precision.PRECISIONS, spelt out so that --help does not import torch
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     interpreter's exit cannot be interrupted into a traceback."""
     args = _parser().parse_args(argv)
     from .core import signals
-    from .core.atomic import discard_leftovers
     from .core.errors import UnetLoopError, clean_text, one_line
+    from .core.io.atomic import discard_leftovers
 
     owner = threading.current_thread() is threading.main_thread()
     previous = signals.install() if owner else None
@@ -185,14 +185,14 @@ def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
 
 def _segment(args: argparse.Namespace) -> None:
-    from .core.batch import segment_file
     from .core.errors import InputError
+    from .core.inference.batch import segment_file
 
     _check_range("--tile-size", args.tile_size, 16, MAX_TILE_SIZE)
     _check_range("--batch-size", args.batch_size, 1, MAX_BATCH_SIZE)
     _check_range("--chunk-size", args.chunk_size, 16, MAX_TILE_SIZE)
     if args.scheduler is not None:
-        from .core.distributed import check_address
+        from .core.inference.distributed import check_address
 
         check_address(args.scheduler)
     elif args.chunk_size is not None:
@@ -209,8 +209,8 @@ def _segment(args: argparse.Namespace) -> None:
 def _model_output(args: argparse.Namespace) -> Path:
     """The model file ``train`` will write, checked before any data is read."""
     from .core.errors import InputError
-    from .core.modelfile import resolve_model_path
-    from .core.registry import SUFFIX
+    from .core.model.modelfile import resolve_model_path
+    from .core.model.registry import SUFFIX
 
     output = Path(args.output).expanduser()
     if output.suffix != SUFFIX:
@@ -234,8 +234,8 @@ def _model_output(args: argparse.Namespace) -> Path:
 def _train_options(args: argparse.Namespace):
     """The training settings, checked: a bad option is reported before the data loads."""
     from .core.errors import InputError
-    from .core.training import TrainConfig
-    from .core.unet import UNetConfig
+    from .core.model.unet import UNetConfig
+    from .core.training.train import TrainConfig
 
     _check_range("--learning-rate", args.learning_rate, 1e-12, MAX_LEARNING_RATE)
     _check_range("--patch-size", args.patch_size, 8, MAX_PATCH_SIZE)
@@ -271,11 +271,11 @@ def _train_options(args: argparse.Namespace):
 def _train(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
-    from .core.datasets import Pairs, load_pairs
     from .core.errors import InputError
-    from .core.labelmap import parse_label_map
-    from .core.modelfile import load_model, new_model, save_model
-    from .core.training import train
+    from .core.evaluation.labelmap import parse_label_map
+    from .core.model.modelfile import load_model, new_model, save_model
+    from .core.training.datasets import Pairs, load_pairs
+    from .core.training.train import train
 
     if len(args.images) != len(args.labels):
         raise InputError("give one --labels for each --images")
@@ -338,7 +338,7 @@ def _short(path: str) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from .core.evaluation import evaluate_files
+    from .core.evaluation.evaluate import evaluate_files
 
     report = evaluate_files(
         args.prediction, args.truth, slices=args.slices, truth_map=args.truth_map,
@@ -349,8 +349,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _models(args: argparse.Namespace) -> None:
-    from .core.modelfile import load_model
-    from .core.registry import shipped_models
+    from .core.model.modelfile import load_model
+    from .core.model.registry import shipped_models
 
     for name, path in shipped_models().items():
         model = load_model(path)
@@ -358,8 +358,8 @@ def _models(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from .core.model_zoo import export_model
-    from .core.modelfile import load_model
+    from .core.model.model_zoo import export_model
+    from .core.model.modelfile import load_model
 
     print(f"wrote {export_model(load_model(args.model), args.output, authors=args.author)}")
 

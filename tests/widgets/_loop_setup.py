@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_unet_loop.core.modelfile import new_model
+from napari_unet_loop.app.session import session_for
+from napari_unet_loop.core.model.modelfile import new_model
 from napari_unet_loop.core.synthetic import make_membrane_stack
-from napari_unet_loop.session import session_for
 
 SHAPE = (3, 64, 64)
 CLASSES = ["background", "membrane"]

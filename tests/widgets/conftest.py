@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-from napari_unet_loop import session as session_module
+from napari_unet_loop.app import session as session_module
 
 # Modules that import show_error / show_info by name; patching them there captures the messages.
 _NOTIFYING = (
@@ -31,7 +31,7 @@ def _isolated(monkeypatch, tmp_path):
 @pytest.fixture(scope="session")
 def model_file(tmp_path_factory):
     """A tiny untrained 2-class model file (background, membrane)."""
-    from napari_unet_loop.core.modelfile import new_model, save_model
+    from napari_unet_loop.core.model.modelfile import new_model, save_model
 
     model = new_model(["background", "membrane"], depth=2, base_channels=4, name="tiny")
     return save_model(model, tmp_path_factory.mktemp("models") / "tiny.safetensors")

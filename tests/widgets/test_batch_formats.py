@@ -7,7 +7,7 @@ import pytest
 import tifffile
 import zarr
 
-from napari_unet_loop.core.io import read_stack
+from napari_unet_loop.core.io.read import read_stack
 from napari_unet_loop.widgets.batch_widget import BatchWidget
 
 

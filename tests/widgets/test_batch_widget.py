@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_unet_loop.core import batch, inference
-from napari_unet_loop.core.io import read_stack
+from napari_unet_loop.core.inference import batch
+from napari_unet_loop.core.inference import predict as inference
+from napari_unet_loop.core.io.read import read_stack
 from napari_unet_loop.widgets.batch_widget import BatchWidget
 
 

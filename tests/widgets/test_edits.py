@@ -9,8 +9,8 @@ import pytest
 from napari.layers import Image, Labels
 from napari.layers._source import layer_source
 
-from napari_unet_loop.core.corrections import CorrectionStore
-from napari_unet_loop.session import LoopSession, session_for
+from napari_unet_loop.app.session import LoopSession, session_for
+from napari_unet_loop.core.training.corrections import CorrectionStore
 from napari_unet_loop.widgets._autosave import (
     autosave,
     autosaver_for,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from _loop_setup import SEG, SHAPE, loop_viewer, tiny_model
 
-from napari_unet_loop.core.modelfile import new_model
-from napari_unet_loop.session import session_for
+from napari_unet_loop.app.session import session_for
+from napari_unet_loop.core.model.modelfile import new_model
 from napari_unet_loop.widgets.metrics_widget import MetricsWidget
 
 
@@ -175,7 +175,7 @@ def test_repeated_resegments_leave_no_metrics_workers_or_copies(
     from qtpy.QtCore import Qt
     from superqt.utils import FunctionWorker, WorkerBase
 
-    from napari_unet_loop import loop
+    from napari_unet_loop.app import loop
     from napari_unet_loop.widgets.retrain_widget import RetrainWidget
 
     lock, in_flight, peak = threading.Lock(), [0], [0]

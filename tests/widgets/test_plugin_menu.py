@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from napari_unet_loop.session import session_for
+from napari_unet_loop.app.session import session_for
 from napari_unet_loop.widgets._layers import real_viewer, viewer_alive
 
 PLUGIN = "napari-unet-loop"

@@ -8,7 +8,7 @@ from dataclasses import replace
 from _loop_setup import SEG, correct_slice, loop_viewer
 from qtpy.QtCore import QTimer
 
-from napari_unet_loop.session import session_for
+from napari_unet_loop.app.session import session_for
 from napari_unet_loop.widgets.metrics_widget import MetricsWidget
 from napari_unet_loop.widgets.retrain_widget import RetrainWidget
 

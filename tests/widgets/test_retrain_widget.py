@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from _loop_setup import SEG, correct_slice, loop_viewer, tiny_model
 
-from napari_unet_loop.core import training
-from napari_unet_loop.core.inference import predict
-from napari_unet_loop.core.modelfile import load_model
-from napari_unet_loop.core.training import IGNORE_INDEX, TrainUpdate
-from napari_unet_loop.session import session_for
+from napari_unet_loop.app.session import session_for
+from napari_unet_loop.core.inference.predict import predict
+from napari_unet_loop.core.model.modelfile import load_model
+from napari_unet_loop.core.training import train as training
+from napari_unet_loop.core.training.train import IGNORE_INDEX, TrainUpdate
 from napari_unet_loop.widgets.metrics_widget import MetricsWidget
 from napari_unet_loop.widgets.retrain_widget import RetrainWidget
 
@@ -252,7 +252,7 @@ def test_closing_the_viewer_while_training_is_harmless(make_napari_viewer, qtbot
 def test_after_retraining_the_current_unedited_slice_is_resegmented(
     make_napari_viewer, fake_train, wait_idle, monkeypatch
 ):
-    from napari_unet_loop.core import inference
+    from napari_unet_loop.core.inference import predict as inference
 
     predicted = []
 
@@ -292,7 +292,7 @@ def test_a_failing_run_is_reported(make_napari_viewer, wait_idle, notes, monkeyp
 def test_resegmenting_all_unedited_slices_says_when_it_starts_and_ends(
     make_napari_viewer, wait_idle, monkeypatch
 ):
-    from napari_unet_loop.core import inference
+    from napari_unet_loop.core.inference import predict as inference
 
     monkeypatch.setattr(
         inference, "predict",

@@ -7,10 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from napari_unet_loop.core import inference
-from napari_unet_loop.core.devices import available_devices
-from napari_unet_loop.core.modelfile import new_model
-from napari_unet_loop.session import session_for
+from napari_unet_loop.app.session import session_for
+from napari_unet_loop.core.inference import predict as inference
+from napari_unet_loop.core.model.devices import available_devices
+from napari_unet_loop.core.model.modelfile import new_model
 from napari_unet_loop.widgets._edits import programmatic_update
 from napari_unet_loop.widgets.segment_widget import CURRENT_SLICE, SegmentWidget
 

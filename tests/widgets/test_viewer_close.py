@@ -83,8 +83,8 @@ def test_closing_the_viewer_during_retrain_leaves_no_notification_for_the_next(
 
     from _loop_setup import SEG, correct_slice, loop_viewer
 
-    from napari_unet_loop.core import training
-    from napari_unet_loop.core.training import TrainUpdate
+    from napari_unet_loop.core.training import train as training
+    from napari_unet_loop.core.training.train import TrainUpdate
     from napari_unet_loop.widgets.retrain_widget import RetrainWidget
 
     started = threading.Event()

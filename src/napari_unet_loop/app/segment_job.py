@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..core.inference import Progress
-    from ..core.modelfile import Model
+    from ..core.inference.predict import Progress
+    from ..core.model.modelfile import Model
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class SegmentRequest:
     probabilities: bool
     diameter: float | None = None  # object diameter in pixels, None: measured on the image
     uncertainty: bool = True
-    precision: str = "auto"  # see core.precision
+    precision: str = "auto"  # see core.model.precision
 
 
 @dataclass
@@ -69,15 +69,15 @@ def segment(
     request: SegmentRequest, data: Any, result: SegmentResult
 ) -> Generator[Progress, None, SegmentResult]:
     """Worker: load the model, predict slice by slice (yielding progress) into ``result``."""
-    from ..core.inference import SlicePrediction, iter_predict
-    from ..core.postprocess import StackInstances
-    from ..core.scale import automatic_factor
-    from ..core.uncertainty import uncertainty
+    from ..core.inference.postprocess import StackInstances
+    from ..core.inference.predict import SlicePrediction, iter_predict
+    from ..core.inference.scale import automatic_factor
+    from ..core.inference.uncertainty import uncertainty
 
     if request.ready is not None:
         model = request.ready
     else:
-        from ..core.modelfile import load_model
+        from ..core.model.modelfile import load_model
 
         model = load_model(request.source)
     result.model = model

@@ -24,16 +24,21 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QHBoxLayout, QLineEdit, QPushButton, QWidget
 
-from ..core.corrections import CorrectionStore, default_folder, home_folder, image_fingerprint
+from ..app.session import session_for
 from ..core.errors import UnetLoopError
-from ..session import session_for
+from ..core.training.corrections import (
+    CorrectionStore,
+    default_folder,
+    home_folder,
+    image_fingerprint,
+)
 from ._edits import EditTracker, forget, track_edits, write_slices
 from ._layers import META_KEY, get_layer, real_viewer
 
 if TYPE_CHECKING:
     from napari.viewer import Viewer
 
-    from ..session import LoopSession
+    from ..app.session import LoopSession
 
 AUTOSAVE_INTERVAL_MS = 50  # at most ~20 writes a second while dragging the brush
 _WATCHED: weakref.WeakSet = weakref.WeakSet()  # viewers whose layers watch_viewer adopts

@@ -21,7 +21,7 @@ from ..core.errors import InputError
 if TYPE_CHECKING:
     from napari.layers import Labels
 
-    from ..session import LoopSession
+    from ..app.session import LoopSession
 
 _PROGRAMMATIC: dict[int, int] = {}  # id(layer) -> nesting depth of programmatic_update
 _TRACKERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Labels -> EditTracker

@@ -19,7 +19,7 @@ from qtpy.QtWidgets import (
 from ..core.errors import UnetLoopError
 
 if TYPE_CHECKING:
-    from ..session import LoopSession
+    from ..app.session import LoopSession
 
 
 class ModelHistory(QWidget):
@@ -65,7 +65,7 @@ class ModelHistory(QWidget):
 
     def save(self) -> None:
         """Save the current model to the path field (or one chosen in a dialog)."""
-        from ..core.modelfile import save_model
+        from ..core.model.modelfile import save_model
 
         if self._session.model is None:
             self._say("No model to save yet: run Segment or Retrain first.")

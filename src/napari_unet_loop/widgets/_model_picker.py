@@ -22,14 +22,14 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..app.loop import known_devices, start_torch_import
+from ..app.session import DEFAULT_MODEL
 from ..core.errors import InputError
-from ..loop import known_devices, start_torch_import
-from ..session import DEFAULT_MODEL
 from ._panel import row
 
 if TYPE_CHECKING:
-    from ..core.modelfile import Model
-    from ..session import LoopSession
+    from ..app.session import LoopSession
+    from ..core.model.modelfile import Model
 
 _CURRENT = "current"
 _FILE = "file"
@@ -39,7 +39,7 @@ def load_source(source: str | None, ready: Model | None) -> Model:
     """The model to run: ``ready`` if the GUI already has it, else load ``source`` (slow)."""
     if ready is not None:
         return ready
-    from ..core.modelfile import load_model
+    from ..core.model.modelfile import load_model
 
     return load_model(source)
 
@@ -70,7 +70,7 @@ def make_device_combo() -> QComboBox:
 
 
 def make_precision_combo() -> QComboBox:
-    """The arithmetic the network runs in (see ``core.precision``), ``auto`` first."""
+    """The arithmetic the network runs in (see ``core.model.precision``), ``auto`` first."""
     combo = QComboBox()
     combo.addItems(["auto", "fp32", "bf16", "fp16"])
     combo.setToolTip(
@@ -86,7 +86,7 @@ def check_device(name: str) -> None:
     """
     if name in ("auto", "cpu"):
         return
-    from ..core.devices import get_device
+    from ..core.model.devices import get_device
 
     get_device(name)
 
@@ -100,7 +100,7 @@ class ModelPicker(QWidget):
 
     def __init__(self, session: LoopSession) -> None:
         super().__init__()
-        from ..core.registry import shipped_models
+        from ..core.model.registry import shipped_models
 
         self._session = session
         self._loaded: tuple[str, Model] | None = None  # the model this picker last loaded

@@ -26,7 +26,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..progress_text import Throttle, eta_text
+from ..app.progress_text import Throttle, eta_text
 from ._layers import real_viewer, viewer_alive
 from ._worker import start_worker
 

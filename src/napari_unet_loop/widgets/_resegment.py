@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..loop import predict_slices, slices_text
+from ..app.loop import predict_slices, slices_text
 from ._edits import write_slices
 from ._layers import layer_alive
 from ._worker import start_worker
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from napari.viewer import Viewer
     from superqt.utils import GeneratorWorker
 
-    from ..session import LoopSession
+    from ..app.session import LoopSession
 
 
 def start_resegment(

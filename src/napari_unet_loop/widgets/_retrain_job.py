@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..app.session import DEFAULT_MODEL
 from ..core.errors import InputError
-from ..session import DEFAULT_MODEL
 from ._edits import track_edits
 from ._layers import META_KEY, spatial_shape
 
 if TYPE_CHECKING:
     from napari.layers import Image, Labels
 
-    from ..core.modelfile import Model
-    from ..core.rounds import RoundSettings
-    from ..session import LoopSession
+    from ..app.session import LoopSession
+    from ..core.model.modelfile import Model
+    from ..core.training.rounds import RoundSettings
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ class RetrainJob:
 def current_model(session: LoopSession, labels: Labels) -> Model:
     """The session's model; before there is one, the shipped model that made ``labels``."""
     if session.model is None:
-        from ..core.modelfile import load_model
-        from ..core.registry import shipped_models
+        from ..core.model.modelfile import load_model
+        from ..core.model.registry import shipped_models
 
         name = (labels.metadata.get(META_KEY) or {}).get("model", DEFAULT_MODEL)
         if name not in shipped_models():
@@ -51,7 +51,7 @@ def current_model(session: LoopSession, labels: Labels) -> Model:
 def context_slices(image: Image, labels: Labels, edited: list[int]) -> list[np.ndarray]:
     """Unedited slices of the image, spread over the stack, for the round's batch-norm
     estimate and replay (``core.rounds`` uses at most this many)."""
-    from ..core.rounds import MAX_CONTEXT_SLICES
+    from ..core.training.rounds import MAX_CONTEXT_SLICES
 
     if labels.ndim != 3:
         return []
@@ -71,7 +71,7 @@ def make_job(
     settings: RoundSettings,
 ) -> RetrainJob:
     """Check the choices and build the round's data; raises InputError."""
-    from ..core.corrections import training_pairs
+    from ..core.training.corrections import training_pairs
 
     if labels is None or image is None:
         raise InputError("choose a labels layer and its image (run Segment first)")

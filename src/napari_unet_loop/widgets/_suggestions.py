@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 
 from qtpy.QtWidgets import QLabel, QListWidget, QVBoxLayout, QWidget
 
-from ..core.uncertainty import rank_slices
+from ..core.inference.uncertainty import rank_slices
 from ._layers import META_KEY
 
 if TYPE_CHECKING:
     from napari.layers import Labels
     from napari.viewer import Viewer
 
-    from ..session import LoopSession
+    from ..app.session import LoopSession
 
 SHOWN = 5
 

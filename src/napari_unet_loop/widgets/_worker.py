@@ -23,7 +23,7 @@ from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QThreadPool
 
-from ..progress_text import Throttle
+from ..app.progress_text import Throttle
 from ._layers import viewer_alive
 
 if TYPE_CHECKING:

@@ -21,8 +21,8 @@ from qtpy.QtWidgets import (
     QSizePolicy,
 )
 
+from ..app.session import session_for
 from ..core.errors import InputError, UnetLoopError
-from ..session import session_for
 from ._layers import real_viewer
 from ._model_picker import (
     ModelPicker,
@@ -36,7 +36,7 @@ from ._panel import WorkerPanel, row
 if TYPE_CHECKING:
     from napari.viewer import Viewer
 
-    from ..core.modelfile import Model
+    from ..core.model.modelfile import Model
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 OUTPUT_SUFFIX = "_labels.tif"
@@ -89,7 +89,7 @@ def _batch(
     instances: bool, suffix: str, precision: str = "auto",
 ) -> Generator[Any, None, Model]:
     """Worker: load the model once, stream every file through it, say when each is done."""
-    from ..core.batch import iter_segment_file
+    from ..core.inference.batch import iter_segment_file
 
     model = load_source(source, ready)
     for index, path in enumerate(files):
@@ -216,8 +216,8 @@ class BatchWidget(WorkerPanel):
 
     def open_outputs(self) -> None:
         """Add the selected outputs (all when none is selected) to the viewer as Labels."""
-        from ..core.io import read_stack
-        from ..core.zarr_io import label_images
+        from ..core.io.read import read_stack
+        from ..core.io.read_zarr import label_images
 
         selected = self.outputs.selectedItems()
         paths = [Path(item.data(Qt.ItemDataRole.UserRole)) for item in selected]

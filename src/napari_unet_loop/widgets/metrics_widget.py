@@ -34,9 +34,9 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import thread_worker
 
+from ..app.round_history import RoundHistory
+from ..app.session import session_for
 from ..core.errors import UnetLoopError
-from ..rounds import RoundHistory
-from ..session import session_for
 from ._autosave import watch_viewer
 from ._layers import META_KEY, LayerChooser, TruthChooser, real_viewer, viewer_alive
 from ._panel import swap_classes_check
@@ -45,9 +45,9 @@ from ._tables import fill_table, score_table
 if TYPE_CHECKING:
     from napari.viewer import Viewer
 
-    from ..loop import Evaluation
-    from ..session import ModelVersion
-    from ..truth import SwapHint
+    from ..app.loop import Evaluation
+    from ..app.session import ModelVersion
+    from ..app.truth import SwapHint
 
 RECOMPUTE_DELAY_MS = 300  # wait for a brush stroke or a re-segmentation to end
 
@@ -153,7 +153,7 @@ class MetricsWidget(QWidget):
         self.swap_button.setVisible(hint is not None)
 
     def _class_names(self, pred: Labels) -> list[str]:
-        from ..loop import distinct_values
+        from ..app.loop import distinct_values
 
         names = (pred.metadata.get(META_KEY) or {}).get("classes")
         if not names and self._session.model is not None:
@@ -173,7 +173,7 @@ class MetricsWidget(QWidget):
 
     def recompute(self) -> None:
         """Score the chosen layers in a worker (one at a time) and then update both tables."""
-        from ..truth import score
+        from ..app.truth import score
 
         if not viewer_alive(self._viewer):
             return
@@ -231,7 +231,7 @@ class MetricsWidget(QWidget):
 
     def export_csv(self) -> None:
         """Write the per-slice table, the mean and the round history to a CSV file."""
-        from ..loop import write_csv
+        from ..app.loop import write_csv
 
         ev = self.evaluation
         if ev is None:

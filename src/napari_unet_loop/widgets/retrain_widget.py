@@ -24,10 +24,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..app.loop import RetrainReport, retrain, slices_text, start_warm_up
+from ..app.progress_text import Throttle
+from ..app.session import session_for
 from ..core.errors import UnetLoopError
-from ..loop import RetrainReport, retrain, slices_text, start_warm_up
-from ..progress_text import Throttle
-from ..session import session_for
 from ._autosave import AutosaveFolder, watch_viewer
 from ._edits import track_edits
 from ._history import ModelHistory
@@ -42,7 +42,7 @@ from ._worker import start_worker
 if TYPE_CHECKING:
     from napari.viewer import Viewer
 
-    from ..core.rounds import RoundResult
+    from ..core.training.rounds import RoundResult
 
 
 class RetrainWidget(QWidget):
@@ -50,7 +50,7 @@ class RetrainWidget(QWidget):
 
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__()
-        from ..core.rounds import DEFAULT_ROUND
+        from ..core.training.rounds import DEFAULT_ROUND
 
         napari_viewer = real_viewer(napari_viewer)
         self._viewer, self._session = napari_viewer, session_for(napari_viewer)
@@ -158,7 +158,7 @@ class RetrainWidget(QWidget):
         """Start retraining on the edited slices (the Retrain button)."""
         if self._worker is not None:
             return
-        from ..core.rounds import with_iterations
+        from ..core.training.rounds import with_iterations
 
         settings = replace(self.settings, precision=self.precision_combo.currentText())
         if self.iterations.value():

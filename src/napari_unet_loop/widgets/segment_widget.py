@@ -15,9 +15,9 @@ from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from ..app.segment_job import SegmentRequest, SegmentResult, segment
+from ..app.segment_report import one_class_warning, scope_text
+from ..app.session import session_for
 from ..core.errors import InputError, UnetLoopError
-from ..segment_report import one_class_warning, scope_text
-from ..session import session_for
 from ._autosave import watch_viewer
 from ._edits import programmatic_update, track_edits
 from ._layers import (

@@ -1,0 +1,1 @@
+"""Scoring segmentations: metrics, label maps, evaluation against ground truth files."""

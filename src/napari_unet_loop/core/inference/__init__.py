@@ -1,0 +1,1 @@
+"""Running a model: tiling, prediction, post-processing, object scale, uncertainty, batches."""

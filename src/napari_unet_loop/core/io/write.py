@@ -1,0 +1,405 @@
+"""Write label images atomically, slice by slice: compressed TIFF (BigTIFF when large) or zarr.
+
+Writers stream slices into a hidden temporary file (or folder, for zarr) beside the output,
+which gets its final name only when every slice was written: an interrupted run never leaves
+a half-written output, and an existing one stays untouched until the new one is complete.
+TIFFs carry ImageJ metadata, so the pixel size survives a round trip. ``open_label_writer``
+picks the writer from the output name; ``write_labels`` saves a whole array.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from numpy.typing import DTypeLike
+
+from ..errors import InputError, one_line
+from .atomic import commit, commit_folder, discard, temporary_beside, temporary_folder_beside
+from .read import is_tiff_path
+from .read_zarr import SUFFIX as ZARR_SUFFIX
+
+# Labels are stored in the smallest of these that holds every value.
+_UNSIGNED_LABEL_DTYPES = (np.uint8, np.uint16, np.uint32)
+_SIGNED_LABEL_DTYPES = (np.int16, np.int32)
+
+# A classic TIFF addresses 4 GiB; above this much pixel data (compression can grow data that
+# does not compress, and the page directories need room too) the file is written as BigTIFF.
+BIGTIFF_ABOVE = 2**32 - 2**28
+
+# zarr chunks: one slice deep, at most this many pixels on a side.
+ZARR_CHUNK_SIDE = 1024
+
+
+def _check_writable(path: Path) -> None:
+    if not (is_tiff_path(path) or path.suffix.lower() == ZARR_SUFFIX):
+        raise InputError(
+            f"{path}: labels are saved as TIFF or zarr; use a .tif, .tiff or .zarr name"
+        )
+    if path.suffix.lower() != ZARR_SUFFIX and path.is_dir():
+        raise InputError(f"{path}: is a folder, not a file name")
+    if path.suffix.lower() == ZARR_SUFFIX and path.exists() and not path.is_dir():
+        raise InputError(f"{path}: is a file; a zarr output is a folder")
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(f"{path}: cannot write, folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: cannot write, permission denied in folder {folder}")
+
+
+def _check_scale(scale: Sequence[float] | None) -> tuple[float, ...] | None:
+    if scale is None:
+        return None
+    scale = tuple(float(s) for s in scale)
+    if len(scale) not in (2, 3) or not all(np.isfinite(s) and s > 0 for s in scale):
+        raise ValueError(f"scale must be 2 or 3 positive numbers (Z, Y, X), got {scale}")
+    return scale
+
+
+class SliceWriter:
+    """What the TIFF and zarr writers share: checks, the ``with`` protocol and the commit.
+
+    Use a writer as a context manager::
+
+        with open_label_writer("labels.tif", scale=stack.scale) as writer:
+            for labels in slices:
+                writer.write(labels)
+
+    An exception in the block (KeyboardInterrupt too) or :meth:`abort` discards everything
+    written. An output that cannot be written is an InputError at construction, before any
+    work. ``shape`` is the whole output, (Y, X) or (Z, Y, X), when known in advance.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        scale: Sequence[float] | None = None,
+        dtype: DTypeLike = np.uint8,
+        shape: Sequence[int] | None = None,
+    ) -> None:
+        self.path = Path(path).expanduser().absolute()
+        self.dtype = np.dtype(dtype)
+        if self.dtype.kind not in "uif":
+            raise ValueError(f"slices must be saved as an integer or float type, not {self.dtype}")
+        self.scale = _check_scale(scale)
+        self.shape = None if shape is None else tuple(int(n) for n in shape)
+        _check_writable(self.path)
+        self.slices_written = 0
+        self._open = False
+        self._slice_shape: tuple[int, ...] | None = None
+        self._range = (0, 0)
+
+    @property
+    def num_slices(self) -> int | None:
+        """How many slices the output will hold, when ``shape`` was given."""
+        if self.shape is None:
+            return None
+        return 1 if len(self.shape) == 2 else self.shape[0]
+
+    def __enter__(self) -> SliceWriter:
+        self._start()
+        self._open = True
+        return self
+
+    def write(self, labels: np.ndarray) -> None:
+        """Append one 2D slice (integer values that fit ``dtype``, or any values for floats)."""
+        if not self._open:
+            raise RuntimeError(f"{type(self).__name__}.write needs an open writer (use `with`)")
+        labels = np.asarray(labels)
+        if labels.ndim != 2:
+            raise InputError(f"{self.path}: a label slice must be 2D, got shape {labels.shape}")
+        expected = self._slice_shape or (self.shape[-2:] if self.shape else None)
+        if expected is not None and labels.shape != expected:
+            raise InputError(
+                f"{self.path}: slice {self.slices_written} has shape {labels.shape}, "
+                f"expected {expected}"
+            )
+        if self.num_slices is not None and self.slices_written >= self.num_slices:
+            raise InputError(f"{self.path}: more than the {self.num_slices} slices announced")
+        low, high = (labels.min().item(), labels.max().item()) if labels.size else (0, 0)
+        if self.dtype.kind != "f":
+            if labels.dtype.kind not in "uib":
+                raise InputError(f"{self.path}: labels must be integers, got {labels.dtype}")
+            info = np.iinfo(self.dtype)
+            if low < info.min or high > info.max:
+                raise InputError(
+                    f"{self.path}: label values {low}..{high} do not fit {self.dtype.name}"
+                )
+        self._slice_shape = labels.shape
+        self._range = (min(self._range[0], low), max(self._range[1], high))
+        self._append(labels.astype(self.dtype, copy=False))
+        self.slices_written += 1
+
+    def abort(self) -> None:
+        """Discard everything written; nothing appears under ``path``."""
+        self._open = False
+        self._discard()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None or not self._open:
+            self.abort()
+            return
+        self._open = False
+        try:
+            if self.slices_written == 0:
+                raise ValueError(f"{self.path}: no label slices were written")
+            if self.num_slices is not None and self.slices_written != self.num_slices:
+                raise InputError(
+                    f"{self.path}: {self.slices_written} of {self.num_slices} slices written"
+                )
+            self._commit()
+        except BaseException:
+            self._discard()
+            raise
+
+    # What each format does: open a temporary output, append a slice, move it into place,
+    # and discard it (which must be safe to call twice).
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def _append(self, labels: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _commit(self) -> None:
+        raise NotImplementedError
+
+    def _discard(self) -> None:
+        raise NotImplementedError
+
+
+class LabelWriter(SliceWriter):
+    """Write label slices (or, with a float dtype, probabilities) into a compressed TIFF.
+
+    Slices go to a hidden ``.<name>.*.tmp`` file in the output folder, renamed to ``path`` at
+    the end of the ``with`` block. A single slice is saved as a 2D image (YX), several as a
+    stack (ZYX), with ImageJ metadata (Z spacing, X/Y resolution from ``scale``, unit micron)
+    so :func:`read_stack` restores the scale. When ``shape`` says the pixel data will pass
+    4 GiB the file is a BigTIFF (which ImageJ opens through Bio-Formats).
+    """
+
+    def __init__(
+        self, path, *, compression: str | None = "zlib", channels: int = 1, **options
+    ) -> None:
+        super().__init__(path, **options)
+        self.compression = compression
+        self.channels = channels  # planes per slice (probabilities: one per class)
+        self._tmp: Path | None = None
+        self._writer: tifffile.TiffWriter | None = None
+
+    @property
+    def bigtiff(self) -> bool:
+        if self.shape is None:
+            return False
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize > BIGTIFF_ABOVE
+
+    def _start(self) -> None:
+        try:
+            self._tmp = temporary_beside(self.path)
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot write ({one_line(exc)})") from None
+        try:
+            self._writer = tifffile.TiffWriter(self._tmp, bigtiff=self.bigtiff)
+        except BaseException:
+            self._discard()
+            raise
+
+    def _append(self, labels: np.ndarray) -> None:
+        resolution = None if self.scale is None else (1 / self.scale[-1], 1 / self.scale[-2])
+        self._writer.write(
+            labels,
+            photometric="minisblack",
+            compression=self.compression,
+            resolution=resolution,
+            resolutionunit=tifffile.RESUNIT.NONE,
+            metadata=None,
+            # A placeholder on the first page; replaced by the final ImageJ header on close.
+            description="ImageJ=1.11a\n" if self.slices_written == 0 else None,
+        )
+
+    def _description(self) -> str | bytes:
+        """The ImageJ header for what was written (a stack header only for several slices)."""
+        lines = ["ImageJ=1.11a"]
+        slices = self.slices_written // self.channels
+        if self.slices_written > 1:
+            lines.append(f"images={self.slices_written}")
+            if self.channels > 1:
+                # ImageJ's order is channels fastest: slice 0's classes, then slice 1's...
+                lines += [f"channels={self.channels}", "hyperstack=true", "mode=grayscale"]
+            lines.append(f"slices={slices}")
+        if self.scale is not None:
+            lines.append("unit=micron")
+            if slices > 1 and len(self.scale) == 3:
+                lines.append(f"spacing={self.scale[0]!r}")
+        # A display range that spans the labels, so ImageJ does not show them all black.
+        lines += [f"min={self._range[0]}", f"max={self._range[1]}"]
+        return "\n".join(lines) + "\n"
+
+    def _commit(self) -> None:
+        writer, self._writer = self._writer, None
+        writer.close()
+        tifffile.tiffcomment(self._tmp, self._description())
+        commit(self._tmp, self.path)
+        self._tmp = None
+
+    def _discard(self) -> None:
+        writer, self._writer = self._writer, None
+        try:
+            if writer is not None:
+                writer.close()
+        finally:
+            if self._tmp is not None:
+                discard(self._tmp)
+                self._tmp = None
+
+
+class OmeTiffWriter(LabelWriter):
+    """Like :class:`LabelWriter`, with an OME-XML header instead of ImageJ's: named axes (YX or
+    ZYX, C first for several planes per slice) and physical pixel sizes in µm, as Bio-Formats,
+    QuPath and Fiji read them."""
+
+    def _description(self) -> bytes:
+        import tifffile
+
+        slices = self.slices_written // self.channels
+        shape = tuple(n for n in (slices, self.channels) if n > 1) + self._slice_shape
+        axes = ("Z" if slices > 1 else "") + ("C" if self.channels > 1 else "") + "YX"
+        sizes = {}
+        if self.scale is not None:
+            for axis, size in zip("ZYX"[-len(self.scale):], self.scale, strict=True):
+                if axis in axes:
+                    sizes |= {f"PhysicalSize{axis}": size, f"PhysicalSize{axis}Unit": "µm"}
+        xml = tifffile.OmeXml()
+        xml.addimage(
+            self.dtype, shape, (self.slices_written, 1, 1, *self._slice_shape, 1), axes=axes,
+            **sizes,
+        )
+        return xml.tostring().encode()  # UTF-8: the unit is µm
+
+
+def is_ome_tiff_path(path: str | os.PathLike) -> bool:
+    """An ``.ome.tif`` / ``.ome.tiff`` name."""
+    return Path(path).name.lower().endswith((".ome.tif", ".ome.tiff"))
+
+
+class ZarrWriter(SliceWriter):
+    """Write label slices into a zarr array (a folder), one chunk row per slice.
+
+    ``shape`` is required: zarr arrays are created at their full size. The array is built in a
+    hidden ``.<name>.*.tmp`` folder beside ``path`` and renamed into place when complete; a
+    2D ``shape`` gives a 2D array. The pixel size goes into the array's attributes.
+    """
+
+    def __init__(self, path, **options) -> None:
+        super().__init__(path, **options)
+        if self.shape is None:
+            raise ValueError("a zarr output needs its shape in advance")
+        self._tmp: Path | None = None
+        self._array = None
+
+    def _start(self) -> None:
+        import zarr
+
+        try:
+            self._tmp = temporary_folder_beside(self.path)
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot write ({one_line(exc)})") from None
+        side = (min(n, ZARR_CHUNK_SIDE) for n in self.shape[-2:])
+        chunks = (*(1,) * (len(self.shape) - 2), *side)
+        try:
+            self._array = zarr.create_array(
+                store=str(self._tmp), shape=self.shape, chunks=chunks, dtype=self.dtype,
+                fill_value=0, attributes=zarr_attributes(self.scale),
+            )
+        except BaseException:
+            self._discard()
+            raise
+
+    def _append(self, labels: np.ndarray) -> None:
+        if len(self.shape) == 2:
+            self._array[...] = labels
+        else:
+            self._array[self.slices_written] = labels
+
+    def _commit(self) -> None:
+        commit_folder(self._tmp, self.path)
+        self._tmp = self._array = None
+
+    def _discard(self) -> None:
+        self._array = None
+        if self._tmp is not None:
+            discard(self._tmp)
+            self._tmp = None
+
+
+def zarr_attributes(scale: Sequence[float] | None) -> dict:
+    """The attributes a written zarr array carries (read back by ``core.zarr_io``)."""
+    return {} if scale is None else {"napari_unet_loop": {"scale": list(scale)}}
+
+
+def open_label_writer(
+    path: str | os.PathLike,
+    *,
+    image=None,
+    rgb: bool = False,
+    class_names: Sequence[str] | None = None,
+    name: str = "labels",
+    channels: int = 1,
+    **options,
+) -> SliceWriter:
+    """The writer for ``path``'s name: OME-Zarr labels for ``.zarr`` (a plain zarr array for
+    float data such as probabilities), OME-TIFF for ``.ome.tif``, else ImageJ TIFF.
+
+    ``image`` (the input, with ``rgb``), ``class_names`` and ``name`` describe the labels for
+    OME-Zarr (see ``core.ome_zarr.OmeZarrWriter``); the TIFF writers do not use them.
+    ``channels`` planes per slice (probabilities) become a channel axis in a TIFF's header;
+    a zarr keeps the planes in one flat axis.
+    """
+    path = Path(path)
+    dtype = np.dtype(options.get("dtype", np.uint8))
+    if path.suffix.lower() == ZARR_SUFFIX:
+        if dtype.kind == "f":
+            return ZarrWriter(path, **options)
+        from .write_ome_zarr import OmeZarrWriter
+
+        return OmeZarrWriter(
+            path, image=image, rgb=rgb, class_names=class_names, name=name, **options
+        )
+    if is_ome_tiff_path(path):
+        return OmeTiffWriter(path, channels=channels, **options)
+    return LabelWriter(path, channels=channels, **options)
+
+
+def _label_dtype(path: Path, low: int, high: int) -> np.dtype:
+    candidates = _UNSIGNED_LABEL_DTYPES if low >= 0 else _SIGNED_LABEL_DTYPES
+    for dtype in candidates:
+        info = np.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return np.dtype(dtype)
+    raise InputError(f"{path}: label values {low}..{high} are too large to save")
+
+
+def write_labels(
+    path: str | os.PathLike, labels: np.ndarray, *, scale: Sequence[float] | None = None
+) -> Path:
+    """Save a 2D label image or a Z×Y×X label stack atomically (TIFF or zarr by its name).
+
+    The file type is the smallest of uint8, uint16, uint32 (int16, int32 with negative values)
+    that holds every label.
+    """
+    path = Path(path).expanduser().absolute()
+    _check_writable(path)
+    labels = np.asarray(labels)
+    if labels.ndim not in (2, 3):
+        raise InputError(f"{path}: labels must be 2D or 3D (Z, Y, X), got shape {labels.shape}")
+    if labels.dtype.kind not in "uib":
+        raise InputError(f"{path}: labels must be integers, got {labels.dtype}")
+    low, high = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
+    dtype = _label_dtype(path, low, high)
+    with open_label_writer(path, scale=scale, dtype=dtype, shape=labels.shape) as writer:
+        for labels_slice in labels.reshape(-1, *labels.shape[-2:]):
+            writer.write(labels_slice)
+    return path

@@ -1,0 +1,172 @@
+"""Write labels as OME-Zarr (NGFF 0.4): the image group with a ``labels/<name>`` label image.
+
+With the input image at hand (``image=``) the output is the layout every NGFF tool reads: the
+image at ``0`` in the root group and the labels at ``labels/<name>/0``, both with named axes,
+units and the pixel size as a scale transform. Without it (a Labels layer saved from napari) the
+root group is the label image itself. Class names and colours go into the ``image-label``
+metadata. The store is built in a hidden folder beside the output and renamed into place when
+every slice is written (``core.atomic``); zarr is imported only here.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, one_line
+from .atomic import commit_folder, temporary_folder_beside
+from .write import ZARR_CHUNK_SIDE, SliceWriter
+
+NGFF_VERSION = "0.4"
+# NGFF 0.4 is zarr v2 with nested chunk folders ("/" between chunk indices)
+_NGFF_CHUNK_KEYS = {"name": "v2", "separator": "/"}
+
+# RGBA (0-255) for class 1, 2, ...; background (0) is left transparent by napari.
+_PALETTE = (
+    (255, 0, 0, 255), (0, 200, 0, 255), (0, 100, 255, 255), (255, 200, 0, 255),
+    (200, 0, 255, 255), (0, 220, 220, 255), (255, 120, 0, 255), (150, 150, 150, 255),
+)
+
+
+def _axes(spatial: int, unit: str | None, channel: bool = False) -> list[dict]:
+    names = "zyx"[-spatial:]
+    axes = [{"name": "c", "type": "channel"}] if channel else []
+    for name in names:
+        axes.append({"name": name, "type": "space", **({"unit": unit} if unit else {})})
+    return axes
+
+
+def _multiscales(name: str, axes: list[dict], scale: Sequence[float]) -> list[dict]:
+    dataset = {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": list(scale)}]}
+    return [{"version": NGFF_VERSION, "name": name, "axes": axes, "datasets": [dataset]}]
+
+
+def image_label_metadata(class_names: Sequence[str] | None) -> dict:
+    """``image-label`` attributes: one colour and a ``class`` property per non-zero class."""
+    meta: dict = {"version": NGFF_VERSION}
+    if class_names:
+        values = range(1, len(class_names))
+        meta["colors"] = [
+            {"label-value": v, "rgba": list(_PALETTE[(v - 1) % len(_PALETTE)])} for v in values
+        ]
+        meta["properties"] = [{"label-value": v, "class": class_names[v]} for v in values]
+    return meta
+
+
+class OmeZarrWriter(SliceWriter):
+    """Write label slices as an OME-Zarr label image, with a copy of ``image`` when given.
+
+    ``shape`` (the labels, (Y, X) or (Z, Y, X)) is required. ``image`` is anything indexable by
+    slice with the same Y×X (a :class:`~.io.Stack`, numpy or dask), colour on its last axis
+    when ``rgb``; each of its slices is copied as the matching label slice is written, so memory
+    stays at one slice. ``name`` names the label image (``labels/<name>``); ``class_names`` (the
+    model's, background first) become its properties; ``unit`` labels the spatial axes.
+    """
+
+    def __init__(
+        self,
+        path,
+        *,
+        image=None,
+        rgb: bool = False,
+        name: str = "labels",
+        class_names: Sequence[str] | None = None,
+        unit: str | None = "micrometer",
+        **options,
+    ) -> None:
+        super().__init__(path, **options)
+        if self.shape is None:
+            raise ValueError("an OME-Zarr output needs its shape in advance")
+        if self.dtype.kind not in "ui":
+            raise ValueError(f"OME-Zarr labels are integers, not {self.dtype}")
+        self.image, self.rgb, self.name = image, rgb, name
+        self.class_names = list(class_names) if class_names else None
+        scale = self.scale or (1.0,) * len(self.shape)
+        if len(scale) != len(self.shape):
+            raise ValueError(f"scale {scale} does not match the labels' shape {self.shape}")
+        self._pixel = tuple(scale)
+        # a unit only where the pixel size is known; 1.0 everywhere means it is not
+        self.unit = unit if self.scale is not None and set(self.scale) != {1.0} else None
+        self._tmp: Path | None = None
+        self._labels = self._image = None
+
+    @property
+    def labels_path(self) -> Path:
+        """Where the label image is in the output store."""
+        return self.path / "labels" / self.name if self.image is not None else self.path
+
+    def _start(self) -> None:
+        import zarr
+
+        try:
+            self._tmp = temporary_folder_beside(self.path)
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot write ({one_line(exc)})") from None
+        try:
+            root = zarr.open_group(store=str(self._tmp), mode="w", zarr_format=2)
+            spatial = len(self.shape)
+            side = tuple(min(n, ZARR_CHUNK_SIDE) for n in self.shape[-2:])
+            chunks = (*(1,) * (spatial - 2), *side)
+            group = root
+            if self.image is not None:
+                group = self._start_image(root, chunks)
+                labels = root.create_group("labels")
+                labels.attrs["labels"] = [self.name]
+                group = labels.create_group(self.name)
+            label_meta = image_label_metadata(self.class_names)
+            if self.image is not None:
+                label_meta["source"] = {"image": "../../"}
+            group.attrs.update({
+                "multiscales": _multiscales(self.name, _axes(spatial, self.unit), self._pixel),
+                "image-label": label_meta,
+            })
+            self._labels = group.create_array(
+                "0", shape=self.shape, chunks=chunks, dtype=self.dtype, fill_value=0,
+                chunk_key_encoding=_NGFF_CHUNK_KEYS,
+            )
+        except BaseException:
+            self._discard()
+            raise
+
+    def _start_image(self, root, chunks: tuple[int, ...]):
+        channels = int(self.image.shape[-1]) if self.rgb else 0
+        shape = ((channels,) if channels else ()) + self.shape
+        name = Path(str(getattr(self.image, "path", "image"))).name
+        scale = ((1.0,) if channels else ()) + self._pixel
+        root.attrs["multiscales"] = _multiscales(
+            name, _axes(len(self.shape), self.unit, channel=bool(channels)), scale
+        )
+        self._image = root.create_array(
+            "0", shape=shape, chunks=((1,) if channels else ()) + chunks,
+            dtype=np.dtype(self.image.dtype), fill_value=0, chunk_key_encoding=_NGFF_CHUNK_KEYS,
+        )
+        return root
+
+    def _append(self, labels: np.ndarray) -> None:
+        z = self.slices_written
+        stack = len(self.shape) == 3
+        if stack:
+            self._labels[z] = labels
+        else:
+            self._labels[...] = labels
+        if self._image is not None:
+            plane = np.asarray(self.image[z] if stack else self.image)
+            if self.rgb:
+                plane = np.moveaxis(plane, -1, 0)  # Y X C -> C Y X
+                index = (slice(None), z) if stack else (slice(None),)
+            else:
+                index = (z,) if stack else (Ellipsis,)
+            self._image[index] = plane
+
+    def _commit(self) -> None:
+        commit_folder(self._tmp, self.path)
+        self._tmp = self._labels = self._image = None
+
+    def _discard(self) -> None:
+        self._labels = self._image = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None

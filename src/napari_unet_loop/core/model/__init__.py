@@ -1,0 +1,1 @@
+"""The network, model files and their metadata, shipped models, bioimage.io packages, devices."""

@@ -1,0 +1,1 @@
+"""Training: the train/fine-tune generator, losses, augmentation, datasets, correction rounds."""

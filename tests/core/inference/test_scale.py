@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+
+from napari_unet_loop.core.errors import InputError
+from napari_unet_loop.core.inference.postprocess import (
+    DEFAULT_H,
+    DEFAULT_MIN_SIZE,
+    instance_options,
+)
+from napari_unet_loop.core.inference.predict import predict
+from napari_unet_loop.core.inference.scale import (
+    automatic_factor,
+    estimate_scale,
+    labelled_diameter,
+    record_scale,
+    resize,
+    resize_to,
+    scale_factor,
+)
+from napari_unet_loop.core.model.modelfile import new_model
+from napari_unet_loop.core.synthetic import make_nuclei_stack
+
+
+def blobs(radius: int, side: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:side, :side]
+    image = np.zeros((side, side), np.float32)
+    labels = np.zeros((side, side), np.int32)
+    for i, (y, x) in enumerate(rng.integers(radius, side - radius, (12, 2)), start=1):
+        disc = (yy - y) ** 2 + (xx - x) ** 2 <= radius**2
+        image[disc] = 1.0
+        labels[disc & (labels == 0)] = i
+    return image + rng.normal(0, 0.05, image.shape).astype(np.float32), labels
+
+
+def test_the_estimate_follows_the_size_of_the_objects():
+    small = estimate_scale(blobs(5)[0])
+    large = estimate_scale(blobs(15)[0])
+    assert 2.0 <= large / small <= 4.5
+    assert 6 <= small <= 16
+
+
+def test_labelled_diameter_is_the_median_equivalent_diameter():
+    _, labels = blobs(6)
+    one = (labels > 0).astype(np.int16)
+    diameter = labelled_diameter(one)
+    assert diameter >= 11  # discs of radius 6: 12 px across, more where two touch
+    assert labelled_diameter(np.zeros((8, 8), int)) is None
+    painted = np.full((20, 20), -1, np.int16)
+    painted[5:10, 5:10] = 1
+    assert labelled_diameter(painted) == pytest.approx(2 * np.sqrt(25 / np.pi))
+
+
+def test_factors_inside_the_dead_band_are_one_and_a_given_diameter_is_taken_as_it_is():
+    assert scale_factor(20.0, 22.0) == 1.0
+    assert scale_factor(20.0, 60.0) == pytest.approx(1 / 3)
+    # Shrinking starts sooner than enlarging: too-large objects come out in pieces.
+    assert scale_factor(20.0, 36.0) == pytest.approx(20 / 36)
+    assert scale_factor(20.0, 11.0) == 1.0
+    assert scale_factor(20.0, 22.0, dead_band=False) == pytest.approx(20 / 22)
+    assert scale_factor(None, 5.0) == 1.0
+    provenance = {"scale": {"object_diameter": 15.0, "image_scale": 12.0}}
+    assert automatic_factor(provenance, [], diameter=30.0) == pytest.approx(0.5)
+    with pytest.raises(InputError, match="positive"):
+        automatic_factor(provenance, [], diameter=-1)
+    with pytest.raises(InputError, match="no object size"):
+        automatic_factor({}, [], diameter=10)
+    assert automatic_factor({}, [np.zeros((8, 8))]) == 1.0
+
+
+def test_automatic_factor_brings_large_objects_to_the_model_scale_but_not_small_images():
+    provenance = {}
+    record_scale(provenance, [blobs(5, seed=s)[0] for s in range(3)],
+                 [blobs(5, seed=s)[1] for s in range(3)])
+    assert set(provenance["scale"]) == {"image_scale", "object_diameter"}
+    large = blobs(15, side=512)[0]
+    assert 0.2 <= automatic_factor(provenance, [large]) <= 0.5
+    assert automatic_factor(provenance, [blobs(5)[0]]) == 1.0
+    small_image = blobs(15, side=140)[0]
+    assert automatic_factor(provenance, [small_image]) == 1.0  # never below 128 px
+
+
+def test_resizing_round_trips_and_keeps_label_values():
+    labels = np.kron(np.arange(16).reshape(4, 4), np.ones((8, 8), int)).astype(np.int16)
+    assert np.array_equal(resize(resize(labels, 2.0, order=0), 0.5, order=0), labels)
+    image = np.random.default_rng(0).random((32, 48, 3)).astype(np.float32)
+    assert resize(image, 0.5).shape == (16, 24, 3)
+    assert resize_to(image, (32, 48)) is image
+    smooth = np.tile(np.linspace(0, 1, 40, dtype=np.float32), (40, 1))
+    back = resize_to(resize(smooth, 2.0), (40, 40))
+    assert np.abs(back - smooth).max() < 0.02
+
+
+def test_prediction_at_another_scale_comes_back_on_the_image_grid():
+    image, _ = make_nuclei_stack((1, 64, 80), seed=0)
+    model = new_model(["background", "nucleus"], depth=2, base_channels=4)
+    result = predict(image[0], model, scale=0.5, device="cpu")
+    assert result.labels.shape == (64, 80)
+    assert result.probabilities.shape == (2, 64, 80)
+    assert np.allclose(result.probabilities.sum(axis=0), 1.0, atol=1e-4)
+    same = predict(image[0], model, scale=1.0, device="cpu")
+    assert np.array_equal(same.labels, predict(image[0], model, device="cpu").labels)
+    with pytest.raises(InputError, match="scale"):
+        predict(image[0], model, scale=0.0)
+
+
+def test_instance_options_scale_with_the_factor():
+    assert instance_options(1.0) == {"h": DEFAULT_H, "min_size": DEFAULT_MIN_SIZE}
+    third = instance_options(1 / 3)
+    assert third["h"] == pytest.approx(3 * DEFAULT_H)
+    assert third["min_size"] == 9 * DEFAULT_MIN_SIZE

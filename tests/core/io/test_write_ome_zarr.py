@@ -1,0 +1,112 @@
+"""OME-Zarr labels out: NGFF 0.4 as other tools read it (ome-zarr-models, napari-ome-zarr)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from napari_unet_loop.core.errors import InputError
+from napari_unet_loop.core.inference.batch import segment_file
+from napari_unet_loop.core.io.read import read_image, read_scale
+from napari_unet_loop.core.io.write import write_labels
+from napari_unet_loop.core.io.write_ome_zarr import OmeZarrWriter
+from napari_unet_loop.core.model.modelfile import new_model
+
+SCALE = (2.0, 0.5, 0.25)
+
+
+@pytest.fixture
+def model():
+    return new_model(["background", "membrane"], depth=2, base_channels=4, seed=0)
+
+
+@pytest.fixture
+def segmented(model, tmp_path):
+    """A Z×Y×X TIFF with its pixel size, segmented to OME-Zarr through the CLI's code path."""
+    image = np.random.default_rng(0).integers(0, 255, (3, 40, 48), dtype=np.uint8)
+    source = tmp_path / "cells.tif"
+    tifffile.imwrite(
+        source, image, imagej=True, resolution=(1 / SCALE[2], 1 / SCALE[1]),
+        metadata={"spacing": SCALE[0], "unit": "um", "axes": "ZYX"},
+    )
+    reference = segment_file(source, tmp_path / "ref.tif", model=model)
+    return image, read_image(reference), segment_file(source, tmp_path / "out.zarr", model=model)
+
+
+def test_image_and_labels_with_axes_units_scale_and_class_names(segmented):
+    image, labels, out = segmented
+    root = zarr.open_group(out, mode="r")
+    assert root.metadata.zarr_format == 2
+    [image_meta] = root.attrs["multiscales"]
+    assert [a["name"] for a in image_meta["axes"]] == ["z", "y", "x"]
+    assert {a["unit"] for a in image_meta["axes"]} == {"micrometer"}
+    assert root["labels"].attrs["labels"] == ["classes"]
+    label_attrs = root["labels/classes"].attrs
+    [label_meta] = label_attrs["multiscales"]
+    [scale] = label_meta["datasets"][0]["coordinateTransformations"]
+    assert scale == {"type": "scale", "scale": list(SCALE)}
+    properties = label_attrs["image-label"]["properties"]
+    assert properties == [{"label-value": 1, "class": "membrane"}]
+    np.testing.assert_array_equal(root["0"][:], image)
+    np.testing.assert_array_equal(read_image(out / "labels/classes"), labels)
+    assert read_scale(out / "labels/classes") == SCALE
+
+
+def test_ome_zarr_models_validates_it(segmented):
+    models = pytest.importorskip("ome_zarr_models.v04", reason="ome-zarr-models not installed")
+    out = segmented[2]
+    image = models.Image.from_zarr(zarr.open_group(out, mode="r"))
+    assert image.labels is not None
+    label = models.ImageLabel.from_zarr(zarr.open_group(out / "labels/classes", mode="r"))
+    assert label.attributes.image_label.properties[0].model_extra == {"class": "membrane"}
+
+
+def test_napari_ome_zarr_opens_labels_with_the_scale(segmented):
+    reader = pytest.importorskip("napari_ome_zarr._reader", reason="napari-ome-zarr not installed")
+    _, labels, out = segmented
+    layers = reader.napari_get_reader(str(out))(str(out))
+    kinds = [kind for _, _, kind in layers]
+    assert kinds == ["image", "labels"]
+    data, meta, _ = layers[1]
+    np.testing.assert_array_equal(np.asarray(data[0]), labels)
+    assert meta["scale"] == pytest.approx(SCALE)
+    assert meta["properties"]["class"] == ["membrane"]
+
+
+def test_a_labels_layer_alone_is_a_label_image_root(tmp_path):
+    """Without the image (napari's writer), the store's root is the label image itself."""
+    labels = np.zeros((8, 10), np.uint16)
+    labels[2:5, 3:7] = 300
+    path = write_labels(tmp_path / "seg.zarr", labels, scale=(0.5, 0.25))
+    attrs = zarr.open_group(path, mode="r").attrs
+    assert "image-label" in attrs and [a["name"] for a in attrs["multiscales"][0]["axes"]] == [
+        "y", "x"
+    ]
+    np.testing.assert_array_equal(read_image(path), labels)
+    assert read_scale(path) == (0.5, 0.25)
+    models = pytest.importorskip("ome_zarr_models.v04", reason="ome-zarr-models not installed")
+    models.ImageLabel.from_zarr(zarr.open_group(path, mode="r"))
+
+
+def test_rgb_image_gets_a_channel_axis_and_2d_labels(tmp_path):
+    rgb = np.random.default_rng(1).integers(0, 255, (8, 10, 3), dtype=np.uint8)
+    labels = (rgb[..., 0] > 128).astype(np.uint8)
+    with OmeZarrWriter(tmp_path / "rgb.zarr", image=rgb, rgb=True, shape=(8, 10)) as writer:
+        writer.write(labels)
+    root = zarr.open_group(tmp_path / "rgb.zarr", mode="r")
+    axes = [a["name"] for a in root.attrs["multiscales"][0]["axes"]]
+    assert axes == ["c", "y", "x"] and root["0"].shape == (3, 8, 10)
+    np.testing.assert_array_equal(np.moveaxis(root["0"][:], 0, -1), rgb)
+    np.testing.assert_array_equal(read_image(tmp_path / "rgb.zarr"), rgb)  # read back as RGB
+    np.testing.assert_array_equal(read_image(tmp_path / "rgb.zarr/labels/labels"), labels)
+
+
+def test_failure_leaves_nothing_and_a_file_name_is_refused(tmp_path):
+    with pytest.raises(KeyboardInterrupt), OmeZarrWriter(tmp_path / "a.zarr", shape=(8, 10)):
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file.zarr").write_bytes(b"")
+    with pytest.raises(InputError, match="is a file"):
+        OmeZarrWriter(tmp_path / "file.zarr", shape=(8, 10))
