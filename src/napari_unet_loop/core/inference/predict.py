@@ -62,11 +62,15 @@ def default_batch_size(device: torch.device) -> int:
     return CPU_BATCH_SIZE if device.type == "cpu" else DEFAULT_BATCH_SIZE
 
 
-def ready_network(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """``network`` on ``device`` in eval mode, in the memory layout that runs fastest there,
-    batch norm folded into a copy (see ``core.model.folding``)."""
+def ready_network(
+    network: torch.nn.Module, device: torch.device, fold: bool = True
+) -> torch.nn.Module:
+    """``network`` on ``device`` in eval mode, in the memory layout that runs fastest there;
+    with ``fold``, a copy with batch norm folded in (see ``core.model.folding``)."""
     network = network.to(device).eval()
-    return fold_batchnorm(network).to(memory_format=memory_format(device))
+    if fold:
+        network = fold_batchnorm(network)
+    return network.to(memory_format=memory_format(device))
 
 
 class StackLike(Protocol):
@@ -322,7 +326,7 @@ def iter_predict(
     windows go through the network at once (default: 1 on the CPU, 4 elsewhere).
     ``precision`` (auto, fp32, bf16, fp16) is the arithmetic the network runs in; ``auto`` is
     resolved by ``core.model.precision``. ``model.network`` is moved to the device, put in eval mode
-    and, on the CPU, in channels-last layout; what runs is a copy with batch norm folded in.
+    and, on the CPU, in channels-last layout; in fp32 what runs is a copy with batch norm folded in.
 
     ``scale`` resizes each normalised slice by that factor before the network (objects the
     size the model was trained at; see ``core.scale``) and the probabilities back to the
@@ -367,7 +371,9 @@ def _run(
     the dropped, unfinished slices stay counted, and ``total`` grows to ``done`` plus the tiles
     still to run on the new grid. When neither can shrink, ``DeviceMemoryError`` is raised.
     """
-    network = ready_network(model.network, device)
+    # Folded weights rounded to bf16 moved labels: 99.88 % equal to fp32 on the accuracy gate's
+    # image, 99.95 % unfolded. So reduced precision runs the network unfolded.
+    network = ready_network(model.network, device, fold=amp_dtype is None)
     done = handed_out = 0
     while handed_out < layout.num_slices:
         weight_sum = grid.weight_sum()
