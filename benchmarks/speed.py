@@ -3,7 +3,7 @@
 All four segment the same ISBI 2012 stack with the same network (shipped em-membranes, fp32
 weights) on the same machine in one run, so their megapixels per second compare directly. This
 package and the bare network run in fp32, in bf16 autocast and at ``auto`` (what
-``core.precision`` picks here); the network also without batch norm folded. The CPU's fp32 and
+``core.model.precision`` picks here); the network also with batch norm folded. The CPU's fp32 and
 bf16 matmul rates are measured in the same run, and each method's GFLOP/s is set against them.
 Also reported: the network's FLOPs per megapixel, how far tiled inference is from whole-image
 inference, and whether the methods agree on the labels (bf16 against fp32 too).
@@ -76,11 +76,10 @@ METHODS = {
     "end_to_end_fp32": ("(a32) end to end, fp32", "as (a), precision fp32"),
     "end_to_end_bf16": ("(a16) end to end, bf16", "as (a), precision bf16 (autocast)"),
     "network": ("(b) network only, fp32", "one forward per normalised slice in memory, batch "
-                "1, no softmax/argmax/IO; the network (a) runs: batch norm folded, "
-                "channels-last on a CPU"),
+                "1, no softmax/argmax/IO; the memory layout (a) uses (channels-last on a CPU)"),
     "network_bf16": ("(b16) network only, bf16", "as (b), under bf16 autocast"),
-    "network_unfolded": ("(b0) network only, batch norm not folded", "as (b), with the "
-                         "batch norms as separate layers"),
+    "network_folded": ("(bF) network only, batch norm folded", "as (b), with each batch "
+                       "norm folded into its convolution (core.model.folding)"),
     "network_plain": ("(b′) network only, default layout", "as (b), with torch's default "
                       "(contiguous) layout, as (c) and (d) run"),
     "monai": ("(c) MONAI", "sliding_window_inference, roi 256², overlap 0.25, gaussian, "
@@ -203,7 +202,7 @@ def time_methods(source, volume, model, inputs, inferer, repeats, device, folder
                for key in ("end_to_end", "end_to_end_fp32", "end_to_end_bf16")}
     plain = copy.deepcopy(model.network).to(device).eval()
     ours = ready_network(copy.deepcopy(plain), device)
-    unfolded = copy.deepcopy(plain).to(memory_format=ours_layout(ours))
+    folded = ready_network(copy.deepcopy(plain), device, fold=True)
     ours_inputs = [to_device(x.cpu(), device) for x in inputs]
 
     def segment(key: str, precision: str):
@@ -216,7 +215,7 @@ def time_methods(source, volume, model, inputs, inferer, repeats, device, folder
         "end_to_end_bf16": segment("end_to_end_bf16", "bf16"),
         "network": lambda: forward_all(ours, ours_inputs, device),
         "network_bf16": lambda: forward_all(ours, ours_inputs, device, torch.bfloat16),
-        "network_unfolded": lambda: forward_all(unfolded, ours_inputs, device),
+        "network_folded": lambda: forward_all(folded, ours_inputs, device),
         "network_plain": lambda: forward_all(plain, inputs, device),
         "monai": lambda: monai_labels(inferer, plain, inputs),
         "naive": lambda: naive_loop(source, folder / "labels-d.tif", model, plain, device),
@@ -229,13 +228,6 @@ def time_methods(source, volume, model, inputs, inferer, repeats, device, folder
         labels[key] = tifffile.imread(output).reshape(volume.shape)
     return seconds, labels
 
-
-def ours_layout(network: torch.nn.Module) -> torch.memory_format:
-    """The memory layout ``ready_network`` gave ``network``."""
-    weight = next(network.parameters())
-    if weight.ndim == 4 and weight.is_contiguous(memory_format=torch.channels_last):
-        return torch.channels_last
-    return torch.contiguous_format
 
 
 def max_diff(a: np.ndarray, b: np.ndarray) -> float:

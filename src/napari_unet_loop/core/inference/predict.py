@@ -63,7 +63,7 @@ def default_batch_size(device: torch.device) -> int:
 
 
 def ready_network(
-    network: torch.nn.Module, device: torch.device, fold: bool = True
+    network: torch.nn.Module, device: torch.device, fold: bool = False
 ) -> torch.nn.Module:
     """``network`` on ``device`` in eval mode, in the memory layout that runs fastest there;
     with ``fold``, a copy with batch norm folded in (see ``core.model.folding``)."""
@@ -326,7 +326,7 @@ def iter_predict(
     windows go through the network at once (default: 1 on the CPU, 4 elsewhere).
     ``precision`` (auto, fp32, bf16, fp16) is the arithmetic the network runs in; ``auto`` is
     resolved by ``core.model.precision``. ``model.network`` is moved to the device, put in eval mode
-    and, on the CPU, in channels-last layout; in fp32 what runs is a copy with batch norm folded in.
+    and, on the CPU, in channels-last layout.
 
     ``scale`` resizes each normalised slice by that factor before the network (objects the
     size the model was trained at; see ``core.scale``) and the probabilities back to the
@@ -371,9 +371,10 @@ def _run(
     the dropped, unfinished slices stay counted, and ``total`` grows to ``done`` plus the tiles
     still to run on the new grid. When neither can shrink, ``DeviceMemoryError`` is raised.
     """
-    # Folded weights rounded to bf16 moved labels: 99.88 % equal to fp32 on the accuracy gate's
-    # image, 99.95 % unfolded. So reduced precision runs the network unfolded.
-    network = ready_network(model.network, device, fold=amp_dtype is None)
+    # Not folded: on the 2-core EPYC, folding timed 0.6× to 2.7× under heavy shared load, no
+    # clear gain; and folded weights rounded to bf16 fell to 99.88 % label agreement (99.95 %
+    # unfolded). benchmarks/speed.py times it (row bF) for a decision on a quiet machine.
+    network = ready_network(model.network, device)
     done = handed_out = 0
     while handed_out < layout.num_slices:
         weight_sum = grid.weight_sum()
