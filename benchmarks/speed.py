@@ -1,10 +1,14 @@
 """Inference speed side by side: this package end to end, the bare network, MONAI, a naive loop.
 
 All four segment the same ISBI 2012 stack with the same network (shipped em-membranes, fp32
-weights) on the same machine in one run, so their megapixels per second compare directly. Also
-reported: the network's FLOPs per megapixel, how far tiled inference is from whole-image
-inference, and whether the four agree on the labels. ``--device cuda`` adds GPU rows (reduced
-precision, channels_last, cudnn.benchmark, torch.compile) against the card's bf16 matmul rate.
+weights) on the same machine in one run, so their megapixels per second compare directly. This
+package and the bare network run in fp32, in bf16 autocast and at ``auto`` (what
+``core.model.precision`` picks here); the network also with batch norm folded. The CPU's fp32 and
+bf16 matmul rates are measured in the same run, and each method's GFLOP/s is set against them.
+Also reported: the network's FLOPs per megapixel, how far tiled inference is from whole-image
+inference, and whether the methods agree on the labels (bf16 against fp32 too).
+``--device cuda`` adds GPU rows (reduced precision, channels_last, cudnn.benchmark,
+torch.compile) against the card's bf16 matmul rate.
 Prints Markdown tables and writes benchmarks/results/speed.json/.md.
 """
 
@@ -45,6 +49,7 @@ from napari_unet_loop.core.inference.tiling import padded_length
 from napari_unet_loop.core.io.read import read_image
 from napari_unet_loop.core.model.devices import get_device, to_device
 from napari_unet_loop.core.model.modelfile import Model, load_model
+from napari_unet_loop.core.model.precision import cpu_decision, precision_name, resolve_precision
 
 MODEL = "em-membranes"
 QUICK_SLICES = 3
@@ -59,13 +64,22 @@ TARGET_VS_NETWORK = 0.85  # end-to-end MP/s ≥ this × network-only
 TARGET_VS_MONAI = 1.5  # end-to-end MP/s ≥ this × MONAI
 TARGET_TILED = 1e-3  # max |tiled − whole-image| probability
 MATMUL_N, MATMUL_REPEATS, MATMUL_PER_TIMING = 8192, 5, 10
+CPU_MATMUL_N = 4096
+TARGET_AUTO_VS_FP32 = 2.5  # end to end, where the CPU runs bf16 natively
+TARGET_BF16_ROOFLINE = 0.30  # network-only bf16 ≥ this × the bf16 matmul rate
+TARGET_BF16_AGREEMENT = 0.999  # bf16 labels equal to fp32 labels
 
 METHODS = {
-    "end_to_end": ("(a) end to end", "core.batch.segment_file at its defaults: TIFF in, "
-                   "compressed label TIFF out (read, normalise, network, softmax, argmax, "
-                   "write)"),
-    "network": ("(b) network only", "one forward per normalised slice in memory, batch 1, "
-                "no softmax/argmax/IO; the memory layout (a) uses (channels-last on a CPU)"),
+    "end_to_end": ("(a) end to end", "core.batch.segment_file at its defaults (precision "
+                   "auto): TIFF in, compressed label TIFF out (read, normalise, network, "
+                   "softmax, argmax, write)"),
+    "end_to_end_fp32": ("(a32) end to end, fp32", "as (a), precision fp32"),
+    "end_to_end_bf16": ("(a16) end to end, bf16", "as (a), precision bf16 (autocast)"),
+    "network": ("(b) network only, fp32", "one forward per normalised slice in memory, batch "
+                "1, no softmax/argmax/IO; the memory layout (a) uses (channels-last on a CPU)"),
+    "network_bf16": ("(b16) network only, bf16", "as (b), under bf16 autocast"),
+    "network_folded": ("(bF) network only, batch norm folded", "as (b), with each batch "
+                       "norm folded into its convolution (core.model.folding)"),
     "network_plain": ("(b′) network only, default layout", "as (b), with torch's default "
                       "(contiguous) layout, as (c) and (d) run"),
     "monai": ("(c) MONAI", "sliding_window_inference, roi 256², overlap 0.25, gaussian, "
@@ -184,13 +198,24 @@ def time_methods(source, volume, model, inputs, inferer, repeats, device, folder
     (a) gets ``model`` itself; the others get copies of its network, so that the layout (a)
     switches its network to cannot leak into what (b′), (c) and (d) measure.
     """
-    output = folder / "labels-a.tif"
+    outputs = {key: folder / f"labels-{key}.tif"
+               for key in ("end_to_end", "end_to_end_fp32", "end_to_end_bf16")}
     plain = copy.deepcopy(model.network).to(device).eval()
     ours = ready_network(copy.deepcopy(plain), device)
+    folded = ready_network(copy.deepcopy(plain), device, fold=True)
     ours_inputs = [to_device(x.cpu(), device) for x in inputs]
+
+    def segment(key: str, precision: str):
+        return lambda: segment_file(source, outputs[key], model=model, device=str(device),
+                                    precision=precision)
+
     runs = {
-        "end_to_end": lambda: segment_file(source, output, model=model, device=str(device)),
+        "end_to_end": segment("end_to_end", "auto"),
+        "end_to_end_fp32": segment("end_to_end_fp32", "fp32"),
+        "end_to_end_bf16": segment("end_to_end_bf16", "bf16"),
         "network": lambda: forward_all(ours, ours_inputs, device),
+        "network_bf16": lambda: forward_all(ours, ours_inputs, device, torch.bfloat16),
+        "network_folded": lambda: forward_all(folded, ours_inputs, device),
         "network_plain": lambda: forward_all(plain, inputs, device),
         "monai": lambda: monai_labels(inferer, plain, inputs),
         "naive": lambda: naive_loop(source, folder / "labels-d.tif", model, plain, device),
@@ -199,8 +224,10 @@ def time_methods(source, volume, model, inputs, inferer, repeats, device, folder
     for key, run in runs.items():
         print(f"timing {METHODS[key][0]}…", file=sys.stderr, flush=True)
         seconds[key], labels[key] = timed(run, repeats, device)
-    labels["end_to_end"] = tifffile.imread(output).reshape(volume.shape)  # read back untimed
+    for key, output in outputs.items():  # read back untimed
+        labels[key] = tifffile.imread(output).reshape(volume.shape)
     return seconds, labels
+
 
 
 def max_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -214,7 +241,7 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
 def whole_image(image: np.ndarray, model: Model, device):
     """Whole-image inference: one window as large as the (padded) slice, fp32."""
     tile = padded_length(max(image.shape[-2:]), model.config.size_multiple)
-    return predict(image, model, device=device, tile_size=tile, rgb=False, amp=False)
+    return predict(image, model, device=device, tile_size=tile, rgb=False, precision="fp32")
 
 
 def accuracy_checks(source, volume, full_volume, model, labels, device, folder) -> dict:
@@ -228,10 +255,11 @@ def accuracy_checks(source, volume, full_volume, model, labels, device, folder) 
     whole = whole_image(volume, model, device)
     a, b, c, d = (full_volume[z] for z in MOSAIC_SLICES)
     mosaic = np.block([[a, b], [c, d]])
-    tiled = predict(mosaic, model, device=device, rgb=False, amp=False)  # default tiling
+    tiled = predict(mosaic, model, device=device, rgb=False, precision="fp32")  # default tiles
     whole_mosaic = whole_image(mosaic, model, device)
     ours_labels, monai, naive = labels["end_to_end"], labels["monai"], labels["naive"]
     return {
+        "bf16_vs_fp32_labels": agreement(labels["end_to_end_bf16"], labels["end_to_end_fp32"]),
         "end_to_end_vs_whole": {
             "max_abs_probability_difference": max_diff(ours, whole.probabilities.swapaxes(0, 1)),
             "label_agreement": agreement(ours_labels, whole.labels),
@@ -259,6 +287,17 @@ def matmul_tflops(device: torch.device) -> float:
 
     seconds, _ = timed(run, MATMUL_REPEATS, device)
     return 2 * MATMUL_N**3 * MATMUL_PER_TIMING / min(seconds) / 1e12
+
+
+def cpu_matmul_gflops(n: int, repeats: int) -> dict:
+    """The CPU's dense matmul rate in fp32 and in bf16 (n³, best of ``repeats``), GFLOP/s."""
+    rates = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        print(f"timing the CPU's {name} matmul ({n}²)…", file=sys.stderr, flush=True)
+        a, b = (torch.randn(n, n, dtype=dtype) for _ in range(2))
+        seconds, _ = timed(lambda a=a, b=b: torch.matmul(a, b), repeats, torch.device("cpu"))
+        rates[name] = 2 * n**3 / min(seconds) / 1e9
+    return {"size": n, "fp32_gflops": rates["fp32"], "bf16_gflops": rates["bf16"]}
 
 
 def gpu_variant_seconds(variant: GpuVariant, network, inputs, repeats, device) -> list[float]:
@@ -295,20 +334,44 @@ def gpu_section(network, inputs, repeats, device, mp: float, flops_per_mp: float
     return {"matmul_bf16_tflops": tflops, "matmul_size": MATMUL_N, "network_only": rows}
 
 
-def throughput(seconds: dict[str, list[float]], mp: float) -> dict:
-    """MP/s (best run) per method and its ratios to network-only and to MONAI."""
+def throughput(
+    seconds: dict[str, list[float]], mp: float, flops_per_mp: float, matmul: dict | None
+) -> dict:
+    """MP/s (best run) per method, its ratios to network-only and to MONAI, its GFLOP/s (the
+    network's FLOPs at that rate) and their share of the CPU's fp32 and bf16 matmul rates."""
     rates = {k: mp / min(s) for k, s in seconds.items()}
-    return {
-        k: {"seconds": s, "best_seconds": min(s), "mp_per_s": rates[k],
-            "vs_network": rates[k] / rates["network"], "vs_monai": rates[k] / rates["monai"]}
-        for k, s in seconds.items()
-    }
+    rows = {}
+    for k, s in seconds.items():
+        gflops = flops_per_mp * rates[k] / 1e9
+        rows[k] = {
+            "seconds": s, "best_seconds": min(s), "mp_per_s": rates[k], "gflops": gflops,
+            "vs_network": rates[k] / rates["network"], "vs_monai": rates[k] / rates["monai"],
+            "of_fp32_matmul": gflops / matmul["fp32_gflops"] if matmul else None,
+            "of_bf16_matmul": gflops / matmul["bf16_gflops"] if matmul else None,
+        }
+    return rows
 
 
-def targets(rows: dict, accuracy: dict) -> list[dict]:
+def targets(rows: dict, accuracy: dict, precision: dict) -> list[dict]:
     tiled = accuracy["tiled_vs_whole_mosaic"]["max_abs_probability_difference"]
     e2e = rows["end_to_end"]
+    auto_vs_fp32 = e2e["mp_per_s"] / rows["end_to_end_fp32"]["mp_per_s"]
+    bf16_share = rows["network_bf16"]["of_bf16_matmul"]
+    agree = accuracy["bf16_vs_fp32_labels"]
+    if precision.get("supported"):
+        auto = {"target": f"auto end to end ≥ {TARGET_AUTO_VS_FP32} × fp32 (bf16 supported)",
+                "measured": f"{auto_vs_fp32:.2f} ×", "met": auto_vs_fp32 >= TARGET_AUTO_VS_FP32}
+    else:
+        auto = {"target": "auto picks fp32 where the CPU has no native bf16",
+                "measured": f"auto → {precision['auto']}, {auto_vs_fp32:.2f} × fp32 (noise)",
+                "met": precision["auto"] == "fp32"}
     return [
+        auto,
+        {"target": f"network-only bf16 ≥ {TARGET_BF16_ROOFLINE:.0%} of the bf16 matmul rate",
+         "measured": "—" if bf16_share is None else f"{bf16_share:.1%}",
+         "met": bf16_share is not None and bf16_share >= TARGET_BF16_ROOFLINE},
+        {"target": f"bf16 labels equal fp32 labels on ≥ {TARGET_BF16_AGREEMENT:.1%} of pixels",
+         "measured": f"{agree:.4%}", "met": agree >= TARGET_BF16_AGREEMENT},
         {"target": f"end-to-end ≥ {TARGET_VS_NETWORK} × network-only",
          "measured": f"{e2e['vs_network']:.2f} ×", "met": e2e["vs_network"] >= TARGET_VS_NETWORK},
         {"target": f"end-to-end ≥ {TARGET_VS_MONAI} × MONAI",
@@ -329,11 +392,14 @@ def report(result: dict, env: dict) -> str:
         f"Network: {net['gflops_per_forward']:.2f} GFLOP per {net['forward_shape']} forward = "
         f"{net['gflops_per_megapixel']:.1f} GFLOP/MP (FlopCounterMode, FLOPs = 2 × "
         f"multiply-adds); network-only runs at {net['achieved_gflops']:.1f} GFLOP/s.",
+        precision_text(result["precision"], result["cpu_matmul"]),
         markdown_table(
-            ["method", "what is timed", "MP/s", "s / slice", "× network-only", "× MONAI"],
+            ["method", "what is timed", "MP/s", "s / slice", "× network-only", "× MONAI",
+             "GFLOP/s", "% fp32 matmul", "% bf16 matmul"],
             [[METHODS[k][0], METHODS[k][1], fmt(r["mp_per_s"], 3),
               fmt(r["best_seconds"] / s["slices"], 3), fmt(r["vs_network"], 2),
-              fmt(r["vs_monai"], 2)] for k, r in rows.items()]),
+              fmt(r["vs_monai"], 2), fmt(r["gflops"], 1), percent(r["of_fp32_matmul"]),
+              percent(r["of_bf16_matmul"])] for k, r in rows.items()]),
         markdown_table(["target", "measured", "met"],
                        [[t["target"], t["measured"], "yes" if t["met"] else "no"]
                         for t in result["targets"]]),
@@ -348,12 +414,34 @@ def report(result: dict, env: dict) -> str:
          [f"tiled (tile 512, halo 128) vs whole-image, {mosaic} mosaic of slices "
           f"{MOSAIC_SLICES[0]}-{MOSAIC_SLICES[-1]}",
           f"{tiled['max_abs_probability_difference']:.1e}", fmt(tiled["label_agreement"], 6)],
+         ["(a16) bf16 vs (a32) fp32 labels", "—", fmt(acc["bf16_vs_fp32_labels"], 6)],
          ["(a) vs (c) MONAI labels", "—", fmt(agree["a_vs_c"], 6)],
          ["(a) vs (d) naive-loop labels", "—", fmt(agree["a_vs_d"], 6)],
          ["(c) vs (d) labels", "—", fmt(agree["c_vs_d"], 6)]]))
     if result["gpu"] is not None:
         parts += gpu_report(result["gpu"], rows, s["slices"])
     return "\n\n".join(parts)
+
+
+def percent(share: float | None) -> str:
+    return "—" if share is None else f"{100 * share:.1f}"
+
+
+def precision_text(precision: dict, matmul: dict | None) -> str:
+    decision = precision["decision"]
+    text = f"Precision auto resolves to {precision['auto']} here"
+    if decision is not None:
+        native = "runs bf16 natively" if decision["supported"] else "has no native bf16"
+        text += f": oneDNN says this CPU {native} (torch CPU capability {decision['capability']})"
+        if decision["speedup"] is not None:
+            text += f"; the calibration measured bf16 {decision['speedup']:.2f} × fp32"
+    text += "."
+    if matmul is not None:
+        n = matmul["size"]
+        text += (f" CPU matmul {n}×{n}, same run: fp32 {matmul['fp32_gflops']:.1f} GFLOP/s, "
+                 f"bf16 {matmul['bf16_gflops']:.1f} GFLOP/s "
+                 f"({matmul['bf16_gflops'] / matmul['fp32_gflops']:.2f} × fp32).")
+    return text
 
 
 def gpu_report(gpu: dict, rows: dict, slices: int) -> list[str]:
@@ -391,13 +479,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         f"{DEFAULT_REPEATS}; 1 with --quick)")
     p.add_argument("--device", default="cpu", help="device to run on (default: %(default)s)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--matmul-size", type=int, default=CPU_MATMUL_N,
+                   help="side of the CPU matmuls timed for the rate rows (default: %(default)s)")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: {QUICK_SLICES} slices, 1 repeat, results to speed-quick.*")
     return p.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> None:
-    for name in ("slices", "repeats", "threads"):
+    for name in ("slices", "repeats", "threads", "matmul_size"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise BenchmarkError(f"--{name} must be at least 1, got {value}")
@@ -416,6 +506,10 @@ def run(args: argparse.Namespace) -> None:
     model = load_model(path)
     model.network.to(device).eval()
     env = environment(device)
+    precision = {"auto": precision_name(resolve_precision("auto", device)),
+                 "decision": cpu_decision() if device.type == "cpu" else None}
+    precision["supported"] = (precision["decision"] or {}).get("supported", True)
+    matmul = cpu_matmul_gflops(args.matmul_size, repeats) if device.type == "cpu" else None
     inputs = [torch.from_numpy(prepare_slice(im, model, rgb=False))[None].to(device)
               for im in volume]
     shape = tuple(inputs[0].shape)
@@ -428,7 +522,7 @@ def run(args: argparse.Namespace) -> None:
         seconds, labels = time_methods(source, volume, model, inputs, inferer, repeats, device,
                                        folder)
         accuracy = accuracy_checks(source, volume, full_volume, model, labels, device, folder)
-    rows = throughput(seconds, mp)
+    rows = throughput(seconds, mp, flops / slice_mp, matmul)
     result = {
         "settings": {"data": f"ISBI 2012 {Path(ISBI_IMAGES).name}", "slices": count,
                      "megapixels": mp, "repeats": repeats, "timing": "best of repeats",
@@ -439,7 +533,9 @@ def run(args: argparse.Namespace) -> None:
                     "achieved_gflops": flops / slice_mp * rows["network"]["mp_per_s"] / 1e9},
         "throughput": rows,
         "accuracy": accuracy,
-        "targets": targets(rows, accuracy),
+        "precision": precision,
+        "cpu_matmul": matmul,
+        "targets": targets(rows, accuracy, precision),
         "gpu": None,
     }
     if device.type == "cuda":

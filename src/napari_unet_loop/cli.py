@@ -24,6 +24,8 @@ MAX_BATCH_SIZE = 1024
 MAX_BATCH_PIXELS = 2**26  # training batch × patch²
 MAX_TILE_SIZE = 2**16
 MAX_LEARNING_RATE = 1.0
+# core.model.precision.PRECISIONS, spelt out so that --help does not import torch
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="labels to write: .tif, .ome.tif (OME-TIFF) or .zarr (OME-Zarr)")
     s.add_argument("--model", default="em-membranes", help="shipped model name or model file")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    s.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="network arithmetic; auto: bf16 only where measured faster")
     s.add_argument("--instances", action="store_true", help="write instance labels")
     s.add_argument("--diameter", type=float, default=None, metavar="PIXELS",
                    help="typical object diameter (default: measured on the image); the image "
@@ -85,6 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--name", help="model name stored in the file (default: output stem)")
     t.add_argument("--half", action="store_true", help="store fp16 weights (half the size)")
     t.add_argument("--device", default="auto")
+    t.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="network arithmetic; auto: bf16 only where measured faster")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
 
@@ -193,7 +199,7 @@ def _segment(args: argparse.Namespace) -> None:
         raise InputError("--chunk-size needs --scheduler")
     segment_file(
         args.input, args.output, model=args.model, device=args.device,
-        instances=args.instances, probabilities=args.probabilities,
+        precision=args.precision, instances=args.instances, probabilities=args.probabilities,
         tile_size=args.tile_size, batch_size=args.batch_size, scheduler=args.scheduler,
         diameter=args.diameter,
         chunk_size=args.chunk_size, show_progress=True,
@@ -257,7 +263,7 @@ def _train_options(args: argparse.Namespace):
         iterations=args.iterations, patch_size=args.patch_size, batch_size=args.batch_size,
         learning_rate=args.learning_rate, seed=args.seed, val_every=args.val_every,
         patience=args.patience, device=args.device, schedule=args.schedule,
-        elastic=args.elastic,
+        elastic=args.elastic, precision=args.precision,
     )
     return classes, config
 

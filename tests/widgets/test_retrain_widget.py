@@ -71,6 +71,12 @@ def test_sparse_mode_trains_on_painted_pixels_only(make_napari_viewer, fake_trai
 def test_held_back_dice_stays_on_show_and_the_round_is_summed_up(
     make_napari_viewer, fake_train, wait_idle, monkeypatch
 ):
+    from napari_unet_loop.app.progress_text import Throttle
+
+    # every status line, not the few a second the viewer shows (the fake round takes no time)
+    monkeypatch.setattr(
+        "napari_unet_loop.widgets.retrain_widget.Throttle", lambda: Throttle(per_second=1e9)
+    )
     viewer = loop_viewer(make_napari_viewer)
     widget = _widget(viewer)
     said = []

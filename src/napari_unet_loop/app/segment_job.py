@@ -33,6 +33,7 @@ class SegmentRequest:
     probabilities: bool
     diameter: float | None = None  # object diameter in pixels, None: measured on the image
     uncertainty: bool = True
+    precision: str = "auto"  # see core.model.precision
 
 
 @dataclass
@@ -85,6 +86,7 @@ def segment(
     )
     events = iter_predict(
         data, model, device=request.device, rgb=request.rgb, scale=factor,
+        precision=request.precision,
         keep_probabilities=request.probabilities or request.instances or request.uncertainty,
     )
     number = StackInstances(model.num_classes, factor)

@@ -69,6 +69,16 @@ def make_device_combo() -> QComboBox:
     return combo
 
 
+def make_precision_combo() -> QComboBox:
+    """The arithmetic the network runs in (see ``core.model.precision``), ``auto`` first."""
+    combo = QComboBox()
+    combo.addItems(["auto", "fp32", "bf16", "fp16"])
+    combo.setToolTip(
+        "auto: bf16 where this machine runs it faster (timed once), else fp32; fp16 needs a GPU"
+    )
+    return combo
+
+
 def check_device(name: str) -> None:
     """Raise ``DeviceUnavailableError`` for a device this machine lacks.
 

@@ -26,7 +26,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..app.progress_text import eta_text
+from ..app.progress_text import Throttle, eta_text
 from ._layers import real_viewer, viewer_alive
 from ._worker import start_worker
 
@@ -101,11 +101,13 @@ class WorkerPanel(QWidget):
             self.say(f"{description} failed: {exc}")
 
         total, step, started = kwargs.get("total"), kwargs.get("step"), time.monotonic()
+        redraw = Throttle()
 
         def yielded(item: Any) -> None:
             if total is not None and (n := total(item)) is not None:
                 self.progress.setMaximum(max(n, 1))
-            if step is not None and (n := step(item)) is not None:
+            n = step(item) if step is not None else None
+            if n is not None and redraw.due(final=n >= self.progress.maximum()):
                 self.progress.setValue(n)
                 elapsed = time.monotonic() - started
                 self.progress.setFormat(eta_text(n, self.progress.maximum(), elapsed))

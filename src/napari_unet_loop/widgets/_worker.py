@@ -23,6 +23,7 @@ from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QThreadPool
 
+from ..app.progress_text import Throttle
 from ._layers import viewer_alive
 
 if TYPE_CHECKING:
@@ -64,8 +65,10 @@ def start_worker(
     """Start ``job(*args, **kwargs)`` (a generator function) in a thread worker.
 
     ``total(item)`` and ``step(item)`` read the progress bar's size and position from a yielded
-    item (None leaves it alone). ``on_abort`` runs after a cancel, ``on_finish`` after success,
-    error or cancel alike. Notifications go out only while ``viewer`` is open.
+    item (None leaves it alone); the bar is redrawn a few times a second at most (see
+    ``progress_text.Throttle``), while ``on_yield`` gets every item. ``on_abort`` runs after a
+    cancel, ``on_finish`` after success, error or cancel alike. Notifications go out only while
+    ``viewer`` is open.
     """
     generator = job(*args, **kwargs)
 
@@ -75,13 +78,15 @@ def start_worker(
     # ignore_errors: errors arrive as a notification below, not re-raised as a traceback.
     worker = thread_worker(run, start_thread=False, ignore_errors=True)()
     bar = progress(total=0, desc=description)
+    redraw = Throttle()
 
     def yielded(item: Any) -> None:
-        if total is not None and (n := total(item)) is not None:
+        if total is not None and (n := total(item)) is not None and n != bar.total:
             bar.total = n
         if step is not None and (n := step(item)) is not None:
             bar.n = n
-            bar.refresh()
+            if redraw.due(final=n >= (bar.total or 0)):
+                bar.refresh()
         if on_yield is not None:
             on_yield(item)
 

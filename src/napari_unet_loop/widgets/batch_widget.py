@@ -24,7 +24,13 @@ from qtpy.QtWidgets import (
 from ..app.session import session_for
 from ..core.errors import InputError, UnetLoopError
 from ._layers import real_viewer
-from ._model_picker import ModelPicker, check_device, load_source, make_device_combo
+from ._model_picker import (
+    ModelPicker,
+    check_device,
+    load_source,
+    make_device_combo,
+    make_precision_combo,
+)
 from ._panel import WorkerPanel, row
 
 if TYPE_CHECKING:
@@ -80,7 +86,7 @@ def input_files(text: str) -> list[Path]:
 
 def _batch(
     files: list[Path], folder: Path, source: str | None, ready: Model | None, device: str,
-    instances: bool, suffix: str,
+    instances: bool, suffix: str, precision: str = "auto",
 ) -> Generator[Any, None, Model]:
     """Worker: load the model once, stream every file through it, say when each is done."""
     from ..core.inference.batch import iter_segment_file
@@ -90,7 +96,7 @@ def _batch(
         yield _FileStarted(index, len(files), path)
         output = output_path(path, folder, suffix)
         yield from iter_segment_file(
-            path, output, model=model, device=device, instances=instances
+            path, output, model=model, device=device, instances=instances, precision=precision
         )
         yield _FileDone(output)
     return model
@@ -109,6 +115,7 @@ class BatchWidget(WorkerPanel):
         self.output_edit.setPlaceholderText("output folder")
         self.model_picker = ModelPicker(session_for(napari_viewer))
         self.device_combo = make_device_combo()
+        self.precision_combo = make_precision_combo()
         self.instances_check = QCheckBox("instances (split touching objects)")
         self.format_combo = QComboBox()
         self.format_combo.addItems(FORMATS)
@@ -133,6 +140,7 @@ class BatchWidget(WorkerPanel):
         form.addRow("output", row(self.output_edit, browse["output"]))
         form.addRow("model", self.model_picker)
         form.addRow("device", self.device_combo)
+        form.addRow("precision", self.precision_combo)
         form.addRow("format", self.format_combo)
         for widget in (self.instances_check, self.button_row(), self.status,
                        QLabel("Finished outputs"), self.outputs, self.open_button):
@@ -175,7 +183,7 @@ class BatchWidget(WorkerPanel):
         # A cancelled or failed file is discarded by LabelWriter: no half-written output.
         self.start(
             _batch, files, folder, source, ready, device, self.instances_check.isChecked(),
-            FORMATS[self.format_combo.currentText()],
+            FORMATS[self.format_combo.currentText()], self.precision_combo.currentText(),
             description="Batch segment",
             total=lambda item: getattr(item, "total", None),
             step=lambda item: getattr(item, "done", None),

@@ -9,6 +9,7 @@ request. "Correct next" lists the unedited slices the model is least sure of.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from napari.layers import Image, Labels
@@ -24,6 +25,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..app.loop import RetrainReport, retrain, slices_text, start_warm_up
+from ..app.progress_text import Throttle
 from ..app.session import session_for
 from ..core.errors import UnetLoopError
 from ._autosave import AutosaveFolder, watch_viewer
@@ -32,6 +34,7 @@ from ._curve import CurveChart
 from ._edits import track_edits
 from ._history import ModelHistory
 from ._layers import META_KEY, LayerChooser, current_slice, layer_alive, real_viewer, viewer_alive
+from ._model_picker import make_precision_combo
 from ._panel import row
 from ._resegment import start_resegment
 from ._retrain_job import RetrainJob, make_job
@@ -54,7 +57,7 @@ class RetrainWidget(QWidget):
         self._settings: RoundSettings | None = None  # read when first needed: see settings
         self._worker = self._result = None
         self._job: RetrainJob | None = None
-        self._report = RetrainReport()
+        self._report, self._redraw = RetrainReport(), Throttle()
         self._targets: tuple = ()  # the layers the running worker reads or writes
         self._training = False
         watch_viewer(napari_viewer)
@@ -70,6 +73,7 @@ class RetrainWidget(QWidget):
         self.iterations.setSpecialValueText("auto")  # 0: sized by the corrected area
         self.iterations.setToolTip("auto: more corrections, more iterations; stops early when "
                                    "the held-back corrections stop improving")
+        self.precision_combo = make_precision_combo()
         self.retrain_button, self.stop_button = QPushButton("Retrain"), QPushButton("Stop")
         self.resegment_button = QPushButton("Re-segment all unedited slices")
         self.status = QLabel()
@@ -88,6 +92,7 @@ class RetrainWidget(QWidget):
         form.addRow("autosave folder", self.autosave)
         form.addRow("mode", self.mode_combo)
         form.addRow("iterations", self.iterations)
+        form.addRow("precision", self.precision_combo)
         layout = QVBoxLayout(self)
         layout.addWidget(self.edited_label)
         layout.addLayout(form)
@@ -176,7 +181,7 @@ class RetrainWidget(QWidget):
             return
         from ..core.training.rounds import with_iterations
 
-        settings = self.settings
+        settings = replace(self.settings, precision=self.precision_combo.currentText())
         if self.iterations.value():
             settings = with_iterations(settings, self.iterations.value())
         try:
@@ -191,7 +196,7 @@ class RetrainWidget(QWidget):
         self._say(f"Retraining on {slices_text(self._job.slices)}…")
         self._set_running(True)
         self._training = True
-        self._report = RetrainReport()
+        self._report, self._redraw = RetrainReport(), Throttle()
         self.curve.start()
         self._targets = (self._job.labels, self._job.image)
         self._worker = start_worker(
@@ -208,8 +213,10 @@ class RetrainWidget(QWidget):
         if hasattr(item, "adopted"):  # the round's result comes last
             self._result = item
         else:
-            self._say(self._report.add(item))
+            text = self._report.add(item)  # every update counts; the label shows a few a second
             self.curve.add(item)
+            if self._redraw.due(final=item.iteration >= item.total):
+                self._say(text)
 
     def _training_finished(self) -> None:
         # Adopt only once the training worker is over, so re-segmenting can start a new one.

@@ -34,7 +34,7 @@ from ._layers import (
     spatial_shape,
     uncertainty_name,
 )
-from ._model_picker import ModelPicker, check_device, make_device_combo
+from ._model_picker import ModelPicker, check_device, make_device_combo, make_precision_combo
 from ._panel import WorkerPanel
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ class SegmentWidget(WorkerPanel):
         self.image_combo = LayerChooser(napari_viewer, Image)
         self.model_picker = ModelPicker(self._session)
         self.device_combo = make_device_combo()
+        self.precision_combo = make_precision_combo()
         self.scope_combo = QComboBox()
         self.scope_combo.addItems([WHOLE_STACK, CURRENT_SLICE])
         self.instances_check = QCheckBox("instances (split touching objects)")
@@ -78,6 +79,7 @@ class SegmentWidget(WorkerPanel):
         form.addRow("image", self.image_combo)
         form.addRow("model", self.model_picker)
         form.addRow("device", self.device_combo)
+        form.addRow("precision", self.precision_combo)
         form.addRow("scope", self.scope_combo)
         form.addRow("object diameter", self.diameter)
         for widget in (self.instances_check, self.probabilities_check, self.uncertainty_check,
@@ -101,6 +103,7 @@ class SegmentWidget(WorkerPanel):
             image, shape, image.rgb, z, source, ready, device,
             self.instances_check.isChecked(), self.probabilities_check.isChecked(),
             self.diameter.value() or None, self.uncertainty_check.isChecked(),
+            self.precision_combo.currentText(),
         )
 
     def run(self) -> None:

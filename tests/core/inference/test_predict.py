@@ -301,14 +301,6 @@ def test_should_stop_cancels_between_batches():
     assert len(calls) == 2
 
 
-def test_amp_changes_nothing_on_the_cpu():
-    model, image = tiny_model(), smooth_image((40, 40))
-    np.testing.assert_array_equal(
-        predict(image, model, device="cpu", amp=True).probabilities,
-        predict(image, model, device="cpu", amp=False).probabilities,
-    )
-
-
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")
 def test_unavailable_device_is_an_error():
     with pytest.raises(DeviceUnavailableError):

@@ -90,6 +90,7 @@ def iter_segment_file(
     *,
     model: Model | str = "em-membranes",
     device: str = "auto",
+    precision: str = "auto",
     instances: bool = False,
     probabilities: str | os.PathLike | None = None,
     tile_size: int | None = None,
@@ -109,6 +110,7 @@ def iter_segment_file(
     ``diameter`` is the objects' size in pixels (None: measured on a few slices); the slices
     are rescaled to the model's object scale and the labels come back on the input's grid
     (see ``core.inference.scale``). Instance ids are unique over the whole stack.
+    ``precision`` is that of ``iter_predict`` (not used on a cluster).
     """
     check_outputs(source, output, probabilities)
     if scheduler is not None:
@@ -143,7 +145,7 @@ def iter_segment_file(
         keep = prob_writer is not None or instances
         events = iter_predict(
             image, model, device=device, rgb=rgb, keep_probabilities=keep, scale=factor,
-            **options,
+            precision=precision, **options,
         )
         for event in events:
             if isinstance(event, SlicePrediction):

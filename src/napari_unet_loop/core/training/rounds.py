@@ -94,6 +94,7 @@ class RoundSettings:
     iterations: int | None = None  # a fixed count instead of the sized budget
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"  # of the training steps, see core.model.precision
 
     def __post_init__(self) -> None:
         if self.batchnorm not in ("auto", "keep", "reestimate", "live"):
@@ -348,7 +349,7 @@ def correction_round(
     config = TrainConfig(
         iterations=iterations, patch_size=settings.patch_size, batch_size=settings.batch_size,
         learning_rate=settings.learning_rate * (1 - (1 - settings.trusted_rate) * trust),
-        seed=settings.seed, device=settings.device,
+        seed=settings.seed, device=settings.device, precision=settings.precision,
         val_every=settings.check_every,
         # A new network's held-back score stalls before it rises again: give it more checks.
         patience=round(settings.patience * (1 + extra)) if held else None,

@@ -41,6 +41,7 @@ from ..model.devices import (
     to_device,
 )
 from ..model.modelfile import Model
+from ..model.precision import check_precision, precision_name, resolve_precision
 from .augment import NO_AUGMENTATION, AugmentSettings, PatchSampler
 from .datasets import check_image_values
 from .losses import segmentation_loss
@@ -75,7 +76,8 @@ class TrainConfig:
     ``schedule`` "cosine" lowers the learning rate along a half cosine to zero at the last
     iteration; "constant" keeps it. ``elastic`` is the elastic deformation strength in pixels
     (see ``augment.AugmentSettings``); 0 leaves it out. ``anchor`` is the strength of an L2
-    penalty toward the starting weights (L2-SP; 0 is off), for fine-tuning.
+    penalty toward the starting weights (L2-SP; 0 is off), for fine-tuning. ``precision``
+    (auto, fp32, bf16, fp16) is the arithmetic of the steps (see ``core.model.precision``).
     """
 
     iterations: int = 500
@@ -95,8 +97,10 @@ class TrainConfig:
     schedule: str = "constant"
     elastic: float = 0.0
     anchor: float = 0.0
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
+        check_precision(self.precision)
         positive = {
             "iterations": self.iterations, "batch_size": self.batch_size,
             "val_every": self.val_every, "learning_rate": self.learning_rate,
@@ -219,6 +223,7 @@ def train(
     if val_images is not None:
         val_pairs = _prepare(model, val_images, val_labels, "validation image")
     device = get_device(config.device)
+    resolve_precision(config.precision, device)  # an impossible choice fails now, not later
     return _training_loop(model, pairs, val_pairs, config, device, weights)
 
 
@@ -322,7 +327,7 @@ def _training_loop(
     optimizer = torch.optim.AdamW(
         network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    dtype = autocast_dtype(device)
+    dtype = resolve_precision(config.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     sampler = PatchSampler(
         [image for image, _ in pairs], [label for _, label in pairs], config.patch_size,
@@ -360,6 +365,7 @@ def _training_loop(
             "config": config.to_dict(),
             "batch_size_used": batch_size,
             "device": str(device),
+            "precision": precision_name(dtype),
             "final_loss": float(np.mean(losses[-10:])),
             "best_val_dice": best_dice,
             "stopped_early": stopped_early,
