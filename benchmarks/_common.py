@@ -216,8 +216,9 @@ def write_results(name: str, payload: dict, markdown: str) -> tuple[Path, Path]:
     """Write ``results/<name>.json`` and ``results/<name>.md`` (each atomically)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     paths = RESULTS / f"{name}.json", RESULTS / f"{name}.md"
-    for path, text in zip(paths, (json.dumps(payload, indent=2) + "\n", markdown + "\n"),
-                          strict=True):
+    for path, text in zip(
+        paths, (json.dumps(payload, indent=2) + "\n", markdown + "\n"), strict=True
+    ):
         with atomic_output(path) as tmp:
             tmp.write_text(text, encoding="utf-8")
     return paths

@@ -27,7 +27,12 @@ def features(image: np.ndarray) -> np.ndarray:
     x = (x - lo) / max(hi - lo, 1e-6)
     rgb = x.ndim == 3
     return multiscale_basic_features(
-        x, intensity=True, edges=True, texture=True, sigma_min=1, sigma_max=16,
+        x,
+        intensity=True,
+        edges=True,
+        texture=True,
+        sigma_min=1,
+        sigma_max=16,
         channel_axis=-1 if rgb else None,
     ).astype(np.float32)
 

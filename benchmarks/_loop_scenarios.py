@@ -51,10 +51,15 @@ def em_in_domain(data: Path, model_dir: Path | None, quick: bool) -> Scenario:
     slices = EM_HELD_OUT[:4] if quick else EM_HELD_OUT
     crop = np.s_[:128, :128] if quick else np.s_[:, :]
     return Scenario(
-        "a", "shipped em-membranes on ISBI slices it never trained on (22-29)",
-        [volume[z][crop] for z in slices], [truth[z][crop] for z in slices],
-        ["interior", "membrane"], [f"slice {z}" for z in slices],
-        load_model(model_path("em-membranes", model_dir)), max_k=2 if quick else 4, stack=True,
+        "a",
+        "shipped em-membranes on ISBI slices it never trained on (22-29)",
+        [volume[z][crop] for z in slices],
+        [truth[z][crop] for z in slices],
+        ["interior", "membrane"],
+        [f"slice {z}" for z in slices],
+        load_model(model_path("em-membranes", model_dir)),
+        max_k=2 if quick else 4,
+        stack=True,
     )
 
 
@@ -78,10 +83,15 @@ def wbc_grey(data: Path, model_dir: Path | None, quick: bool) -> Scenario:
     samples = _wbc_images(data, "dataset1", (120, 120), 6 if quick else 24)
     grey = [s.image[..., :3].astype(np.float32).mean(axis=-1) for s in samples]
     return Scenario(
-        "b", "shipped nuclei model on grey WBC images (dataset 1 test split; nucleus vs rest)",
-        grey, [s.classes for s in samples], ["background", "nucleus"], [s.name for s in samples],
+        "b",
+        "shipped nuclei model on grey WBC images (dataset 1 test split; nucleus vs rest)",
+        grey,
+        [s.classes for s in samples],
+        ["background", "nucleus"],
+        [s.name for s in samples],
         load_model(model_path("nuclei", model_dir)),
-        objects=[_components(s.classes) for s in samples], max_k=2 if quick else 8,
+        objects=[_components(s.classes) for s in samples],
+        max_k=2 if quick else 8,
     )
 
 
@@ -93,18 +103,26 @@ def wbc_colour(data: Path, model_dir: Path | None, quick: bool) -> Scenario:
         images = [i[:128, :128] for i in images]
         samples = [type(s)(s.name, s.image, s.classes[:128, :128]) for s in samples]
     return Scenario(
-        "c", "shipped nuclei model on RGB WBC images (dataset 2 test split; nucleus vs rest)",
-        images, [s.classes for s in samples], ["background", "nucleus"],
-        [s.name for s in samples], load_model(model_path("nuclei", model_dir)),
-        objects=[_components(s.classes) for s in samples], max_k=2 if quick else 8,
+        "c",
+        "shipped nuclei model on RGB WBC images (dataset 2 test split; nucleus vs rest)",
+        images,
+        [s.classes for s in samples],
+        ["background", "nucleus"],
+        [s.name for s in samples],
+        load_model(model_path("nuclei", model_dir)),
+        objects=[_components(s.classes) for s in samples],
+        max_k=2 if quick else 8,
     )
 
 
 def large_nuclei(data: Path, model_dir: Path | None, quick: bool) -> Scenario:
     """Nuclei three times larger than the model's training nuclei: test images upscaled 3×."""
     wanted = 4 if quick else LARGE_IMAGES
-    samples = [s for s in load_nuclei(data, split_ids("nuclei-test"))
-               if s.image.shape[:2] == (256, 256) and s.image.ndim == 2][:wanted]
+    samples = [
+        s
+        for s in load_nuclei(data, split_ids("nuclei-test"))
+        if s.image.shape[:2] == (256, 256) and s.image.ndim == 2
+    ][:wanted]
     if len(samples) < wanted:
         raise BenchmarkError(f"only {len(samples)} grey 256² nuclei test images")
     factor = 1.0 if quick else LARGE_FACTOR
@@ -112,11 +130,16 @@ def large_nuclei(data: Path, model_dir: Path | None, quick: bool) -> Scenario:
     images = [resize(s.image, factor)[crop] for s in samples]
     objects = [resize(s.instances, factor, order=0)[crop] for s in samples]
     return Scenario(
-        "d", f"shipped nuclei model on nuclei test images upscaled {factor:g}× "
+        "d",
+        f"shipped nuclei model on nuclei test images upscaled {factor:g}× "
         f"({256 * factor:g}² px, objects {factor:g}× the training size)",
-        images, [(o > 0).astype(np.uint8) for o in objects], ["background", "nucleus"],
-        [s.name for s in samples], load_model(model_path("nuclei", model_dir)),
-        objects=objects, max_k=2 if quick else 8,
+        images,
+        [(o > 0).astype(np.uint8) for o in objects],
+        ["background", "nucleus"],
+        [s.name for s in samples],
+        load_model(model_path("nuclei", model_dir)),
+        objects=objects,
+        max_k=2 if quick else 8,
     )
 
 
@@ -125,15 +148,24 @@ def em_scratch(data: Path, model_dir: Path | None, quick: bool) -> Scenario:
     count = 6 if quick else 30
     crop = np.s_[:128, :128] if quick else np.s_[:, :]
     return Scenario(
-        "e", "a new network (default architecture) trained on the k corrected ISBI slices",
-        [volume[z][crop] for z in range(count)], [truth[z][crop] for z in range(count)],
-        ["interior", "membrane"], [f"slice {z}" for z in range(count)], None,
-        max_k=2 if quick else 8, stack=True,
+        "e",
+        "a new network (default architecture) trained on the k corrected ISBI slices",
+        [volume[z][crop] for z in range(count)],
+        [truth[z][crop] for z in range(count)],
+        ["interior", "membrane"],
+        [f"slice {z}" for z in range(count)],
+        None,
+        max_k=2 if quick else 8,
+        stack=True,
     )
 
 
 SCENARIOS: dict[str, Callable[[Path, Path | None, bool], Scenario]] = {
-    "a": em_in_domain, "b": wbc_grey, "c": wbc_colour, "d": large_nuclei, "e": em_scratch,
+    "a": em_in_domain,
+    "b": wbc_grey,
+    "c": wbc_colour,
+    "d": large_nuclei,
+    "e": em_scratch,
 }
 
 

@@ -62,13 +62,19 @@ ANCHORS = [
     {
         "result": "U-Net (Ronneberger et al. 2015, Table 1)",
         "evaluated_on": "ISBI 2012 hidden test set (30 slices, scored by the organisers)",
-        "pixel_error": 0.0611, "rand_error": 0.0382, "warping_error": 0.000353, "dice": None,
+        "pixel_error": 0.0611,
+        "rand_error": 0.0382,
+        "warping_error": 0.000353,
+        "dice": None,
         "training": "10 h on one NVIDIA Titan (6 GB)",
     },
     {
         "result": "NVIDIA DeepLearningExamples UNet_Medical (TF2)",
         "evaluated_on": "ISBI 2012 training set, 5-fold cross-validation",
-        "pixel_error": None, "rand_error": None, "warping_error": None, "dice": 0.89,
+        "pixel_error": None,
+        "rand_error": None,
+        "warping_error": None,
+        "dice": 0.89,
         "training": "6400 it × batch 8 per fold: 21 min on one A100 (TF32)",
     },
 ]
@@ -132,8 +138,12 @@ def object_scores(predictions: list[Prediction], samples: list[Sample], method: 
         return num / den if den else float(tp + fp + fn == 0)  # the package's empty rule
 
     return {
-        "tp": tp, "fp": fp, "fn": fn, "precision": ratio(tp, tp + fp),
-        "recall": ratio(tp, tp + fn), "f1": ratio(2 * tp, 2 * tp + fp + fn),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": ratio(tp, tp + fp),
+        "recall": ratio(tp, tp + fn),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn),
         "ap_50": ratio(tp, tp + fp + fn),
     }
 
@@ -195,8 +205,18 @@ def evaluate(name: str, path: Path, held: HeldOut, device: torch.device) -> dict
 
 def held_out_metrics(result: dict) -> dict:
     """What goes into a model file: the scores (rounded), not the machine-dependent timing."""
-    keep = ("held_out", "images", "dice_pooled", "dice_mean", "iou_pooled", "iou_mean",
-            "pixel_accuracy", "pixel_error", "adapted_rand_error", "objects")
+    keep = (
+        "held_out",
+        "images",
+        "dice_pooled",
+        "dice_mean",
+        "iou_pooled",
+        "iou_mean",
+        "pixel_accuracy",
+        "pixel_error",
+        "adapted_rand_error",
+        "objects",
+    )
 
     def rounded(value):
         if isinstance(value, dict):
@@ -225,34 +245,85 @@ def report(results: dict[str, dict], env: dict) -> str:
         "held-out split, then one Dice/IoU. *Mean*: the average of per-image (per-slice) scores.",
     ]
     rows = [
-        [name, r["held_out"], c, fmt(r["dice_pooled"][c]), fmt(r["dice_mean"][c]),
-         fmt(r["iou_pooled"][c]), fmt(r["iou_mean"][c])]
-        for name, r in results.items() for c in r["class_names"]
+        [
+            name,
+            r["held_out"],
+            c,
+            fmt(r["dice_pooled"][c]),
+            fmt(r["dice_mean"][c]),
+            fmt(r["iou_pooled"][c]),
+            fmt(r["iou_mean"][c]),
+        ]
+        for name, r in results.items()
+        for c in r["class_names"]
     ]
-    parts.append(markdown_table(
-        ["model", "held-out data", "class", "Dice pooled", "Dice mean", "IoU pooled",
-         "IoU mean"], rows))
+    parts.append(
+        markdown_table(
+            [
+                "model",
+                "held-out data",
+                "class",
+                "Dice pooled",
+                "Dice mean",
+                "IoU pooled",
+                "IoU mean",
+            ],
+            rows,
+        )
+    )
     rows = [
-        [name, r["images"], fmt(r["pixel_accuracy"]), fmt(r.get("pixel_error")),
-         fmt(r.get("adapted_rand_error")), fmt(r["seconds_per_megapixel"], 2),
-         fmt(r["megapixels"], 2)]
+        [
+            name,
+            r["images"],
+            fmt(r["pixel_accuracy"]),
+            fmt(r.get("pixel_error")),
+            fmt(r.get("adapted_rand_error")),
+            fmt(r["seconds_per_megapixel"], 2),
+            fmt(r["megapixels"], 2),
+        ]
         for name, r in results.items()
     ]
-    parts.append(markdown_table(
-        ["model", "images", "pixel accuracy", "pixel error", "adapted Rand error",
-         "predict s / MP", "MP"], rows))
+    parts.append(
+        markdown_table(
+            [
+                "model",
+                "images",
+                "pixel accuracy",
+                "pixel error",
+                "adapted Rand error",
+                "predict s / MP",
+                "MP",
+            ],
+            rows,
+        )
+    )
     rows = [
-        [name, method, o["tp"], o["fp"], o["fn"], fmt(o["precision"]), fmt(o["recall"]),
-         fmt(o["f1"]), fmt(o["ap_50"])]
-        for name, r in results.items() for method, o in r.get("objects", {}).items()
+        [
+            name,
+            method,
+            o["tp"],
+            o["fp"],
+            o["fn"],
+            fmt(o["precision"]),
+            fmt(o["recall"]),
+            fmt(o["f1"]),
+            fmt(o["ap_50"]),
+        ]
+        for name, r in results.items()
+        for method, o in r.get("objects", {}).items()
     ]
     if rows:
-        parts.append("Objects: `core.inference.postprocess.instance_labels` of the predicted "
-                     "class map and probabilities, matched one-to-one at IoU ≥ 0.5 per image, "
-                     "counts summed over the split.")
-        parts.append(markdown_table(
-            ["model", "instances", "TP", "FP", "FN", "precision", "recall", "F1", "AP@0.5"],
-            rows))
+        parts.append(
+            "Objects: `core.inference.postprocess.instance_labels` of the predicted "
+            "class map and probabilities, matched one-to-one at IoU ≥ 0.5 per image, "
+            "counts summed over the split."
+        )
+        parts.append(
+            markdown_table(
+                ["model", "instances", "TP", "FP", "FN", "precision", "recall", "F1", "AP@0.5"],
+                rows,
+            )
+        )
     if "em-membranes" in results:
         parts += anchors(results["em-membranes"])
     return "\n\n".join(parts)
@@ -260,37 +331,75 @@ def report(results: dict[str, dict], env: dict) -> str:
 
 def anchors(em: dict) -> list[str]:
     ours_dice = float(np.mean(list(em["dice_mean"].values())))
-    rows = [[
-        "ours: em-membranes", em["held_out"], fmt(em["pixel_error"]),
-        fmt(em["adapted_rand_error"]), "—", f"{ours_dice:.4f} (argmax)", em["training"],
-    ]]
+    rows = [
+        [
+            "ours: em-membranes",
+            em["held_out"],
+            fmt(em["pixel_error"]),
+            fmt(em["adapted_rand_error"]),
+            "—",
+            f"{ours_dice:.4f} (argmax)",
+            em["training"],
+        ]
+    ]
     rows += [
-        [a["result"], a["evaluated_on"], fmt(a["pixel_error"]), fmt(a["rand_error"]),
-         fmt(a["warping_error"], 6), "—" if a["dice"] is None else f"{a['dice']:.2f} (soft)",
-         a["training"]]
+        [
+            a["result"],
+            a["evaluated_on"],
+            fmt(a["pixel_error"]),
+            fmt(a["rand_error"]),
+            fmt(a["warping_error"], 6),
+            "—" if a["dice"] is None else f"{a['dice']:.2f} (soft)",
+            a["training"],
+        ]
         for a in ANCHORS
     ]
     table = markdown_table(
-        ["result", "evaluated on", "pixel error", "Rand error", "warping error",
-         "two-class Dice", "training"], rows)
+        [
+            "result",
+            "evaluated on",
+            "pixel error",
+            "Rand error",
+            "warping error",
+            "two-class Dice",
+            "training",
+        ],
+        rows,
+    )
     notes = "\n".join(f"- {note}" for note in ANCHOR_NOTES)
     return ["## Published anchors (ISBI 2012)", table, "How they differ from ours:\n" + notes]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                   help="folder holding isbi2012/, nuclei/ and wbc/ (default: %(default)s)")
-    p.add_argument("--models", default=",".join(MODELS),
-                   help="comma list of models to evaluate (default: %(default)s)")
-    p.add_argument("--model-dir", type=Path,
-                   help="load NAME.safetensors from this folder instead of the shipped models")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="folder holding isbi2012/, nuclei/ and wbc/ (default: %(default)s)",
+    )
+    p.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help="comma list of models to evaluate (default: %(default)s)",
+    )
+    p.add_argument(
+        "--model-dir",
+        type=Path,
+        help="load NAME.safetensors from this folder instead of the shipped models",
+    )
     p.add_argument("--device", default="cpu", help="device to predict on (default: %(default)s)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--update-models", action="store_true",
-                   help="write the held-out scores into each model file's provenance")
-    p.add_argument("--quick", action="store_true",
-                   help=f"smoke run: the first {QUICK_IMAGES} images of each split only")
+    p.add_argument(
+        "--update-models",
+        action="store_true",
+        help="write the held-out scores into each model file's provenance",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: the first {QUICK_IMAGES} images of each split only",
+    )
     return p.parse_args(argv)
 
 
@@ -314,8 +423,14 @@ def run(args: argparse.Namespace) -> None:
         print(f"evaluating {name} on {held.description}…", file=sys.stderr, flush=True)
         results[name] = evaluate(name, paths[name], held, device)
     markdown = report(results, env)
-    payload = {"benchmark": "accuracy", "quick": args.quick, "environment": env,
-               "results": results, "anchors": ANCHORS, "anchor_notes": ANCHOR_NOTES}
+    payload = {
+        "benchmark": "accuracy",
+        "quick": args.quick,
+        "environment": env,
+        "results": results,
+        "anchors": ANCHORS,
+        "anchor_notes": ANCHOR_NOTES,
+    }
     publish("accuracy", args.quick, payload, markdown)
     if args.update_models:
         for name in names:

@@ -61,7 +61,9 @@ SCORED = 8  # at most this many uncorrected images are scored (spread over the r
 
 
 def score(
-    probabilities: list[np.ndarray], scenario: Scenario, indices: list[int],
+    probabilities: list[np.ndarray],
+    scenario: Scenario,
+    indices: list[int],
     factors: list[float] | None = None,
 ) -> dict[int, dict]:
     """Per image: confusion counts, AP@0.5 (when objects matter) and mean uncertainty.
@@ -84,19 +86,22 @@ def score(
     return out
 
 
-def unet_probabilities(model: Model, scenario: Scenario, indices: list[int],
-                       factors: list[float]) -> list[np.ndarray]:
+def unet_probabilities(
+    model: Model, scenario: Scenario, indices: list[int], factors: list[float]
+) -> list[np.ndarray]:
     return [
-        predict(scenario.images[i], model, rgb=looks_rgb(scenario.images[i]),
-                scale=factors[i]).probabilities
+        predict(
+            scenario.images[i], model, rgb=looks_rgb(scenario.images[i]), scale=factors[i]
+        ).probabilities
         for i in indices
     ]
 
 
 def summary(scores: dict[int, dict], indices: list[int], scenario: Scenario) -> dict:
     """Pooled Dice per class and mean AP@0.5 over ``indices``."""
-    counts = sum((scores[i]["counts"] for i in indices),
-                 ConfusionCounts.zeros(len(scenario.class_names)))
+    counts = sum(
+        (scores[i]["counts"] for i in indices), ConfusionCounts.zeros(len(scenario.class_names))
+    )
     result = {"dice": dict(zip(scenario.class_names, counts.dice().tolist(), strict=True))}
     if scenario.objects is not None:
         result["ap"] = float(np.mean([scores[i]["ap"] for i in indices]))
@@ -109,13 +114,16 @@ def corrections(scenario: Scenario, edited: list[int], mode: str, seed: int) -> 
     return [scribble(scenario.truth[i], np.random.default_rng(seed * 1000 + i)) for i in edited]
 
 
-def choices(scenario: Scenario, base_scores: dict[int, dict], seeds: int,
-            each: bool) -> list[tuple]:
+def choices(
+    scenario: Scenario, base_scores: dict[int, dict], seeds: int, each: bool
+) -> list[tuple]:
     """(choice, seed, order): images are corrected in ``order``. "each" corrects every image
     alone (its seed is the image's index), for the single-correction target."""
     pool = list(range(len(scenario.images)))
-    picked = [("random", seed, [int(i) for i in np.random.default_rng(seed).permutation(pool)])
-              for seed in range(seeds)]
+    picked = [
+        ("random", seed, [int(i) for i in np.random.default_rng(seed).permutation(pool)])
+        for seed in range(seeds)
+    ]
     if each:
         picked += [("each", i, [i, *(j for j in pool if j != i)]) for i in pool]
     if scenario.base is not None:
@@ -124,8 +132,9 @@ def choices(scenario: Scenario, base_scores: dict[int, dict], seeds: int,
     return picked
 
 
-def run_scenario(scenario: Scenario, ks: list[int], modes: list[str], seeds: int,
-                 each: bool, settings, save) -> dict:
+def run_scenario(
+    scenario: Scenario, ks: list[int], modes: list[str], seeds: int, each: bool, settings, save
+) -> dict:
     """Every round of one scenario; ``save(part)`` runs after each, so a stopped run keeps
     what it measured."""
     base = start_model(scenario)
@@ -134,23 +143,43 @@ def run_scenario(scenario: Scenario, ks: list[int], modes: list[str], seeds: int
         factors = [automatic_factor(base.provenance, scenario.images)] * len(scenario.images)
     else:
         factors = [automatic_factor(base.provenance, [image]) for image in scenario.images]
-    print(f"[{scenario.key}] scale factors {sorted(set(round(f, 2) for f in factors))}",
-          file=sys.stderr, flush=True)
-    base_scores = score(unet_probabilities(base, scenario, everything, factors), scenario,
-                        everything, factors)
+    print(
+        f"[{scenario.key}] scale factors {sorted(set(round(f, 2) for f in factors))}",
+        file=sys.stderr,
+        flush=True,
+    )
+    base_scores = score(
+        unet_probabilities(base, scenario, everything, factors), scenario, everything, factors
+    )
     feature_maps = [features(image) for image in scenario.images]
     rows = []
-    part = {"key": scenario.key, "description": scenario.description,
-            "class_names": scenario.class_names, "foreground": scenario.foreground,
-            "images": scenario.names, "objects": scenario.objects is not None,
-            "scale_factors": factors, "rows": rows}
+    part = {
+        "key": scenario.key,
+        "description": scenario.description,
+        "class_names": scenario.class_names,
+        "foreground": scenario.foreground,
+        "images": scenario.names,
+        "objects": scenario.objects is not None,
+        "scale_factors": factors,
+        "rows": rows,
+    }
     for choice, seed, order in choices(scenario, base_scores, seeds, each):
         max_k = 1 if choice == "each" else min(scenario.max_k, max(ks))
         rest = sorted(order[max_k:])
         rest = [rest[int(i)] for i in np.unique(np.linspace(0, len(rest) - 1, SCORED).round())]
         before = summary(base_scores, rest, scenario)
-        rows.append({"choice": choice, "seed": seed, "k": 0, "mode": "-", "method": "unet",
-                     "rest": len(rest), **before, "seconds": None})
+        rows.append(
+            {
+                "choice": choice,
+                "seed": seed,
+                "k": 0,
+                "mode": "-",
+                "method": "unet",
+                "rest": len(rest),
+                **before,
+                "seconds": None,
+            }
+        )
         for k in [k for k in ks if 0 < k <= max_k]:
             edited = sorted(order[:k])
             unedited = [i for i in everything if i not in edited]
@@ -160,58 +189,113 @@ def run_scenario(scenario: Scenario, ks: list[int], modes: list[str], seeds: int
                 label = f"[{scenario.key}] {choice} seed {seed}, k={k}, {mode}"
                 print(f"{label}…", file=sys.stderr, flush=True)
                 start = time.perf_counter()
-                result = run_round(correction_round(
-                    base, [scenario.images[i] for i in edited], targets, context=context,
-                    settings=settings, scale=[factors[i] for i in edited],
-                    context_scale=[factors[i] for i in unedited],
-                ))
+                result = run_round(
+                    correction_round(
+                        base,
+                        [scenario.images[i] for i in edited],
+                        targets,
+                        context=context,
+                        settings=settings,
+                        scale=[factors[i] for i in edited],
+                        context_scale=[factors[i] for i in unedited],
+                    )
+                )
                 seconds = time.perf_counter() - start
                 current = result.model if result.adopted else base
-                after = summary(score(unet_probabilities(current, scenario, rest, factors),
-                                      scenario, rest, factors), rest, scenario)
-                row = {"choice": choice, "seed": seed, "k": k, "mode": mode, "method": "unet",
-                       "rest": len(rest), **after, "seconds": seconds,
-                       "adopted": result.adopted, "held_back": [result.before, result.after],
-                       "iterations": result.iterations, "batchnorm": result.batchnorm,
-                       "replay_share": result.replay_share, "trust": result.trust}
+                after = summary(
+                    score(
+                        unet_probabilities(current, scenario, rest, factors),
+                        scenario,
+                        rest,
+                        factors,
+                    ),
+                    rest,
+                    scenario,
+                )
+                row = {
+                    "choice": choice,
+                    "seed": seed,
+                    "k": k,
+                    "mode": mode,
+                    "method": "unet",
+                    "rest": len(rest),
+                    **after,
+                    "seconds": seconds,
+                    "adopted": result.adopted,
+                    "held_back": [result.before, result.after],
+                    "iterations": result.iterations,
+                    "batchnorm": result.batchnorm,
+                    "replay_share": result.replay_share,
+                    "trust": result.trust,
+                }
                 if not result.adopted:
-                    rejected = score(unet_probabilities(result.model, scenario, rest, factors),
-                                     scenario, rest, factors)
+                    rejected = score(
+                        unet_probabilities(result.model, scenario, rest, factors),
+                        scenario,
+                        rest,
+                        factors,
+                    )
                     row["rejected_round"] = summary(rejected, rest, scenario)
                 rows.append(row)
                 start = time.perf_counter()
                 forest = ForestBaseline(len(scenario.class_names), seed)
                 forest.fit([feature_maps[i] for i in edited], targets)
-                forest_scores = score([forest.probabilities(feature_maps[i]) for i in rest],
-                                      scenario, rest)
-                rows.append({"choice": choice, "seed": seed, "k": k, "mode": mode,
-                             "method": "forest", "rest": len(rest),
-                             **summary(forest_scores, rest, scenario),
-                             "seconds": time.perf_counter() - start})
+                forest_scores = score(
+                    [forest.probabilities(feature_maps[i]) for i in rest], scenario, rest
+                )
+                rows.append(
+                    {
+                        "choice": choice,
+                        "seed": seed,
+                        "k": k,
+                        "mode": mode,
+                        "method": "forest",
+                        "rest": len(rest),
+                        **summary(forest_scores, rest, scenario),
+                        "seconds": time.perf_counter() - start,
+                    }
+                )
                 fg = scenario.foreground
-                print(f"{label}: unet {row['dice'][fg]:.4f} (before {before['dice'][fg]:.4f}, "
-                      f"adopted {result.adopted}, {seconds:.0f} s), forest "
-                      f"{rows[-1]['dice'][fg]:.4f}", file=sys.stderr, flush=True)
+                print(
+                    f"{label}: unet {row['dice'][fg]:.4f} (before {before['dice'][fg]:.4f}, "
+                    f"adopted {result.adopted}, {seconds:.0f} s), forest "
+                    f"{rows[-1]['dice'][fg]:.4f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 save(part)
     return part
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                   help="folder holding isbi2012/, nuclei/ and wbc/ (default: %(default)s)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="folder holding isbi2012/, nuclei/ and wbc/ (default: %(default)s)",
+    )
     p.add_argument("--scenarios", default="a,b,c,d,e", help="comma list of a-e (default: all)")
     p.add_argument("--ks", default="0,1,2,4,8", help="numbers of corrected images")
     p.add_argument("--modes", default="dense,scribbles", help="dense, scribbles or both")
     p.add_argument("--seeds", type=int, default=3, help="random choices of what to correct")
-    p.add_argument("--each", action="store_true",
-                   help="also correct every image alone (k = 1, dense), one round each")
+    p.add_argument(
+        "--each",
+        action="store_true",
+        help="also correct every image alone (k = 1, dense), one round each",
+    )
     p.add_argument("--model-dir", type=Path, help="load models from this folder instead")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--report-only", action="store_true",
-                   help="gather the scenario results already written and print the report")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run on 128 px crops and a few images (numbers mean nothing)")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="gather the scenario results already written and print the report",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run on 128 px crops and a few images (numbers mean nothing)",
+    )
     return p.parse_args(argv)
 
 

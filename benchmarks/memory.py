@@ -55,8 +55,19 @@ def write_stack(path: Path, megabytes: float) -> int:
 
 def segment(source: Path, output: Path, model: Path, threads: int | None) -> dict:
     """Run the CLI in a child process; its wall time and peak resident memory."""
-    command = [sys.executable, "-m", "napari_unet_loop.cli", "segment", str(source), "-o",
-               str(output), "--model", str(model), "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "napari_unet_loop.cli",
+        "segment",
+        str(source),
+        "-o",
+        str(output),
+        "--model",
+        str(model),
+        "--device",
+        "cpu",
+    ]
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
@@ -87,10 +98,15 @@ def measure(sizes: list[float], workdir: Path, threads: int | None) -> list[dict
         run = segment(source, output, model, threads)
         with read_stack(output) as labels:
             assert labels.shape == (count, SIDE, SIDE), labels.shape
-        rows.append({
-            "input_mb": source.stat().st_size / 1e6, "slices": count, "storage": storage,
-            "megapixels_per_s": count * SLICE_BYTES / 1e6 / run["seconds"], **run,
-        })
+        rows.append(
+            {
+                "input_mb": source.stat().st_size / 1e6,
+                "slices": count,
+                "storage": storage,
+                "megapixels_per_s": count * SLICE_BYTES / 1e6 / run["seconds"],
+                **run,
+            }
+        )
         source.unlink()
         output.unlink()
     return rows
@@ -100,17 +116,28 @@ def report(rows: list[dict], env: dict) -> str:
     small = rows[0]["peak_rss_mb"]
     table = markdown_table(
         ["input (MB)", "slices", "read as", "wall (s)", "MP/s", "peak RSS (MB)", "× smallest"],
-        [[f"{r['input_mb']:.0f}", r["slices"], r["storage"], f"{r['seconds']:.1f}",
-          f"{r['megapixels_per_s']:.1f}", f"{r['peak_rss_mb']:.0f}",
-          f"{r['peak_rss_mb'] / small:.3f}"] for r in rows],
+        [
+            [
+                f"{r['input_mb']:.0f}",
+                r["slices"],
+                r["storage"],
+                f"{r['seconds']:.1f}",
+                f"{r['megapixels_per_s']:.1f}",
+                f"{r['peak_rss_mb']:.0f}",
+                f"{r['peak_rss_mb'] / small:.3f}",
+            ]
+            for r in rows
+        ],
     )
     largest = rows[-1]["peak_rss_mb"]
     verdict = (
         f"Largest/smallest peak RSS {largest / small:.3f} (target ≤ {TARGET_RATIO}); largest "
         f"peak {largest:.0f} MB (target < {TARGET_PEAK_MB} MB)."
     )
-    return (f"Batch segmentation memory: `unet-loop segment` (tiny network, depth 2, base 4) "
-            f"on {device_text(env)}.\n\n{table}\n\n{verdict}")
+    return (
+        f"Batch segmentation memory: `unet-loop segment` (tiny network, depth 2, base 4) "
+        f"on {device_text(env)}.\n\n{table}\n\n{verdict}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,8 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     env = environment(torch.device("cpu"))
     text = report(rows, env)
     print(text)
-    write_results("memory-quick" if args.quick else "memory", {"environment": env, "runs": rows},
-                  f"# Memory\n\n{text}")
+    write_results(
+        "memory-quick" if args.quick else "memory",
+        {"environment": env, "runs": rows},
+        f"# Memory\n\n{text}",
+    )
     return 0
 
 

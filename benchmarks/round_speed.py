@@ -37,8 +37,12 @@ TARGET_SECONDS = 20.0  # the loop issue's target for k <= 4 on two CPU cores
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                   help="folder holding isbi2012/ (default: %(default)s)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="folder holding isbi2012/ (default: %(default)s)",
+    )
     p.add_argument("--ks", default="1,2,4", help="numbers of corrected slices")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--model-dir", type=Path, help="load models from this folder instead")
@@ -57,27 +61,54 @@ def run(args: argparse.Namespace) -> None:
         edited = list(HELD_OUT)[:k]
         context = [volume[z] for z in HELD_OUT if z not in edited]
         start = time.perf_counter()
-        result = run_round(correction_round(
-            model, [volume[z] for z in edited], [truth[z].astype(np.int16) for z in edited],
-            context=context, settings=DEFAULT_ROUND,
-        ))
+        result = run_round(
+            correction_round(
+                model,
+                [volume[z] for z in edited],
+                [truth[z].astype(np.int16) for z in edited],
+                context=context,
+                settings=DEFAULT_ROUND,
+            )
+        )
         seconds = time.perf_counter() - start
-        rows.append({"k": k, "seconds": seconds, "iterations": result.iterations,
-                     "adopted": result.adopted, "trust": result.trust})
-        table.append([k, f"{seconds:.1f}", result.iterations,
-                      f"{seconds / max(result.iterations, 1):.3f}",
-                      "yes" if seconds <= TARGET_SECONDS else "no"])
-        print(f"k={k}: {seconds:.1f} s, {result.iterations} iterations", file=sys.stderr,
-              flush=True)
-    markdown = "\n\n".join([
-        "# One Retrain round, timed",
-        f"Measured on {device_text(env)}; the default round from `em-membranes` on k "
-        "corrected 512² ISBI slices.",
-        markdown_table(["k", "round (s)", "iterations", "s per iteration",
-                        f"≤ {TARGET_SECONDS:.0f} s"], table),
-    ])
-    publish("round_speed", False, {"benchmark": "round_speed", "environment": env,
-                                   "rows": rows}, markdown)
+        rows.append(
+            {
+                "k": k,
+                "seconds": seconds,
+                "iterations": result.iterations,
+                "adopted": result.adopted,
+                "trust": result.trust,
+            }
+        )
+        table.append(
+            [
+                k,
+                f"{seconds:.1f}",
+                result.iterations,
+                f"{seconds / max(result.iterations, 1):.3f}",
+                "yes" if seconds <= TARGET_SECONDS else "no",
+            ]
+        )
+        print(
+            f"k={k}: {seconds:.1f} s, {result.iterations} iterations", file=sys.stderr, flush=True
+        )
+    markdown = "\n\n".join(
+        [
+            "# One Retrain round, timed",
+            f"Measured on {device_text(env)}; the default round from `em-membranes` on k "
+            "corrected 512² ISBI slices.",
+            markdown_table(
+                ["k", "round (s)", "iterations", "s per iteration", f"≤ {TARGET_SECONDS:.0f} s"],
+                table,
+            ),
+        ]
+    )
+    publish(
+        "round_speed",
+        False,
+        {"benchmark": "round_speed", "environment": env, "rows": rows},
+        markdown,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,22 +70,38 @@ TARGET_BF16_ROOFLINE = 0.30  # network-only bf16 ≥ this × the bf16 matmul rat
 TARGET_BF16_AGREEMENT = 0.999  # bf16 labels equal to fp32 labels
 
 METHODS = {
-    "end_to_end": ("(a) end to end", "core.batch.segment_file at its defaults (precision "
-                   "auto): TIFF in, compressed label TIFF out (read, normalise, network, "
-                   "softmax, argmax, write)"),
+    "end_to_end": (
+        "(a) end to end",
+        "core.batch.segment_file at its defaults (precision "
+        "auto): TIFF in, compressed label TIFF out (read, normalise, network, "
+        "softmax, argmax, write)",
+    ),
     "end_to_end_fp32": ("(a32) end to end, fp32", "as (a), precision fp32"),
     "end_to_end_bf16": ("(a16) end to end, bf16", "as (a), precision bf16 (autocast)"),
-    "network": ("(b) network only, fp32", "one forward per normalised slice in memory, batch "
-                "1, no softmax/argmax/IO; the memory layout (a) uses (channels-last on a CPU)"),
+    "network": (
+        "(b) network only, fp32",
+        "one forward per normalised slice in memory, batch "
+        "1, no softmax/argmax/IO; the memory layout (a) uses (channels-last on a CPU)",
+    ),
     "network_bf16": ("(b16) network only, bf16", "as (b), under bf16 autocast"),
-    "network_folded": ("(bF) network only, batch norm folded", "as (b), with each batch "
-                       "norm folded into its convolution (core.model.folding)"),
-    "network_plain": ("(b′) network only, default layout", "as (b), with torch's default "
-                      "(contiguous) layout, as (c) and (d) run"),
-    "monai": ("(c) MONAI", "sliding_window_inference, roi 256², overlap 0.25, gaussian, "
-              "sw_batch_size 1, + argmax; normalised slices in memory"),
-    "naive": ("(d) naive loop", "tifffile.imread, per slice normalise + forward + argmax, "
-              "tifffile.imwrite (uncompressed) at the end"),
+    "network_folded": (
+        "(bF) network only, batch norm folded",
+        "as (b), with each batch norm folded into its convolution (core.model.folding)",
+    ),
+    "network_plain": (
+        "(b′) network only, default layout",
+        "as (b), with torch's default (contiguous) layout, as (c) and (d) run",
+    ),
+    "monai": (
+        "(c) MONAI",
+        "sliding_window_inference, roi 256², overlap 0.25, gaussian, "
+        "sw_batch_size 1, + argmax; normalised slices in memory",
+    ),
+    "naive": (
+        "(d) naive loop",
+        "tifffile.imread, per slice normalise + forward + argmax, "
+        "tifffile.imwrite (uncompressed) at the end",
+    ),
 }
 
 
@@ -106,8 +122,9 @@ GPU_VARIANTS = (
     GpuVariant("fp16 autocast", torch.float16),
     GpuVariant("bf16 + channels_last", torch.bfloat16, True),
     GpuVariant("bf16 + channels_last + cudnn.benchmark", torch.bfloat16, True, True),
-    GpuVariant("bf16 + channels_last + cudnn.benchmark + torch.compile", torch.bfloat16, True,
-               True, True),
+    GpuVariant(
+        "bf16 + channels_last + cudnn.benchmark + torch.compile", torch.bfloat16, True, True, True
+    ),
 )
 
 
@@ -172,11 +189,18 @@ def forward_all(network, inputs, device, amp: torch.dtype | None = None) -> None
 
 def monai_labels(inferer: Callable, network, inputs) -> np.ndarray:
     with torch.inference_mode():
-        return np.stack([
-            inferer(x, MONAI_ROI, MONAI_SW_BATCH, network, overlap=MONAI_OVERLAP, mode=MONAI_MODE)
-            .argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
-            for x in inputs
-        ])
+        return np.stack(
+            [
+                inferer(
+                    x, MONAI_ROI, MONAI_SW_BATCH, network, overlap=MONAI_OVERLAP, mode=MONAI_MODE
+                )
+                .argmax(dim=1)[0]
+                .to(torch.uint8)
+                .cpu()
+                .numpy()
+                for x in inputs
+            ]
+        )
 
 
 def naive_loop(source: Path, output: Path, model: Model, network, device) -> np.ndarray:
@@ -198,16 +222,19 @@ def time_methods(source, volume, model, inputs, inferer, repeats, device, folder
     (a) gets ``model`` itself; the others get copies of its network, so that the layout (a)
     switches its network to cannot leak into what (b′), (c) and (d) measure.
     """
-    outputs = {key: folder / f"labels-{key}.tif"
-               for key in ("end_to_end", "end_to_end_fp32", "end_to_end_bf16")}
+    outputs = {
+        key: folder / f"labels-{key}.tif"
+        for key in ("end_to_end", "end_to_end_fp32", "end_to_end_bf16")
+    }
     plain = copy.deepcopy(model.network).to(device).eval()
     ours = ready_network(copy.deepcopy(plain), device)
     folded = ready_network(copy.deepcopy(plain), device, fold=True)
     ours_inputs = [to_device(x.cpu(), device) for x in inputs]
 
     def segment(key: str, precision: str):
-        return lambda: segment_file(source, outputs[key], model=model, device=str(device),
-                                    precision=precision)
+        return lambda: segment_file(
+            source, outputs[key], model=model, device=str(device), precision=precision
+        )
 
     runs = {
         "end_to_end": segment("end_to_end", "auto"),
@@ -229,7 +256,6 @@ def time_methods(source, volume, model, inputs, inferer, repeats, device, folder
     return seconds, labels
 
 
-
 def max_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max())
 
@@ -248,10 +274,14 @@ def accuracy_checks(source, volume, full_volume, model, labels, device, folder) 
     """(a)'s probabilities and labels against whole-image inference; tiling on a mosaic."""
     print("checking accuracy…", file=sys.stderr, flush=True)
     probabilities = folder / "probabilities-a.tif"
-    segment_file(source, folder / "labels-p.tif", model=model, device=str(device),
-                 probabilities=probabilities)
-    ours = tifffile.imread(probabilities).reshape(len(volume), model.num_classes,
-                                                  *volume.shape[1:])
+    segment_file(
+        source,
+        folder / "labels-p.tif",
+        model=model,
+        device=str(device),
+        probabilities=probabilities,
+    )
+    ours = tifffile.imread(probabilities).reshape(len(volume), model.num_classes, *volume.shape[1:])
     whole = whole_image(volume, model, device)
     a, b, c, d = (full_volume[z] for z in MOSAIC_SLICES)
     mosaic = np.block([[a, b], [c, d]])
@@ -266,20 +296,24 @@ def accuracy_checks(source, volume, full_volume, model, labels, device, folder) 
         },
         "tiled_vs_whole_mosaic": {
             "mosaic_shape": list(mosaic.shape),
-            "max_abs_probability_difference": max_diff(tiled.probabilities,
-                                                       whole_mosaic.probabilities),
+            "max_abs_probability_difference": max_diff(
+                tiled.probabilities, whole_mosaic.probabilities
+            ),
             "label_agreement": agreement(tiled.labels, whole_mosaic.labels),
         },
-        "label_agreement": {"a_vs_c": agreement(ours_labels, monai),
-                            "a_vs_d": agreement(ours_labels, naive),
-                            "c_vs_d": agreement(monai, naive)},
+        "label_agreement": {
+            "a_vs_c": agreement(ours_labels, monai),
+            "a_vs_d": agreement(ours_labels, naive),
+            "c_vs_d": agreement(monai, naive),
+        },
     }
 
 
 def matmul_tflops(device: torch.device) -> float:
     """The card's dense bf16 matmul rate, best of several timings (TFLOP/s)."""
-    a, b, out = (torch.randn(MATMUL_N, MATMUL_N, device=device, dtype=torch.bfloat16)
-                 for _ in range(3))
+    a, b, out = (
+        torch.randn(MATMUL_N, MATMUL_N, device=device, dtype=torch.bfloat16) for _ in range(3)
+    )
 
     def run():
         for _ in range(MATMUL_PER_TIMING):
@@ -329,8 +363,14 @@ def gpu_section(network, inputs, repeats, device, mp: float, flops_per_mp: float
             rows.append({"variant": variant.name, "error": f"{type(exc).__name__}: {exc}"[:2000]})
             continue
         mp_per_s = mp / min(seconds)
-        rows.append({"variant": variant.name, "seconds": seconds, "mp_per_s": mp_per_s,
-                     "roofline_percent": 100 * flops_per_mp * mp_per_s / (tflops * 1e12)})
+        rows.append(
+            {
+                "variant": variant.name,
+                "seconds": seconds,
+                "mp_per_s": mp_per_s,
+                "roofline_percent": 100 * flops_per_mp * mp_per_s / (tflops * 1e12),
+            }
+        )
     return {"matmul_bf16_tflops": tflops, "matmul_size": MATMUL_N, "network_only": rows}
 
 
@@ -344,8 +384,12 @@ def throughput(
     for k, s in seconds.items():
         gflops = flops_per_mp * rates[k] / 1e9
         rows[k] = {
-            "seconds": s, "best_seconds": min(s), "mp_per_s": rates[k], "gflops": gflops,
-            "vs_network": rates[k] / rates["network"], "vs_monai": rates[k] / rates["monai"],
+            "seconds": s,
+            "best_seconds": min(s),
+            "mp_per_s": rates[k],
+            "gflops": gflops,
+            "vs_network": rates[k] / rates["network"],
+            "vs_monai": rates[k] / rates["monai"],
             "of_fp32_matmul": gflops / matmul["fp32_gflops"] if matmul else None,
             "of_bf16_matmul": gflops / matmul["bf16_gflops"] if matmul else None,
         }
@@ -359,25 +403,44 @@ def targets(rows: dict, accuracy: dict, precision: dict) -> list[dict]:
     bf16_share = rows["network_bf16"]["of_bf16_matmul"]
     agree = accuracy["bf16_vs_fp32_labels"]
     if precision.get("supported"):
-        auto = {"target": f"auto end to end ≥ {TARGET_AUTO_VS_FP32} × fp32 (bf16 supported)",
-                "measured": f"{auto_vs_fp32:.2f} ×", "met": auto_vs_fp32 >= TARGET_AUTO_VS_FP32}
+        auto = {
+            "target": f"auto end to end ≥ {TARGET_AUTO_VS_FP32} × fp32 (bf16 supported)",
+            "measured": f"{auto_vs_fp32:.2f} ×",
+            "met": auto_vs_fp32 >= TARGET_AUTO_VS_FP32,
+        }
     else:
-        auto = {"target": "auto picks fp32 where the CPU has no native bf16",
-                "measured": f"auto → {precision['auto']}, {auto_vs_fp32:.2f} × fp32 (noise)",
-                "met": precision["auto"] == "fp32"}
+        auto = {
+            "target": "auto picks fp32 where the CPU has no native bf16",
+            "measured": f"auto → {precision['auto']}, {auto_vs_fp32:.2f} × fp32 (noise)",
+            "met": precision["auto"] == "fp32",
+        }
     return [
         auto,
-        {"target": f"network-only bf16 ≥ {TARGET_BF16_ROOFLINE:.0%} of the bf16 matmul rate",
-         "measured": "—" if bf16_share is None else f"{bf16_share:.1%}",
-         "met": bf16_share is not None and bf16_share >= TARGET_BF16_ROOFLINE},
-        {"target": f"bf16 labels equal fp32 labels on ≥ {TARGET_BF16_AGREEMENT:.1%} of pixels",
-         "measured": f"{agree:.4%}", "met": agree >= TARGET_BF16_AGREEMENT},
-        {"target": f"end-to-end ≥ {TARGET_VS_NETWORK} × network-only",
-         "measured": f"{e2e['vs_network']:.2f} ×", "met": e2e["vs_network"] >= TARGET_VS_NETWORK},
-        {"target": f"end-to-end ≥ {TARGET_VS_MONAI} × MONAI",
-         "measured": f"{e2e['vs_monai']:.2f} ×", "met": e2e["vs_monai"] >= TARGET_VS_MONAI},
-        {"target": f"tiled within {TARGET_TILED:g} of whole-image",
-         "measured": f"{tiled:.1e}", "met": tiled <= TARGET_TILED},
+        {
+            "target": f"network-only bf16 ≥ {TARGET_BF16_ROOFLINE:.0%} of the bf16 matmul rate",
+            "measured": "—" if bf16_share is None else f"{bf16_share:.1%}",
+            "met": bf16_share is not None and bf16_share >= TARGET_BF16_ROOFLINE,
+        },
+        {
+            "target": f"bf16 labels equal fp32 labels on ≥ {TARGET_BF16_AGREEMENT:.1%} of pixels",
+            "measured": f"{agree:.4%}",
+            "met": agree >= TARGET_BF16_AGREEMENT,
+        },
+        {
+            "target": f"end-to-end ≥ {TARGET_VS_NETWORK} × network-only",
+            "measured": f"{e2e['vs_network']:.2f} ×",
+            "met": e2e["vs_network"] >= TARGET_VS_NETWORK,
+        },
+        {
+            "target": f"end-to-end ≥ {TARGET_VS_MONAI} × MONAI",
+            "measured": f"{e2e['vs_monai']:.2f} ×",
+            "met": e2e["vs_monai"] >= TARGET_VS_MONAI,
+        },
+        {
+            "target": f"tiled within {TARGET_TILED:g} of whole-image",
+            "measured": f"{tiled:.1e}",
+            "met": tiled <= TARGET_TILED,
+        },
     ]
 
 
@@ -394,30 +457,65 @@ def report(result: dict, env: dict) -> str:
         f"multiply-adds); network-only runs at {net['achieved_gflops']:.1f} GFLOP/s.",
         precision_text(result["precision"], result["cpu_matmul"]),
         markdown_table(
-            ["method", "what is timed", "MP/s", "s / slice", "× network-only", "× MONAI",
-             "GFLOP/s", "% fp32 matmul", "% bf16 matmul"],
-            [[METHODS[k][0], METHODS[k][1], fmt(r["mp_per_s"], 3),
-              fmt(r["best_seconds"] / s["slices"], 3), fmt(r["vs_network"], 2),
-              fmt(r["vs_monai"], 2), fmt(r["gflops"], 1), percent(r["of_fp32_matmul"]),
-              percent(r["of_bf16_matmul"])] for k, r in rows.items()]),
-        markdown_table(["target", "measured", "met"],
-                       [[t["target"], t["measured"], "yes" if t["met"] else "no"]
-                        for t in result["targets"]]),
+            [
+                "method",
+                "what is timed",
+                "MP/s",
+                "s / slice",
+                "× network-only",
+                "× MONAI",
+                "GFLOP/s",
+                "% fp32 matmul",
+                "% bf16 matmul",
+            ],
+            [
+                [
+                    METHODS[k][0],
+                    METHODS[k][1],
+                    fmt(r["mp_per_s"], 3),
+                    fmt(r["best_seconds"] / s["slices"], 3),
+                    fmt(r["vs_network"], 2),
+                    fmt(r["vs_monai"], 2),
+                    fmt(r["gflops"], 1),
+                    percent(r["of_fp32_matmul"]),
+                    percent(r["of_bf16_matmul"]),
+                ]
+                for k, r in rows.items()
+            ],
+        ),
+        markdown_table(
+            ["target", "measured", "met"],
+            [[t["target"], t["measured"], "yes" if t["met"] else "no"] for t in result["targets"]],
+        ),
     ]
-    e2e, tiled, agree = (acc["end_to_end_vs_whole"], acc["tiled_vs_whole_mosaic"],
-                         acc["label_agreement"])
+    e2e, tiled, agree = (
+        acc["end_to_end_vs_whole"],
+        acc["tiled_vs_whole_mosaic"],
+        acc["label_agreement"],
+    )
     mosaic = "×".join(map(str, tiled["mosaic_shape"]))
-    parts.append(markdown_table(
-        ["check", "max abs probability difference", "label agreement"],
-        [[f"(a) vs whole-image, {s['slices']} slices (512², one window each)",
-          f"{e2e['max_abs_probability_difference']:.1e}", fmt(e2e["label_agreement"], 6)],
-         [f"tiled (tile 512, halo 128) vs whole-image, {mosaic} mosaic of slices "
-          f"{MOSAIC_SLICES[0]}-{MOSAIC_SLICES[-1]}",
-          f"{tiled['max_abs_probability_difference']:.1e}", fmt(tiled["label_agreement"], 6)],
-         ["(a16) bf16 vs (a32) fp32 labels", "—", fmt(acc["bf16_vs_fp32_labels"], 6)],
-         ["(a) vs (c) MONAI labels", "—", fmt(agree["a_vs_c"], 6)],
-         ["(a) vs (d) naive-loop labels", "—", fmt(agree["a_vs_d"], 6)],
-         ["(c) vs (d) labels", "—", fmt(agree["c_vs_d"], 6)]]))
+    parts.append(
+        markdown_table(
+            ["check", "max abs probability difference", "label agreement"],
+            [
+                [
+                    f"(a) vs whole-image, {s['slices']} slices (512², one window each)",
+                    f"{e2e['max_abs_probability_difference']:.1e}",
+                    fmt(e2e["label_agreement"], 6),
+                ],
+                [
+                    f"tiled (tile 512, halo 128) vs whole-image, {mosaic} mosaic of slices "
+                    f"{MOSAIC_SLICES[0]}-{MOSAIC_SLICES[-1]}",
+                    f"{tiled['max_abs_probability_difference']:.1e}",
+                    fmt(tiled["label_agreement"], 6),
+                ],
+                ["(a16) bf16 vs (a32) fp32 labels", "—", fmt(acc["bf16_vs_fp32_labels"], 6)],
+                ["(a) vs (c) MONAI labels", "—", fmt(agree["a_vs_c"], 6)],
+                ["(a) vs (d) naive-loop labels", "—", fmt(agree["a_vs_d"], 6)],
+                ["(c) vs (d) labels", "—", fmt(agree["c_vs_d"], 6)],
+            ],
+        )
+    )
     if result["gpu"] is not None:
         parts += gpu_report(result["gpu"], rows, s["slices"])
     return "\n\n".join(parts)
@@ -438,9 +536,11 @@ def precision_text(precision: dict, matmul: dict | None) -> str:
     text += "."
     if matmul is not None:
         n = matmul["size"]
-        text += (f" CPU matmul {n}×{n}, same run: fp32 {matmul['fp32_gflops']:.1f} GFLOP/s, "
-                 f"bf16 {matmul['bf16_gflops']:.1f} GFLOP/s "
-                 f"({matmul['bf16_gflops'] / matmul['fp32_gflops']:.2f} × fp32).")
+        text += (
+            f" CPU matmul {n}×{n}, same run: fp32 {matmul['fp32_gflops']:.1f} GFLOP/s, "
+            f"bf16 {matmul['bf16_gflops']:.1f} GFLOP/s "
+            f"({matmul['bf16_gflops'] / matmul['fp32_gflops']:.2f} × fp32)."
+        )
     return text
 
 
@@ -448,9 +548,15 @@ def gpu_report(gpu: dict, rows: dict, slices: int) -> list[str]:
     fp32 = gpu["network_only"][0]["mp_per_s"]
     table = [
         [r["variant"], "—", "—", "—", "—", r["error"].splitlines()[0][:200].replace("|", "/")]
-        if "error" in r else
-        [r["variant"], fmt(r["mp_per_s"], 2), fmt(min(r["seconds"]) / slices, 4),
-         fmt(r["mp_per_s"] / fp32, 2), fmt(r["roofline_percent"], 2), ""]
+        if "error" in r
+        else [
+            r["variant"],
+            fmt(r["mp_per_s"], 2),
+            fmt(min(r["seconds"]) / slices, 4),
+            fmt(r["mp_per_s"] / fp32, 2),
+            fmt(r["roofline_percent"], 2),
+            "",
+        ]
         for r in gpu["network_only"]
     ]
     bf16 = next(r for r in gpu["network_only"] if r["variant"] == "bf16 autocast")
@@ -459,8 +565,9 @@ def gpu_report(gpu: dict, rows: dict, slices: int) -> list[str]:
         "## GPU: network only, batch 1",
         f"Dense bf16 matmul ({gpu['matmul_size']}³): {gpu['matmul_bf16_tflops']:.0f} TFLOP/s, "
         "the roofline below (network FLOPs/MP × MP/s ÷ that rate).",
-        markdown_table(["variant", "MP/s", "s / slice", "× fp32", "% of bf16 roofline", "error"],
-                       table),
+        markdown_table(
+            ["variant", "MP/s", "s / slice", "× fp32", "% of bf16 roofline", "error"], table
+        ),
         f"End to end (segment_file on CUDA: bf16 autocast, batch 4) runs at "
         f"{100 * e2e / bf16['mp_per_s']:.0f} % of network-only bf16 autocast "
         f"({100 * e2e / fp32:.0f} % of network-only fp32).",
@@ -469,20 +576,36 @@ def gpu_report(gpu: dict, rows: dict, slices: int) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                   help="folder holding isbi2012/ (default: %(default)s)")
-    p.add_argument("--slices", type=int,
-                   help=f"use the first N slices of the stack (default: all; {QUICK_SLICES} "
-                        "with --quick)")
-    p.add_argument("--repeats", type=int,
-                   help=f"timed runs per method after one warm-up, best kept (default: "
-                        f"{DEFAULT_REPEATS}; 1 with --quick)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="folder holding isbi2012/ (default: %(default)s)",
+    )
+    p.add_argument(
+        "--slices",
+        type=int,
+        help=f"use the first N slices of the stack (default: all; {QUICK_SLICES} with --quick)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        help=f"timed runs per method after one warm-up, best kept (default: "
+        f"{DEFAULT_REPEATS}; 1 with --quick)",
+    )
     p.add_argument("--device", default="cpu", help="device to run on (default: %(default)s)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--matmul-size", type=int, default=CPU_MATMUL_N,
-                   help="side of the CPU matmuls timed for the rate rows (default: %(default)s)")
-    p.add_argument("--quick", action="store_true",
-                   help=f"smoke run: {QUICK_SLICES} slices, 1 repeat, results to speed-quick.*")
+    p.add_argument(
+        "--matmul-size",
+        type=int,
+        default=CPU_MATMUL_N,
+        help="side of the CPU matmuls timed for the rate rows (default: %(default)s)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: {QUICK_SLICES} slices, 1 repeat, results to speed-quick.*",
+    )
     return p.parse_args(argv)
 
 
@@ -506,12 +629,15 @@ def run(args: argparse.Namespace) -> None:
     model = load_model(path)
     model.network.to(device).eval()
     env = environment(device)
-    precision = {"auto": precision_name(resolve_precision("auto", device)),
-                 "decision": cpu_decision() if device.type == "cpu" else None}
+    precision = {
+        "auto": precision_name(resolve_precision("auto", device)),
+        "decision": cpu_decision() if device.type == "cpu" else None,
+    }
     precision["supported"] = (precision["decision"] or {}).get("supported", True)
     matmul = cpu_matmul_gflops(args.matmul_size, repeats) if device.type == "cpu" else None
-    inputs = [torch.from_numpy(prepare_slice(im, model, rgb=False))[None].to(device)
-              for im in volume]
+    inputs = [
+        torch.from_numpy(prepare_slice(im, model, rgb=False))[None].to(device) for im in volume
+    ]
     shape = tuple(inputs[0].shape)
     flops = flops_per_forward(model.network, shape, device)
     slice_mp = shape[-2] * shape[-1] / 1e6
@@ -519,18 +645,27 @@ def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="speed-") as tmp:
         folder = Path(tmp)
         source = slice_source(args.data, full_volume, count, folder)
-        seconds, labels = time_methods(source, volume, model, inputs, inferer, repeats, device,
-                                       folder)
+        seconds, labels = time_methods(
+            source, volume, model, inputs, inferer, repeats, device, folder
+        )
         accuracy = accuracy_checks(source, volume, full_volume, model, labels, device, folder)
     rows = throughput(seconds, mp, flops / slice_mp, matmul)
     result = {
-        "settings": {"data": f"ISBI 2012 {Path(ISBI_IMAGES).name}", "slices": count,
-                     "megapixels": mp, "repeats": repeats, "timing": "best of repeats",
-                     "threads_pinned": bool(args.threads)},
-        "network": {"model": model_origin(path), "forward_shape": "×".join(map(str, shape)),
-                    "gflops_per_forward": flops / 1e9,
-                    "gflops_per_megapixel": flops / slice_mp / 1e9,
-                    "achieved_gflops": flops / slice_mp * rows["network"]["mp_per_s"] / 1e9},
+        "settings": {
+            "data": f"ISBI 2012 {Path(ISBI_IMAGES).name}",
+            "slices": count,
+            "megapixels": mp,
+            "repeats": repeats,
+            "timing": "best of repeats",
+            "threads_pinned": bool(args.threads),
+        },
+        "network": {
+            "model": model_origin(path),
+            "forward_shape": "×".join(map(str, shape)),
+            "gflops_per_forward": flops / 1e9,
+            "gflops_per_megapixel": flops / slice_mp / 1e9,
+            "achieved_gflops": flops / slice_mp * rows["network"]["mp_per_s"] / 1e9,
+        },
         "throughput": rows,
         "accuracy": accuracy,
         "precision": precision,
@@ -539,8 +674,7 @@ def run(args: argparse.Namespace) -> None:
         "gpu": None,
     }
     if device.type == "cuda":
-        result["gpu"] = gpu_section(model.network, inputs, repeats, device, mp,
-                                    flops / slice_mp)
+        result["gpu"] = gpu_section(model.network, inputs, repeats, device, mp, flops / slice_mp)
     markdown = report(result, env)
     payload = {"benchmark": "speed", "quick": args.quick, "environment": env, **result}
     publish("speed", args.quick, payload, markdown)

@@ -91,8 +91,9 @@ def open_image(viewer, image: Path | None):
     """The Image layer of ``image`` (the plugin's reader) or of the plugin's EM sample."""
     from napari.layers import Image
 
-    layers = viewer.open_sample(PLUGIN, SAMPLE) if image is None else viewer.open(
-        image, plugin=PLUGIN)
+    layers = (
+        viewer.open_sample(PLUGIN, SAMPLE) if image is None else viewer.open(image, plugin=PLUGIN)
+    )
     return next(layer for layer in layers if isinstance(layer, Image))
 
 
@@ -195,14 +196,25 @@ def measure(image: Path | None, instrumented: bool) -> dict:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared"
-                   / "data", help="folder holding isbi2012/ (default: %(default)s); without "
-                   "the stack the plugin's EM sample is used")
-    p.add_argument("--repeats", type=int, default=3,
-                   help="timed runs, each with an instrumented twin (default: %(default)s)")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: one timed and one instrumented run, no warm-up run "
-                        "(written to startup-quick.json)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared" / "data",
+        help="folder holding isbi2012/ (default: %(default)s); without "
+        "the stack the plugin's EM sample is used",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed runs, each with an instrumented twin (default: %(default)s)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: one timed and one instrumented run, no warm-up run "
+        "(written to startup-quick.json)",
+    )
     # How the parent starts a measured run (one fresh process each).
     p.add_argument("--child", choices=["plain", "instrumented"], help=argparse.SUPPRESS)
     p.add_argument("--image", type=Path, help=argparse.SUPPRESS)
@@ -256,29 +268,53 @@ def report(plain: list[dict], instrumented: list[dict], source: str, env: dict) 
     ]
     columns = [("import → first slice (s)", lambda r: r["first_slice_s"])]
     columns += [(f"{label} (s)", lambda r, s=label: r["steps"][s]) for label, _, _ in PLAIN_STEPS]
-    columns += [("napari start (s)", lambda r: r["napari_start_s"]),
-                ("open image (s)", lambda r: r["open_image_s"])]
-    rows = [[str(i), *(f"{get(run):.2f}" for _, get in columns),
-             _yes_no(run["torch_after_viewer"]), _yes_no(run["torch_after_image"]),
-             fmt(run["load_average_1min"], 1)]
-            for i, run in enumerate(plain, 1)]
+    columns += [
+        ("napari start (s)", lambda r: r["napari_start_s"]),
+        ("open image (s)", lambda r: r["open_image_s"]),
+    ]
+    rows = [
+        [
+            str(i),
+            *(f"{get(run):.2f}" for _, get in columns),
+            _yes_no(run["torch_after_viewer"]),
+            _yes_no(run["torch_after_image"]),
+            fmt(run["load_average_1min"], 1),
+        ]
+        for i, run in enumerate(plain, 1)
+    ]
     for stat in ("median", "max"):
-        rows.append([stat, *(f"{summary(plain, get)[stat]:.2f}" for _, get in columns),
-                     "", "", ""])
-    header = ["run", *(name for name, _ in columns), "torch after viewer", "torch after image",
-              "load average"]
+        rows.append([stat, *(f"{summary(plain, get)[stat]:.2f}" for _, get in columns), "", "", ""])
+    header = [
+        "run",
+        *(name for name, _ in columns),
+        "torch after viewer",
+        "torch after image",
+        "load average",
+    ]
     lines += [markdown_table(header, rows), ""]
 
     total = summary(plain, lambda r: r["first_slice_s"])
     met = total["max"] <= TARGET_S and not any(
-        r["torch_after_viewer"] or r["torch_after_image"] for r in plain)
-    lines += [f"Target ≤ {TARGET_S:g} s with torch not imported before: "
-              f"{'met' if met else 'missed'} (median {total['median']:.2f} s, "
-              f"max {total['max']:.2f} s).", ""]
+        r["torch_after_viewer"] or r["torch_after_image"] for r in plain
+    )
+    lines += [
+        f"Target ≤ {TARGET_S:g} s with torch not imported before: "
+        f"{'met' if met else 'missed'} (median {total['median']:.2f} s, "
+        f"max {total['max']:.2f} s).",
+        "",
+    ]
 
     lines += ["Where the time goes (instrumented runs: the same steps one after another):", ""]
-    rows = [[label, *(f"{summary(instrumented, lambda r, s=label: r['steps'][s])[k]:.2f}"
-                      for k in ("median", "max"))] for label, _, _ in INSTRUMENTED_STEPS]
+    rows = [
+        [
+            label,
+            *(
+                f"{summary(instrumented, lambda r, s=label: r['steps'][s])[k]:.2f}"
+                for k in ("median", "max")
+            ),
+        ]
+        for label, _, _ in INSTRUMENTED_STEPS
+    ]
     whole = summary(instrumented, lambda r: r["first_slice_s"])
     rows.append(["total", f"{whole['median']:.2f}", f"{whole['max']:.2f}"])
     lines.append(markdown_table(["step", "median (s)", "max (s)"], rows))
@@ -293,8 +329,9 @@ def pick_image(data: Path, work: Path) -> tuple[Path | None, str]:
     """A copy of the ISBI stack in ``work`` (None: the plugin's sample) and how to name it."""
     volume = data / ISBI_VOLUME
     if not volume.is_file():
-        print(f"startup.py: {volume} not found: using the plugin's {SAMPLE} sample",
-              file=sys.stderr)
+        print(
+            f"startup.py: {volume} not found: using the plugin's {SAMPLE} sample", file=sys.stderr
+        )
         return None, f"the plugin's {SAMPLE} sample ({volume} not found)"
     # A copy: corrections autosaved beside the shared file would be loaded into the run.
     return Path(shutil.copy(volume, work)), f"ISBI 2012 {volume.name}"
@@ -321,12 +358,20 @@ def run(args: argparse.Namespace) -> None:
             plain.append(run_child("plain", image, work))
             instrumented.append(run_child("instrumented", image, work))
     markdown = report(plain, instrumented, source, env)
-    payload = {"benchmark": "startup", "quick": args.quick, "environment": env,
-               "source": source, "model": MODEL, "target_s": TARGET_S,
-               "first_slice_s": summary(plain, lambda r: r["first_slice_s"]),
-               "runs": plain, "instrumented_runs": instrumented}
-    json_path, md_path = write_results("startup-quick" if args.quick else "startup",
-                                       payload, markdown)
+    payload = {
+        "benchmark": "startup",
+        "quick": args.quick,
+        "environment": env,
+        "source": source,
+        "model": MODEL,
+        "target_s": TARGET_S,
+        "first_slice_s": summary(plain, lambda r: r["first_slice_s"]),
+        "runs": plain,
+        "instrumented_runs": instrumented,
+    }
+    json_path, md_path = write_results(
+        "startup-quick" if args.quick else "startup", payload, markdown
+    )
     print(markdown)
     print(f"\nwrote {json_path.name} and {md_path.name} in benchmarks/results/", file=sys.stderr)
 

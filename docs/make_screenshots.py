@@ -187,10 +187,17 @@ def make_screenshots(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="em-membranes",
-                        help="shipped model name or model file (default: em-membranes)")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images",
-                        help="folder for the PNGs (default: docs/images)")
+    parser.add_argument(
+        "--model",
+        default="em-membranes",
+        help="shipped model name or model file (default: em-membranes)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "docs" / "images",
+        help="folder for the PNGs (default: docs/images)",
+    )
     parser.add_argument("--image", type=Path, help="a stack of your own instead of the sample")
     parser.add_argument("--truth", type=Path, help="its ground truth (with --image)")
     args = parser.parse_args()

@@ -29,8 +29,10 @@ def main() -> None:
     args = p.parse_args()
     several = len(args.images) > 1
     pairs = sum(
-        (load_pairs(i, lab, prefix=f"{Path(i).parent.name}/" if several else "")
-         for i, lab in zip(args.images, args.labels, strict=True)),
+        (
+            load_pairs(i, lab, prefix=f"{Path(i).parent.name}/" if several else "")
+            for i, lab in zip(args.images, args.labels, strict=True)
+        ),
         Pairs([], [], []),
     )
     chosen = pairs.indices(args.slices) if args.slices else list(range(len(pairs)))

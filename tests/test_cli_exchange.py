@@ -18,10 +18,17 @@ from napari_unet_loop.core.model.modelfile import load_model, new_model, save_mo
 def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("exchange")
     image = np.random.default_rng(4).integers(0, 255, (2, 32, 40), dtype=np.uint8)
-    tifffile.imwrite(folder / "stack.tif", image, imagej=True, resolution=(4.0, 4.0),
-                     metadata={"spacing": 0.5, "unit": "um"})
-    save_model(new_model(["background", "cell"], depth=2, base_channels=4, name="tiny"),
-               folder / "tiny.safetensors")
+    tifffile.imwrite(
+        folder / "stack.tif",
+        image,
+        imagej=True,
+        resolution=(4.0, 4.0),
+        metadata={"spacing": 0.5, "unit": "um"},
+    )
+    save_model(
+        new_model(["background", "cell"], depth=2, base_channels=4, name="tiny"),
+        folder / "tiny.safetensors",
+    )
     return folder
 
 
@@ -34,8 +41,9 @@ def _run(capsys, *argv):
 def test_segment_to_ome_tiff_and_ome_zarr(data, tmp_path, capsys):
     model = data / "tiny.safetensors"
     for name in ("seg.tif", "seg.ome.tif", "seg.zarr"):
-        code, _, err = _run(capsys, "segment", data / "stack.tif", "-o", tmp_path / name,
-                            "--model", model)
+        code, _, err = _run(
+            capsys, "segment", data / "stack.tif", "-o", tmp_path / name, "--model", model
+        )
         assert code == 0, err
     with tifffile.TiffFile(tmp_path / "seg.ome.tif") as tif:
         assert tif.is_ome and tif.series[0].axes == "ZYX"
@@ -50,8 +58,9 @@ def test_segment_to_ome_tiff_and_ome_zarr(data, tmp_path, capsys):
 def test_export_writes_a_package_the_loader_takes(data, tmp_path, capsys):
     pytest.importorskip("bioimageio.spec", reason="bioimageio.spec not installed ([bioimageio])")
     out = tmp_path / "tiny.zip"
-    code, stdout, err = _run(capsys, "export", data / "tiny.safetensors", "-o", out,
-                             "--author", "A. Person")
+    code, stdout, err = _run(
+        capsys, "export", data / "tiny.safetensors", "-o", out, "--author", "A. Person"
+    )
     assert code == 0, err
     assert stdout.strip() == f"wrote {out}"
     with zipfile.ZipFile(out) as archive:

@@ -67,24 +67,29 @@ def d(tmp_path_factory):
     write_labels(folder / "lab.tif", (image > 127).astype(np.uint8))
     zarr.create_array(str(folder / "img.zarr"), shape=(2, 32, 32), dtype="u1")[:] = image
     model = save_model(_tiny_model(), folder / "m.safetensors")
-    tifffile.imwrite(folder / "rgb.tif", rng.integers(0, 2, (32, 32, 3), np.uint8),
-                     photometric="rgb")
+    tifffile.imwrite(
+        folder / "rgb.tif", rng.integers(0, 2, (32, 32, 3), np.uint8), photometric="rgb"
+    )
     for name, value in (("nan", np.nan), ("inf", np.inf)):
         spoilt = image.astype(np.float32)
         spoilt[1, 5:15, 5:15] = value
         tifffile.imwrite(folder / f"{name}.tif", spoilt)
     tifffile.imwrite(folder / "complex.tif", image.astype(np.complex64))
     # a compressed stack cut short, and an OME-TIFF whose SizeZ promises planes it lacks
-    tifffile.imwrite(folder / "whole.tif", rng.integers(0, 255, (5, 32, 32), np.uint8),
-                     compression="zlib")
+    tifffile.imwrite(
+        folder / "whole.tif", rng.integers(0, 255, (5, 32, 32), np.uint8), compression="zlib"
+    )
     data = (folder / "whole.tif").read_bytes()
     (folder / "cut.tif").write_bytes(data[: len(data) // 2])
     tifffile.imwrite(folder / "ome.ome.tif", image, metadata={"axes": "ZYX"})
     with tifffile.TiffFile(folder / "ome.ome.tif") as tif:
         xml = tif.ome_metadata.replace('SizeZ="2"', 'SizeZ="7"')
     tifffile.tiffcomment(folder / "ome.ome.tif", xml.encode())
-    for name, multiscales in (("escape", [{"datasets": [{"path": "../../x"}]}]),
-                              ("nodatasets", [{}]), ("emptydatasets", [{"datasets": []}])):
+    for name, multiscales in (
+        ("escape", [{"datasets": [{"path": "../../x"}]}]),
+        ("nodatasets", [{}]),
+        ("emptydatasets", [{"datasets": []}]),
+    ):
         group = zarr.open_group(str(folder / f"{name}.zarr"), mode="w")
         group.create_array("0", shape=(32, 32), dtype="u1")
         group.attrs["multiscales"] = multiscales
@@ -99,9 +104,12 @@ def d(tmp_path_factory):
                 state[key] = value.to(torch.int32)
 
     for name, meta, state in (
-        ("wide", arch(base_channels=400), None), ("deep", arch(depth=99), None),
-        ("mismatch", arch(base_channels=8), None), ("nanweights", None, nan_weight),
-        ("intweights", None, int_weights), ("scale0", norm(mode="scale", scale=0), None),
+        ("wide", arch(base_channels=400), None),
+        ("deep", arch(depth=99), None),
+        ("mismatch", arch(base_channels=8), None),
+        ("nanweights", None, nan_weight),
+        ("intweights", None, int_weights),
+        ("scale0", norm(mode="scale", scale=0), None),
         ("scaleabc", norm(mode="scale", scale="abc"), None),
         ("newlines", lambda m: m.update(format="x\nFAKE LINE\r\x1b[2K"), None),
     ):
@@ -113,19 +121,36 @@ def d(tmp_path_factory):
 
 # (arguments, a word the one-line message must hold); {d} is the inputs, {t} a fresh folder
 SEG = ["segment", "{d}/img.tif", "-o", "{t}/o.tif", "--model", "{d}/m.safetensors"]
-TRAIN = ["train", "--images", "{d}/img.tif", "--labels", "{d}/lab.tif", "-o", "{t}/m",
-         "--iterations", "2", "--patch-size", "16", "--batch-size", "2", "--depth", "2",
-         "--base-channels", "4"]
+TRAIN = [
+    "train",
+    "--images",
+    "{d}/img.tif",
+    "--labels",
+    "{d}/lab.tif",
+    "-o",
+    "{t}/m",
+    "--iterations",
+    "2",
+    "--patch-size",
+    "16",
+    "--batch-size",
+    "2",
+    "--depth",
+    "2",
+    "--base-channels",
+    "4",
+]
 CASES = {
     # outputs that are inputs
     "segment -o input": (["segment", "{d}/img.tif", "-o", "{d}/img.tif"], "input"),
     "segment -o input zarr": (["segment", "{d}/img.zarr", "-o", "{d}/img.zarr"], "input"),
-    "segment -o inside input zarr": (["segment", "{d}/img.zarr", "-o", "{d}/img.zarr/x.zarr"],
-                                     "input"),
+    "segment -o inside input zarr": (
+        ["segment", "{d}/img.zarr", "-o", "{d}/img.zarr/x.zarr"],
+        "input",
+    ),
     "segment --probabilities == -o": ([*SEG, "--probabilities", "{t}/o.tif"], "same"),
     "segment --probabilities input": ([*SEG, "--probabilities", "{d}/img.tif"], "input"),
-    "train -o --from": ([*TRAIN[:6], "{d}/m.safetensors", "--from", "{d}/m.safetensors"],
-                        "input"),
+    "train -o --from": ([*TRAIN[:6], "{d}/m.safetensors", "--from", "{d}/m.safetensors"], "input"),
     # options
     "segment --scheduler not a url": ([*SEG, "--scheduler", "not a url"], "address"),
     "segment --tile-size -1": ([*SEG, "--tile-size", "-1"], "--tile-size"),
@@ -140,8 +165,10 @@ CASES = {
     "train --classes twice": ([*TRAIN, "--classes", "a,a"], "--classes"),
     "train --seed -1": ([*TRAIN, "--seed", "-1"], "--seed"),
     "train --patch-size 100000": ([*TRAIN, "--patch-size", "100000"], "--patch-size"),
-    "train --batch-size huge": ([*TRAIN, "--patch-size", "4096", "--batch-size", "64"],
-                                "over the limit"),
+    "train --batch-size huge": (
+        [*TRAIN, "--patch-size", "4096", "--batch-size", "64"],
+        "over the limit",
+    ),
     "train --learning-rate inf": ([*TRAIN, "--learning-rate", "inf"], "--learning-rate"),
     "train --learning-rate 1e30": ([*TRAIN, "--learning-rate", "1e30"], "--learning-rate"),
     "train --learning-rate nan": ([*TRAIN, "--learning-rate", "nan"], "--learning-rate"),
@@ -150,8 +177,7 @@ CASES = {
     "train --slices 2-0": ([*TRAIN, "--slices", "2-0"], "2-0"),
     "train --slices 0--2": ([*TRAIN, "--slices", "0--2"], "0--2"),
     "train -o missing folder": ([*TRAIN, "-o", "{t}/nowhere/m"], "nowhere"),
-    "evaluate --slices 1-0": (["evaluate", "{d}/lab.tif", "{d}/lab.tif", "--slices", "1-0"],
-                              "1-0"),
+    "evaluate --slices 1-0": (["evaluate", "{d}/lab.tif", "{d}/lab.tif", "--slices", "1-0"], "1-0"),
     # data
     "train NaN image": ([*TRAIN[:2], "{d}/nan.tif", *TRAIN[3:]], "NaN"),
     "train Inf image": ([*TRAIN[:2], "{d}/inf.tif", *TRAIN[3:]], "NaN or infinite"),
@@ -162,17 +188,21 @@ CASES = {
     "segment cut TIFF": ([*SEG[:1], "{d}/cut.tif", *SEG[2:]], "truncated"),
     "segment OME SizeZ too large": ([*SEG[:1], "{d}/ome.ome.tif", *SEG[2:]], "truncated"),
     "segment OME-Zarr path escapes": ([*SEG[:1], "{d}/escape.zarr", *SEG[2:]], "multiscales"),
-    "segment OME-Zarr no datasets": ([*SEG[:1], "{d}/nodatasets.zarr", *SEG[2:]],
-                                     "multiscales"),
-    "segment OME-Zarr datasets []": ([*SEG[:1], "{d}/emptydatasets.zarr", *SEG[2:]],
-                                     "multiscales"),
+    "segment OME-Zarr no datasets": ([*SEG[:1], "{d}/nodatasets.zarr", *SEG[2:]], "multiscales"),
+    "segment OME-Zarr datasets []": ([*SEG[:1], "{d}/emptydatasets.zarr", *SEG[2:]], "multiscales"),
     # hostile model files
     **{
         f"model {name}": ([*SEG[:5], f"{{d}}/{name}.safetensors"], word)
         for name, word in (
-            ("wide", "base_channels"), ("deep", "depth"), ("mismatch", "shape"),
-            ("nanweights", "NaN"), ("intweights", "floating-point"), ("scale0", "scale"),
-            ("scaleabc", "scale"), ("newlines", "format"), ("huge", "limit"),
+            ("wide", "base_channels"),
+            ("deep", "depth"),
+            ("mismatch", "shape"),
+            ("nanweights", "NaN"),
+            ("intweights", "floating-point"),
+            ("scale0", "scale"),
+            ("scaleabc", "scale"),
+            ("newlines", "format"),
+            ("huge", "limit"),
             ("bomb", "complex"),
         )
     },
@@ -183,7 +213,8 @@ CASES = {
 def _snapshot(folder: Path) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -251,8 +282,9 @@ def test_a_non_finite_loss_stops_training_and_saves_nothing(d, tmp_path, capsys,
 def test_training_that_diverges_raises_and_a_nan_model_is_never_saved(tmp_path):
     image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
     labels = (image > 0.5).astype(np.int16)
-    config = TrainConfig(iterations=5, patch_size=16, batch_size=2, learning_rate=1e30,
-                         augment=False)
+    config = TrainConfig(
+        iterations=5, patch_size=16, batch_size=2, learning_rate=1e30, augment=False
+    )
     with pytest.raises(TrainingDivergedError, match="diverged"):
         run_to_end(train(_tiny_model(), image, labels, config=config))
     broken = _tiny_model()
@@ -289,9 +321,12 @@ def test_a_tiny_intensity_range_is_not_flattened():
 
 def test_hostile_strings_are_cleaned(d, tmp_path):
     path = _rewrite_model(
-        d / "m.safetensors", tmp_path / "names.safetensors",
-        lambda m: m.update(name="evil\nTraceback (most recent call last):" + "x" * 500,
-                           class_names=["a\nb", "c\r\x1b[31md"]),
+        d / "m.safetensors",
+        tmp_path / "names.safetensors",
+        lambda m: m.update(
+            name="evil\nTraceback (most recent call last):" + "x" * 500,
+            class_names=["a\nb", "c\r\x1b[31md"],
+        ),
     )
     model = load_model(path)
     assert "\n" not in model.name and len(model.name) <= 100
@@ -317,7 +352,10 @@ def test_hostile_model_files_are_refused_fast_and_small(d):
     )
     out = subprocess.run(
         [sys.executable, "-c", script, *(str(d / f"{n}.safetensors") for n in names)],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=120,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     for name, line in zip(names, out.stdout.splitlines(), strict=True):
@@ -328,16 +366,29 @@ def test_hostile_model_files_are_refused_fast_and_small(d):
 
 # --- real signals ----------------------------------------------------------------------------
 
+
 def _temporaries(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.name.startswith("."))
 
 
 def _start_segment(folder: Path, output: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "napari_unet_loop.cli", "segment", str(folder / "big.tif"),
-         "-o", str(folder / output), "--model", str(folder / "m.safetensors"),
-         "--device", "cpu"],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(SRC)},
+        [
+            sys.executable,
+            "-m",
+            "napari_unet_loop.cli",
+            "segment",
+            str(folder / "big.tif"),
+            "-o",
+            str(folder / output),
+            "--model",
+            str(folder / "m.safetensors"),
+            "--device",
+            "cpu",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
     )
 
 
@@ -361,9 +412,13 @@ def signal_folder(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("signum, code, word", [
-    (signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted"),
-])
+@pytest.mark.parametrize(
+    "signum, code, word",
+    [
+        (signal.SIGTERM, 143, "terminated"),
+        (signal.SIGINT, 130, "interrupted"),
+    ],
+)
 def test_a_signal_mid_write_leaves_no_output_and_no_temporary(signal_folder, signum, code, word):
     output = f"out-{signum}.zarr" if signum == signal.SIGTERM else f"out-{signum}.tif"
     process = _start_segment(signal_folder, output)
@@ -386,10 +441,20 @@ def test_sigkill_leftovers_are_swept_by_the_next_run(signal_folder):
     assert [p.name.startswith(".killed.tif.") for p in _temporaries(signal_folder)] == [True]
     tifffile.imwrite(signal_folder / "small.tif", np.zeros((16, 16), np.uint8))
     finished = subprocess.run(
-        [sys.executable, "-m", "napari_unet_loop.cli", "segment", str(signal_folder / "small.tif"),
-         "-o", str(signal_folder / "small-labels.tif"), "--model",
-         str(signal_folder / "m.safetensors")],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SRC)},
+        [
+            sys.executable,
+            "-m",
+            "napari_unet_loop.cli",
+            "segment",
+            str(signal_folder / "small.tif"),
+            "-o",
+            str(signal_folder / "small-labels.tif"),
+            "--model",
+            str(signal_folder / "m.safetensors"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
     )
     assert finished.returncode == 0, finished.stderr
     assert _temporaries(signal_folder) == []

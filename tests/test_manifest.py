@@ -74,9 +74,7 @@ def test_every_python_name_imports():
 
 @pytest.mark.skipif(shutil.which("npe2") is None, reason="npe2 command line not on PATH")
 def test_npe2_validate_passes():
-    out = subprocess.run(
-        ["npe2", "validate", "napari-unet-loop"], capture_output=True, text=True
-    )
+    out = subprocess.run(["npe2", "validate", "napari-unet-loop"], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -85,9 +83,19 @@ def test_the_wheel_carries_the_manifest_and_models(tmp_path):
 
     root = ROOT
     out = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "-w", str(tmp_path), str(root)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stderr
     (wheel,) = tmp_path.glob("napari_unet_loop-*.whl")

@@ -23,8 +23,12 @@ def test_stack_is_lazy_with_scale_from_imagej_metadata(tmp_path):
     stack = np.random.default_rng(0).integers(0, 255, (5, 32, 40), dtype=np.uint8)
     path = tmp_path / "em.tif"
     tifffile.imwrite(
-        path, stack, imagej=True, resolution=(1 / 0.5, 1 / 0.5),
-        metadata={"spacing": 2.0, "unit": "um", "axes": "ZYX"}, compression="zlib",
+        path,
+        stack,
+        imagej=True,
+        resolution=(1 / 0.5, 1 / 0.5),
+        metadata={"spacing": 2.0, "unit": "um", "axes": "ZYX"},
+        compression="zlib",
     )
     [(data, meta, kind)] = _layers(path)
     assert kind == "image" and meta["name"] == "em" and not meta["rgb"]
@@ -90,8 +94,14 @@ def test_ome_zarr_opens_lazily_as_image_and_labels_with_scale(tmp_path):
     image = np.random.default_rng(2).integers(0, 255, (4, 16, 20), dtype=np.uint8)
     labels = (image > 128).astype(np.uint8)
     path = tmp_path / "cells.zarr"
-    with OmeZarrWriter(path, image=image, shape=labels.shape, scale=(2.0, 0.5, 0.5),
-                       name="classes", class_names=["background", "cell"]) as writer:
+    with OmeZarrWriter(
+        path,
+        image=image,
+        shape=labels.shape,
+        scale=(2.0, 0.5, 0.5),
+        name="classes",
+        class_names=["background", "cell"],
+    ) as writer:
         for plane in labels:
             writer.write(plane)
     [(data, meta, kind), (label_data, label_meta, label_kind)] = _layers(path)

@@ -14,9 +14,7 @@ def test_stack_round_trip_with_scale(tmp_path):
     labels = np.zeros((3, 20, 24), np.int32)
     labels[1, 5:9, 5:12] = 300  # needs 16 bits
     path = tmp_path / "seg.tif"
-    assert write_labels(str(path), labels, {"scale": [2.0, 0.5, 0.5], "name": "seg"}) == [
-        str(path)
-    ]
+    assert write_labels(str(path), labels, {"scale": [2.0, 0.5, 0.5], "name": "seg"}) == [str(path)]
     with read_stack(path) as stack:
         assert stack.scale == pytest.approx((2.0, 0.5, 0.5))
         np.testing.assert_array_equal(stack.to_numpy(), labels)

@@ -43,45 +43,85 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "input", help="TIFF file (2D, Z×Y×X or RGB), zarr or OME-Zarr, or folder of 2D images"
     )
-    s.add_argument("-o", "--output", required=True,
-                   help="labels to write: .tif, .ome.tif (OME-TIFF) or .zarr (OME-Zarr)")
+    s.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="labels to write: .tif, .ome.tif (OME-TIFF) or .zarr (OME-Zarr)",
+    )
     s.add_argument("--model", default="em-membranes", help="shipped model name or model file")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    s.add_argument("--precision", default="auto", choices=PRECISIONS,
-                   help="network arithmetic; auto: bf16 only where measured faster")
+    s.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="network arithmetic; auto: bf16 only where measured faster",
+    )
     s.add_argument("--instances", action="store_true", help="write instance labels")
-    s.add_argument("--diameter", type=float, default=None, metavar="PIXELS",
-                   help="typical object diameter (default: measured on the image); the image "
-                        "is rescaled to the model's object scale")
+    s.add_argument(
+        "--diameter",
+        type=float,
+        default=None,
+        metavar="PIXELS",
+        help="typical object diameter (default: measured on the image); the image "
+        "is rescaled to the model's object scale",
+    )
     s.add_argument("--probabilities", metavar="PROB.tif", help="also write class probabilities")
     s.add_argument("--tile-size", type=int, default=None, help="tile side in pixels")
     s.add_argument("--batch-size", type=int, default=None, help="tiles per forward pass")
-    s.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run on a dask.distributed cluster (tcp://host:8786, or 'local')")
-    s.add_argument("--chunk-size", type=int, default=None,
-                   help="with --scheduler: block side in pixels (default 1024)")
+    s.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a dask.distributed cluster (tcp://host:8786, or 'local')",
+    )
+    s.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        help="with --scheduler: block side in pixels (default 1024)",
+    )
 
     t = sub.add_parser("train", help="train or fine-tune a model on image/label pairs")
-    t.add_argument("--images", required=True, action="append",
-                   help="TIFF stack or folder of images (repeat for several folders)")
-    t.add_argument("--labels", required=True, action="append",
-                   help="TIFF stack or folder of label images, one per --images")
+    t.add_argument(
+        "--images",
+        required=True,
+        action="append",
+        help="TIFF stack or folder of images (repeat for several folders)",
+    )
+    t.add_argument(
+        "--labels",
+        required=True,
+        action="append",
+        help="TIFF stack or folder of label images, one per --images",
+    )
     t.add_argument("--slices", help="training slices/images: 0-23, or @FILE of names")
     t.add_argument("--val-slices", help="validation slices/images: 24-29, or @FILE of names")
     t.add_argument("--label-map", help="raw value to class, e.g. 255:0,0:1 or 0:0,*:1")
     t.add_argument("--classes", default="background,foreground", help="class names, comma list")
-    t.add_argument("--separate-touching", action="store_true",
-                   help="labels are instance ids: where two objects touch, their border pixels "
-                        "become background, so the network learns to keep them apart")
+    t.add_argument(
+        "--separate-touching",
+        action="store_true",
+        help="labels are instance ids: where two objects touch, their border pixels "
+        "become background, so the network learns to keep them apart",
+    )
     t.add_argument("--from", dest="from_model", help="model to fine-tune (default: new network)")
     t.add_argument("--iterations", type=int, default=2000)
     t.add_argument("--patch-size", type=int, default=256)
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--learning-rate", type=float, default=1e-3)
-    t.add_argument("--schedule", default="constant", choices=("constant", "cosine"),
-                   help="learning rate over the run: constant, or cosine decay to zero")
-    t.add_argument("--elastic", type=float, default=0.0, metavar="PIXELS",
-                   help="elastic deformation strength in patch pixels (default 0: off)")
+    t.add_argument(
+        "--schedule",
+        default="constant",
+        choices=("constant", "cosine"),
+        help="learning rate over the run: constant, or cosine decay to zero",
+    )
+    t.add_argument(
+        "--elastic",
+        type=float,
+        default=0.0,
+        metavar="PIXELS",
+        help="elastic deformation strength in patch pixels (default 0: off)",
+    )
     t.add_argument("--patience", type=int, default=None, help="early stop after N checks")
     t.add_argument("--val-every", type=int, default=100)
     t.add_argument("--depth", type=int, default=4)
@@ -89,8 +129,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--name", help="model name stored in the file (default: output stem)")
     t.add_argument("--half", action="store_true", help="store fp16 weights (half the size)")
     t.add_argument("--device", default="auto")
-    t.add_argument("--precision", default="auto", choices=PRECISIONS,
-                   help="network arithmetic; auto: bf16 only where measured faster")
+    t.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="network arithmetic; auto: bf16 only where measured faster",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
 
@@ -127,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     owner = threading.current_thread() is threading.main_thread()
     previous = signals.install() if owner else None
     commands = {
-        "segment": _segment, "train": _train, "evaluate": _evaluate, "models": _models,
+        "segment": _segment,
+        "train": _train,
+        "evaluate": _evaluate,
+        "models": _models,
         "export": _export,
     }
     prefix = f"unet-loop {args.command}"
@@ -152,8 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         discard_leftovers()
         if os.environ.get("UNET_LOOP_DEBUG"):
             raise
-        print(f"{prefix}: internal error: {type(exc).__name__}: {clean_text(exc, 300)} "
-              "(set UNET_LOOP_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        print(
+            f"{prefix}: internal error: {type(exc).__name__}: {clean_text(exc, 300)} "
+            "(set UNET_LOOP_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
         return 1
     finally:
         if owner:
@@ -198,11 +248,19 @@ def _segment(args: argparse.Namespace) -> None:
     elif args.chunk_size is not None:
         raise InputError("--chunk-size needs --scheduler")
     segment_file(
-        args.input, args.output, model=args.model, device=args.device,
-        precision=args.precision, instances=args.instances, probabilities=args.probabilities,
-        tile_size=args.tile_size, batch_size=args.batch_size, scheduler=args.scheduler,
+        args.input,
+        args.output,
+        model=args.model,
+        device=args.device,
+        precision=args.precision,
+        instances=args.instances,
+        probabilities=args.probabilities,
+        tile_size=args.tile_size,
+        batch_size=args.batch_size,
+        scheduler=args.scheduler,
         diameter=args.diameter,
-        chunk_size=args.chunk_size, show_progress=True,
+        chunk_size=args.chunk_size,
+        show_progress=True,
     )
 
 
@@ -254,16 +312,22 @@ def _train_options(args: argparse.Namespace):
         )
     if not args.from_model:
         try:
-            UNetConfig(num_classes=len(classes), depth=args.depth,
-                       base_channels=args.base_channels)
+            UNetConfig(num_classes=len(classes), depth=args.depth, base_channels=args.base_channels)
         except ValueError as exc:
             message = str(exc).replace("base_channels", "--base-channels")
             raise InputError(message.replace("depth", "--depth")) from None
     config = TrainConfig(
-        iterations=args.iterations, patch_size=args.patch_size, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, seed=args.seed, val_every=args.val_every,
-        patience=args.patience, device=args.device, schedule=args.schedule,
-        elastic=args.elastic, precision=args.precision,
+        iterations=args.iterations,
+        patch_size=args.patch_size,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        val_every=args.val_every,
+        patience=args.patience,
+        device=args.device,
+        schedule=args.schedule,
+        elastic=args.elastic,
+        precision=args.precision,
     )
     return classes, config
 
@@ -286,7 +350,10 @@ def _train(args: argparse.Namespace) -> None:
     pairs = sum(
         (
             load_pairs(
-                i, lab, label_map, prefix=f"{Path(i).parent.name}/" if several else "",
+                i,
+                lab,
+                label_map,
+                prefix=f"{Path(i).parent.name}/" if several else "",
                 touching_apart=args.separate_touching,
             )
             for i, lab in zip(args.images, args.labels, strict=True)
@@ -302,14 +369,21 @@ def _train(args: argparse.Namespace) -> None:
     else:
         rgb = pairs.images[0].ndim == 3
         model = new_model(
-            classes, in_channels=3 if rgb else 1,
-            depth=args.depth, base_channels=args.base_channels, seed=args.seed,
+            classes,
+            in_channels=3 if rgb else 1,
+            depth=args.depth,
+            base_channels=args.base_channels,
+            seed=args.seed,
         )
     model.name = args.name or output.name.removesuffix(".safetensors")
     train_pairs, val_pairs = pairs.select(chosen), pairs.select(val)
     updates = train(
-        model, train_pairs.images, train_pairs.labels, config=config,
-        val_images=val_pairs.images or None, val_labels=val_pairs.labels or None,
+        model,
+        train_pairs.images,
+        train_pairs.labels,
+        config=config,
+        val_images=val_pairs.images or None,
+        val_labels=val_pairs.labels or None,
     )
     final = None
     with tqdm(total=config.iterations, desc="train", unit="it") as bar:
@@ -322,9 +396,12 @@ def _train(args: argparse.Namespace) -> None:
             if update.done:
                 final = update.model
     final.provenance.setdefault("data", {}).update(
-        images=[_short(i) for i in args.images], labels=[_short(lab) for lab in args.labels],
-        label_map=args.label_map, separate_touching=args.separate_touching,
-        slices=args.slices, val_slices=args.val_slices,
+        images=[_short(i) for i in args.images],
+        labels=[_short(lab) for lab in args.labels],
+        label_map=args.label_map,
+        separate_touching=args.separate_touching,
+        slices=args.slices,
+        val_slices=args.val_slices,
         train=[train_pairs.names[0], train_pairs.names[-1], len(train_pairs)],
         validation=val_pairs.names,
     )
@@ -341,7 +418,10 @@ def _evaluate(args: argparse.Namespace) -> None:
     from .core.evaluation.evaluate import evaluate_files
 
     report = evaluate_files(
-        args.prediction, args.truth, slices=args.slices, truth_map=args.truth_map,
+        args.prediction,
+        args.truth,
+        slices=args.slices,
+        truth_map=args.truth_map,
         prediction_map=args.prediction_map,
         class_names=args.classes.split(",") if args.classes else None,
     )

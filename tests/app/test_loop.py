@@ -28,8 +28,14 @@ def _pair(seed=0):
 def test_evaluate_per_slice_and_mean_rows():
     pred, truth = _pair()
     ev = evaluate(pred, truth, NAMES)
-    assert ev.header == ["slice", "edited", "Dice background", "Dice membrane",
-                         "IoU background", "IoU membrane"]
+    assert ev.header == [
+        "slice",
+        "edited",
+        "Dice background",
+        "Dice membrane",
+        "IoU background",
+        "IoU membrane",
+    ]
     assert [r[0] for r in ev.rows] == ["0", "1", "2", "mean"]
     assert ev.rows[0][2:] == ["1.0000"] * 4
     assert float(ev.rows[1][3]) == 0.0
@@ -112,6 +118,4 @@ def test_retrain_report_of_a_round_stopped_early():
     report.add(TrainUpdate(1, 60, 0.25, None, 0.4, done=True))
     assert report.summary() == "1 iteration, 0 s, loss 0.250"
     report.add(TrainUpdate(2, 60, 0.25, 0.9, 0.8, done=True, stopped_early=True))
-    assert report.summary().endswith(
-        "stopped early: the held-back corrections no longer improved"
-    )
+    assert report.summary().endswith("stopped early: the held-back corrections no longer improved")

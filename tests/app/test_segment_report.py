@@ -22,4 +22,3 @@ def test_one_class_warning():
     seven = np.full((8, 8), 7, np.uint16)
     assert one_class_warning(seven, names).startswith("Every pixel is label 7")
     assert one_class_warning(np.eye(8, dtype=np.uint8), names) is None
-

@@ -24,8 +24,11 @@ def test_pick_truth_prefers_label_values_of_the_prediction_shape():
     raw = rng.integers(0, 255, (3, 16, 16), dtype=np.uint8)
     truth = (raw > 100).astype(np.uint8) * 255
     other = truth[:, :8]
-    candidates = [Candidate("em", raw, False), Candidate("gt", truth, False),
-                  Candidate("small labels", other, True)]
+    candidates = [
+        Candidate("em", raw, False),
+        Candidate("gt", truth, False),
+        Candidate("small labels", other, True),
+    ]
     assert pick_truth(candidates, (3, 16, 16)) == "gt"
     assert pick_truth(candidates[:1], (3, 16, 16)) == "em"  # nothing better: as before
     assert pick_truth(candidates, (5, 16, 16)) is None

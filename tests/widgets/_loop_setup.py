@@ -28,7 +28,8 @@ def loop_viewer(make_napari_viewer, segmentation: np.ndarray | None = None, mode
     viewer.add_labels(truth, name="em truth")
     seg = np.zeros(SHAPE, np.uint8) if segmentation is None else segmentation
     viewer.add_labels(
-        seg, name=SEG,
+        seg,
+        name=SEG,
         metadata={"unet_loop": {"image_layer": "em", "model": "tiny", "classes": CLASSES}},
     )
     if model:

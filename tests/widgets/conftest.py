@@ -71,13 +71,22 @@ def fake_train(monkeypatch):
     calls = []
 
     def fake(model, images, labels, *, config, val_images=None, val_labels=None, weights=None):
-        calls.append(dict(images=images, labels=labels, val_images=val_images,
-                          val_labels=val_labels, config=config))
-        return iter([
-            TrainUpdate(1, 3, 0.5, 0.25, 2.0),
-            TrainUpdate(2, 3, 0.45, None, 3.0),
-            TrainUpdate(3, 3, 0.4, 0.5, 4.0, done=True, model=model.copy()),
-        ])
+        calls.append(
+            dict(
+                images=images,
+                labels=labels,
+                val_images=val_images,
+                val_labels=val_labels,
+                config=config,
+            )
+        )
+        return iter(
+            [
+                TrainUpdate(1, 3, 0.5, 0.25, 2.0),
+                TrainUpdate(2, 3, 0.45, None, 3.0),
+                TrainUpdate(3, 3, 0.4, 0.5, 4.0, done=True, model=model.copy()),
+            ]
+        )
 
     monkeypatch.setattr(training, "train", fake)
     return calls

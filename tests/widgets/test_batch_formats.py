@@ -11,8 +11,9 @@ from napari_unet_loop.core.io.read import read_stack
 from napari_unet_loop.widgets.batch_widget import BatchWidget
 
 
-@pytest.mark.parametrize("fmt, name", [("OME-Zarr", "a_labels.zarr"),
-                                       ("OME-TIFF", "a_labels.ome.tif")])
+@pytest.mark.parametrize(
+    "fmt, name", [("OME-Zarr", "a_labels.zarr"), ("OME-TIFF", "a_labels.ome.tif")]
+)
 def test_batch_writes_ome_formats_and_opens_the_labels(
     make_napari_viewer, model_file, tmp_path, wait_idle, notes, fmt, name
 ):

@@ -45,8 +45,9 @@ def test_the_curve_follows_training_and_stays_with_its_version(
     history = widget.models.history
     for row, shown in ((0, False), (1, True)):
         item = history.item(row)
-        qtbot.mouseClick(history.viewport(), Qt.MouseButton.LeftButton,
-                         pos=history.visualItemRect(item).center())
+        qtbot.mouseClick(
+            history.viewport(), Qt.MouseButton.LeftButton, pos=history.visualItemRect(item).center()
+        )
         assert widget.curve.isVisible() is shown
     assert widget.curve.curve is live
     widget.curve.grab()  # paints without error

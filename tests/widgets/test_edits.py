@@ -133,7 +133,8 @@ def _viewer_with_segmentation(make_napari_viewer, image):
     viewer.add_image(image, name="em")
     watch_viewer(viewer)
     seg = viewer.add_labels(
-        np.zeros(image.shape, np.uint8), name="em segmentation",
+        np.zeros(image.shape, np.uint8),
+        name="em segmentation",
         metadata={"unet_loop": {"image_layer": "em", "model": "m", "classes": ["a", "b"]}},
     )
     return viewer, seg
@@ -213,7 +214,8 @@ def test_edits_made_before_autosave_starts_are_saved_too(make_napari_viewer, qtb
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((2, 16, 16), np.uint8), name="em")
     seg = viewer.add_labels(
-        np.zeros((2, 16, 16), np.uint8), name="em segmentation",
+        np.zeros((2, 16, 16), np.uint8),
+        name="em segmentation",
         metadata={"unet_loop": {"image_layer": "em", "model": "m", "classes": ["a", "b"]}},
     )
     track_edits(seg, session_for(viewer))  # what Segment does when it makes the layer

@@ -80,8 +80,11 @@ def test_a_new_segmentation_becomes_the_prediction_beside_the_ground_truth(
     viewer.add_image(np.zeros((2, 32, 32), np.uint8), name="em")
     viewer.add_labels(np.zeros((2, 32, 32), np.uint8), name="em ground truth")
     widget = MetricsWidget(viewer)  # opened before segmenting: only the truth is there
-    viewer.add_labels(np.zeros((2, 32, 32), np.uint8), name="em segmentation",
-                      metadata={"unet_loop": {"image_layer": "em"}})
+    viewer.add_labels(
+        np.zeros((2, 32, 32), np.uint8),
+        name="em segmentation",
+        metadata={"unet_loop": {"image_layer": "em"}},
+    )
     assert widget.pred_combo.currentText() == "em segmentation"
     assert widget.truth_combo.currentText() == "em ground truth"
     viewer.add_labels(np.zeros((2, 32, 32), np.uint8), name="other")
@@ -157,8 +160,7 @@ def test_shape_mismatch_and_missing_truth_are_messages(viewer, wait_idle):
 
 
 def test_unmappable_ground_truth_is_a_message(viewer, wait_idle):
-    viewer.add_image(np.arange(3 * 64 * 64, dtype=np.float32).reshape(3, 64, 64) - 5,
-                     name="ramp")
+    viewer.add_image(np.arange(3 * 64 * 64, dtype=np.float32).reshape(3, 64, 64) - 5, name="ramp")
     session_for(viewer).push_model(new_model(["a", "b", "c"], depth=2, base_channels=4), "three")
     viewer.layers[SEG].metadata["unet_loop"]["classes"] = ["a", "b", "c"]
     widget = _widget(viewer, wait_idle, truth="ramp")
@@ -252,8 +254,13 @@ def test_history_rows_follow_the_ground_truth_and_class_names(viewer, wait_idle,
     viewer.add_labels(viewer.layers["em truth"].data.copy(), name="second truth")
     qtbot.waitUntil(lambda: widget.truth_combo.currentText() == "second truth", timeout=3000)
     session_for(viewer).push_model(tiny_model(), "retrain 1")
-    qtbot.waitUntil(lambda: widget.history_table.rowCount() == 1
-                    and widget.history_table.item(0, 0).text() == "retrain 1", timeout=10_000)
+    qtbot.waitUntil(
+        lambda: (
+            widget.history_table.rowCount() == 1
+            and widget.history_table.item(0, 0).text() == "retrain 1"
+        ),
+        timeout=10_000,
+    )
     nuclei = new_model(["background", "nucleus"], depth=2, base_channels=4, name="nuclei")
     viewer.layers[SEG].metadata["unet_loop"]["classes"] = ["background", "nucleus"]
     session_for(viewer).push_model(nuclei, "nuclei")

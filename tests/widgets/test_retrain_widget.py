@@ -191,8 +191,9 @@ def test_bad_input_gives_a_message(make_napari_viewer, notes, case, message):
         for name in (SEG, "em truth"):
             viewer.layers.remove(name)
     if case != "no edits":
-        seg.data_setitem((np.array([0]), np.array([5]), np.array([5])), 7 if case == "bad values"
-                         else 1)
+        seg.data_setitem(
+            (np.array([0]), np.array([5]), np.array([5])), 7 if case == "bad values" else 1
+        )
     if case == "image shape":
         viewer.layers["em"].data = np.zeros((3, 32, 32), np.uint8)
     widget.retrain()
@@ -270,7 +271,8 @@ def test_resegmenting_all_unedited_slices_says_when_it_starts_and_ends(
     from napari_unet_loop.core.inference import predict as inference
 
     monkeypatch.setattr(
-        inference, "predict",
+        inference,
+        "predict",
         lambda image, model, **kwargs: inference.Prediction(None, np.ones(image.shape, np.uint8)),
     )
     viewer = loop_viewer(make_napari_viewer)
@@ -282,8 +284,11 @@ def test_resegmenting_all_unedited_slices_says_when_it_starts_and_ends(
     widget.resegment_unedited()
     assert widget.running and said == ["Re-segmenting 2 slices…"]
     wait_idle(widget)
-    assert said[1:] == ["Re-segmenting 2 slices… 1/2", "Re-segmenting 2 slices… 2/2",
-                        "Re-segmented 2 slices."]
+    assert said[1:] == [
+        "Re-segmenting 2 slices… 1/2",
+        "Re-segmenting 2 slices… 2/2",
+        "Re-segmented 2 slices.",
+    ]
     assert (seg.data[1:] == 1).all() and not (seg.data[0] == 1).all()
 
     correct_slice(seg, 1, viewer.layers["em truth"].data)
@@ -292,19 +297,19 @@ def test_resegmenting_all_unedited_slices_says_when_it_starts_and_ends(
     assert not widget.running and said[-1] == "Every slice is corrected: nothing to re-segment."
 
 
-def test_correct_next_lists_unsure_unedited_slices_and_a_click_shows_one(
-    make_napari_viewer, qtbot
-):
+def test_correct_next_lists_unsure_unedited_slices_and_a_click_shows_one(make_napari_viewer, qtbot):
     from qtpy.QtCore import Qt
 
     viewer = loop_viewer(make_napari_viewer)
     seg = viewer.layers[SEG]
     seg.metadata["unet_loop"]["uncertainty"] = {0: 0.1, 1: 0.5, 2: 0.3}
     widget = _widget(viewer)
-    items = [widget.suggestions.list.item(i).text()
-             for i in range(widget.suggestions.list.count())]
-    assert items == ["slice 1 (uncertainty 0.500)", "slice 2 (uncertainty 0.300)",
-                     "slice 0 (uncertainty 0.100)"]
+    items = [widget.suggestions.list.item(i).text() for i in range(widget.suggestions.list.count())]
+    assert items == [
+        "slice 1 (uncertainty 0.500)",
+        "slice 2 (uncertainty 0.300)",
+        "slice 0 (uncertainty 0.100)",
+    ]
     correct_slice(seg, 1, viewer.layers["em truth"].data)  # edited slices leave the list
     assert widget.suggestions.list.item(0).text() == "slice 2 (uncertainty 0.300)"
     viewer.dims.set_current_step(0, 0)

@@ -44,7 +44,9 @@ def test_whole_stack_makes_a_labels_layer_and_a_rerun_reuses_it(setup, wait_idle
     assert set(np.unique(layer.data)) <= {0, 1}
     metadata = layer.metadata["unet_loop"]
     assert {k: metadata[k] for k in ("image_layer", "model", "classes", "scale")} == {
-        "image_layer": "cells", "model": "tiny", "classes": ["background", "membrane"],
+        "image_layer": "cells",
+        "model": "tiny",
+        "classes": ["background", "membrane"],
         "scale": 1.0,
     }
     # each slice's mean uncertainty, for "correct next"; and the uncertainty layer
@@ -254,8 +256,9 @@ def test_cancel_says_so_and_keeps_the_slices_already_segmented(
     gate, seen = _gate_after(monkeypatch, inference.SlicePrediction, 3)
     qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
     assert widget.status.text() == "Segmenting cells (all 8 slices)…"  # defect 11
-    qtbot.waitUntil(lambda: sum(isinstance(e, inference.SlicePrediction) for e in seen) == 3,
-                    timeout=20_000)
+    qtbot.waitUntil(
+        lambda: sum(isinstance(e, inference.SlicePrediction) for e in seen) == 3, timeout=20_000
+    )
     # the progress bar (tiles, 1 per slice here) with the time left
     qtbot.waitUntil(lambda: widget.progress.value() >= 2, timeout=10_000)
     assert not widget.progress.isHidden() and widget.progress.maximum() == 8

@@ -60,9 +60,7 @@ def evaluate(
 
     pred, truth = np.asarray(pred), np.asarray(truth)
     if pred.shape != truth.shape:
-        raise InputError(
-            f"prediction {pred.shape} and ground truth {truth.shape} differ in shape"
-        )
+        raise InputError(f"prediction {pred.shape} and ground truth {truth.shape} differ in shape")
     if pred.ndim not in (2, 3):
         raise InputError(f"expected 2D or Z×Y×X layers, got shape {pred.shape}")
     names, count = list(class_names), len(class_names)
@@ -74,9 +72,11 @@ def evaluate(
     if instances:
         header.append("object F1")
         p, t = _instances(pred, count), _instances(truth, count)
-        f1 = [object_metrics(p[z], t[z]).f1 for z in range(p.shape[0])] if p.ndim == 3 else [
-            object_metrics(p, t).f1
-        ]
+        f1 = (
+            [object_metrics(p[z], t[z]).f1 for z in range(p.shape[0])]
+            if p.ndim == 3
+            else [object_metrics(p, t).f1]
+        )
     edited_set = {int(z) for z in edited}
     scored = [s.index for s in report.slices if s.index not in edited_set]
     scored = scored or [s.index for s in report.slices]
@@ -89,8 +89,9 @@ def evaluate(
     mean = np.mean([columns[z] for z in scored], axis=0)
     rows.append(["mean", f"{len(scored)} slices", *(f"{v:.4f}" for v in mean)])
     note = "; ".join(n for n in (pred_note, truth_note) if n)
-    return Evaluation(header, rows, dict(zip(names, mean[:count].tolist(), strict=True)), scored,
-                      note)
+    return Evaluation(
+        header, rows, dict(zip(names, mean[:count].tolist(), strict=True)), scored, note
+    )
 
 
 def write_csv(path: str | os.PathLike, rows: Sequence[Sequence[object]]) -> Path:
@@ -193,8 +194,10 @@ class RetrainReport:
             self.best_dice = max(update.val_dice, self.best_dice or update.val_dice)
         left = self.elapsed_s / max(self.iteration, 1) * (self.total - self.iteration)
         dice = "" if self.last_dice is None else f" · held-back Dice {self.last_dice:.3f}"
-        return (f"Iteration {self.iteration}/{self.total} · loss {update.loss:.4f}{dice}"
-                f" · ~{left:.0f} s left")
+        return (
+            f"Iteration {self.iteration}/{self.total} · loss {update.loss:.4f}{dice}"
+            f" · ~{left:.0f} s left"
+        )
 
     @property
     def loss(self) -> float | None:

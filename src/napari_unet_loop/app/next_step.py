@@ -37,13 +37,25 @@ def next_step(state: LoopState) -> NextStep:
         return NextStep(SEGMENT, "① Segment: choose a model and press Segment.")
     if state.edited and not state.retrained:
         slices = "slice" if state.edited == 1 else "slices"
-        return NextStep(CORRECT, f"② Press Retrain to learn from your {state.edited} corrected "
-                                 f"{slices} (or correct more first).")
+        return NextStep(
+            CORRECT,
+            f"② Press Retrain to learn from your {state.edited} corrected "
+            f"{slices} (or correct more first).",
+        )
     if state.truth is not None:
-        return NextStep(MEASURE, f"③ Measure: Dice of '{seg}' against '{state.truth}'; to raise "
-                                 "it, correct slices and Retrain again.")
+        return NextStep(
+            MEASURE,
+            f"③ Measure: Dice of '{seg}' against '{state.truth}'; to raise "
+            "it, correct slices and Retrain again.",
+        )
     if state.retrained:
-        return NextStep(CORRECT, "② Correct the next slice ('Correct next' lists where) and "
-                                 "Retrain again, or ④ Batch-segment your files.")
-    return NextStep(CORRECT, f"② Paint corrections into '{seg}' with the brush ('Correct next' "
-                             "lists where), then press Retrain.")
+        return NextStep(
+            CORRECT,
+            "② Correct the next slice ('Correct next' lists where) and "
+            "Retrain again, or ④ Batch-segment your files.",
+        )
+    return NextStep(
+        CORRECT,
+        f"② Paint corrections into '{seg}' with the brush ('Correct next' "
+        "lists where), then press Retrain.",
+    )

@@ -41,7 +41,7 @@ class SegmentResult:
     """Filled slice by slice by the worker: after Cancel it holds the slices already done."""
 
     model: Model | None = None
-    scale: float = 1.0  # the factor slices were resized by for the network (core.scale)
+    scale: float = 1.0  # the factor slices were resized by for the network (core.inference.scale)
     planes: list[np.ndarray] = field(default_factory=list)  # labels of each slice done
     foregrounds: list[np.ndarray] = field(default_factory=list)  # 1 - P(first class)
     unsure: list[np.ndarray] = field(default_factory=list)  # float32, 0 sure .. 1 unsure
@@ -85,7 +85,11 @@ def segment(
         model.provenance, _scale_source(request), request.diameter
     )
     events = iter_predict(
-        data, model, device=request.device, rgb=request.rgb, scale=factor,
+        data,
+        model,
+        device=request.device,
+        rgb=request.rgb,
+        scale=factor,
         precision=request.precision,
         keep_probabilities=request.probabilities or request.instances or request.uncertainty,
     )

@@ -87,8 +87,10 @@ class SwapHint:
     def text(self, invert: bool) -> str:
         action = "unticking" if invert else "ticking"
         why = "" if invert else " (the ground truth's high value is probably the background)"
-        return (f"Classes look swapped: {action} 'swap classes' gives mean Dice "
-                f"{self.swapped:.3f} instead of {self.current:.3f}{why}.")
+        return (
+            f"Classes look swapped: {action} 'swap classes' gives mean Dice "
+            f"{self.swapped:.3f} instead of {self.current:.3f}{why}."
+        )
 
 
 def swap_hint(current: dict[str, float], swapped: dict[str, float]) -> SwapHint | None:
@@ -97,8 +99,9 @@ def swap_hint(current: dict[str, float], swapped: dict[str, float]) -> SwapHint 
     return SwapHint(now, other) if other - now > SWAP_MARGIN else None
 
 
-def score(pred: np.ndarray, truth: np.ndarray, class_names: Sequence[str], *, invert: bool,
-          **kwargs: Any) -> tuple[Any, SwapHint | None]:
+def score(
+    pred: np.ndarray, truth: np.ndarray, class_names: Sequence[str], *, invert: bool, **kwargs: Any
+) -> tuple[Any, SwapHint | None]:
     """``loop.evaluate``, plus a :class:`SwapHint` for two-valued ground truth whose classes
     are read the wrong way round."""
     from ..core.evaluation.labelmap import distinct_values

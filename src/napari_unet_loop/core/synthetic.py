@@ -46,9 +46,7 @@ def _voronoi_cells(rng: np.random.Generator, zyx: tuple[int, int, int]) -> np.nd
     extent = np.array([depth + 2 * margin, y + 2 * margin, x + 2 * margin])
     count = max(int(np.prod(extent) / _CELL_SIZE**3 * 1.4), 4)
     seeds = rng.uniform(0.0, 1.0, (count, 3)) * extent - margin
-    warp = [
-        _WARP * _smooth_noise(rng, (z, y, x), (1.0, 10.0, 10.0)) for _ in range(2)
-    ]
+    warp = [_WARP * _smooth_noise(rng, (z, y, x), (1.0, 10.0, 10.0)) for _ in range(2)]
     zz, yy, xx = np.meshgrid(
         np.arange(z, dtype=np.float32) * _SLICE_STEP,
         np.arange(y, dtype=np.float32),

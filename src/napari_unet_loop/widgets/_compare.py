@@ -44,8 +44,10 @@ class CompareToggle(QPushButton):
     ) -> None:
         super().__init__(f"A/B: previous model ({KEY})")
         self.setCheckable(True)
-        self.setToolTip("Show the previous model version's segmentation of this slice instead "
-                        "of the current one; press again to go back.")
+        self.setToolTip(
+            "Show the previous model version's segmentation of this slice instead "
+            "of the current one; press again to go back."
+        )
         self._viewer, self._session, self._layers, self._say = viewer, session, layers, say
         self._done: set[tuple[int, int]] = set()  # (id of the model, slice) already shown
         self._worker = None
@@ -85,8 +87,15 @@ class CompareToggle(QPushButton):
                     self._show(labels, True)
 
         self._worker = start_worker(
-            predict_slices, image.data, previous.model, [z], rgb=image.rgb, stack=labels.ndim == 3,
-            description="A/B", viewer=self._viewer, on_yield=write,
+            predict_slices,
+            image.data,
+            previous.model,
+            [z],
+            rgb=image.rgb,
+            stack=labels.ndim == 3,
+            description="A/B",
+            viewer=self._viewer,
+            on_yield=write,
             on_finish=lambda: setattr(self, "_worker", None),
         )
 
@@ -101,8 +110,12 @@ class CompareToggle(QPushButton):
         self._done.clear()
         # Marked as a prediction (META_KEY), so it is never offered as ground truth.
         return self._viewer.add_labels(
-            np.zeros(labels.data.shape, labels.data.dtype), name=name, scale=labels.scale,
-            translate=labels.translate, visible=False, opacity=labels.opacity,
+            np.zeros(labels.data.shape, labels.data.dtype),
+            name=name,
+            scale=labels.scale,
+            translate=labels.translate,
+            visible=False,
+            opacity=labels.opacity,
             metadata={META_KEY: {"compare": True}},
         )
 
@@ -111,10 +124,15 @@ class CompareToggle(QPushButton):
         labels.visible = not previous or layer is None
         if layer is not None:
             layer.visible = previous
-        version = self._session.previous if previous else self._session.versions[
-            self._session.current_index]
-        self._say(f"{'B' if previous else 'A'}: '{version.label}'" + (
-            " (previous model); press again for the current one." if previous else "."))
+        version = (
+            self._session.previous
+            if previous
+            else self._session.versions[self._session.current_index]
+        )
+        self._say(
+            f"{'B' if previous else 'A'}: '{version.label}'"
+            + (" (previous model); press again for the current one." if previous else ".")
+        )
 
     def _back(self, labels: Labels | None) -> None:
         """Unchecked again, the current segmentation on show."""

@@ -72,22 +72,28 @@ class CurveChart(QWidget):
         loss_max = max((v for _, v in curve.loss), default=1.0) or 1.0
         last = curve.loss[-1][1] if curve.loss else None
         dice = curve.dice[-1][1] if curve.dice else None
-        legend = [(LOSS_COLOUR, "loss" if last is None else f"loss {last:.3f}"),
-                  (DICE_COLOUR, "held-back Dice" if dice is None else f"held-back Dice {dice:.3f}")]
+        legend = [
+            (LOSS_COLOUR, "loss" if last is None else f"loss {last:.3f}"),
+            (DICE_COLOUR, "held-back Dice" if dice is None else f"held-back Dice {dice:.3f}"),
+        ]
         x = 6.0
         for colour, label in legend:
             painter.setPen(colour)
             painter.drawText(QPointF(x, 13), label)
             x += painter.fontMetrics().horizontalAdvance(label) + 14
         total = max(curve.total, curve.loss[-1][0] if curve.loss else 1, 1)
-        for colour, points, top in ((LOSS_COLOUR, curve.loss, loss_max),
-                                    (DICE_COLOUR, curve.dice, 1.0)):
+        for colour, points, top in (
+            (LOSS_COLOUR, curve.loss, loss_max),
+            (DICE_COLOUR, curve.dice, 1.0),
+        ):
             if not points:
                 continue
             path = QPainterPath()
             for i, (it, value) in enumerate(points):
-                point = QPointF(box.left() + box.width() * it / total,
-                                box.bottom() - box.height() * min(max(value / top, 0.0), 1.0))
+                point = QPointF(
+                    box.left() + box.width() * it / total,
+                    box.bottom() - box.height() * min(max(value / top, 0.0), 1.0),
+                )
                 path.moveTo(point) if i == 0 else path.lineTo(point)
             painter.setPen(QPen(colour, 1.5, Qt.PenStyle.SolidLine))
             painter.drawPath(path)

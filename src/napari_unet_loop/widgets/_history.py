@@ -84,9 +84,10 @@ class ModelHistory(QWidget):
         if self._session.model is None:
             self._say("No model to save yet: run Segment or Retrain first.")
             return
-        path = self.save_edit.text().strip() or QFileDialog.getSaveFileName(
-            self, "Save model", "", "Model (*.safetensors)"
-        )[0]
+        path = (
+            self.save_edit.text().strip()
+            or QFileDialog.getSaveFileName(self, "Save model", "", "Model (*.safetensors)")[0]
+        )
         if not path:
             return
         try:

@@ -174,8 +174,10 @@ class TruthChooser(LayerChooser):
         return [
             Candidate(layer.name, layer.data, isinstance(layer, Labels))
             for layer in self._viewer.layers
-            if isinstance(layer, (Labels, Image)) and layer is not pred
-            and not getattr(layer, "rgb", False) and not layer.multiscale
+            if isinstance(layer, (Labels, Image))
+            and layer is not pred
+            and not getattr(layer, "rgb", False)
+            and not layer.multiscale
             and META_KEY not in layer.metadata  # Segment's results are predictions
         ]
 

@@ -118,8 +118,10 @@ class WorkerPanel(QWidget):
         self._set_running(True)
         self._uses = uses
         self._worker = start_worker(
-            job, *args,
-            description=description, viewer=self._viewer,
+            job,
+            *args,
+            description=description,
+            viewer=self._viewer,
             on_yield=self._when_alive(yielded),
             on_done=on_done and self._when_alive(on_done),
             on_error=self._when_alive(on_error or failed),

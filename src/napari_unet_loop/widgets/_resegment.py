@@ -49,8 +49,17 @@ def start_resegment(
 
     say(f"{before}Re-segmenting {what}…")
     return start_worker(
-        predict_slices, image.data, session.model, slices, rgb=image.rgb,
-        stack=labels.ndim == 3, description="Re-segment", viewer=viewer, total=lambda item: item[1],
-        step=lambda item: item[0], on_yield=write,
-        on_done=lambda _: say(f"{before}Re-segmented {what}."), on_finish=on_finish,
+        predict_slices,
+        image.data,
+        session.model,
+        slices,
+        rgb=image.rgb,
+        stack=labels.ndim == 3,
+        description="Re-segment",
+        viewer=viewer,
+        total=lambda item: item[1],
+        step=lambda item: item[0],
+        on_yield=write,
+        on_done=lambda _: say(f"{before}Re-segmented {what}."),
+        on_finish=on_finish,
     )

@@ -80,12 +80,19 @@ def make_job(
     model = current_model(session, labels)
     slices = session.edited_slices(labels.name)
     images, targets = training_pairs(
-        image.data, labels.data, slices, num_classes=model.num_classes,
-        painted=track_edits(labels, session).painted(), sparse=sparse,
+        image.data,
+        labels.data,
+        slices,
+        num_classes=model.num_classes,
+        painted=track_edits(labels, session).painted(),
+        sparse=sparse,
     )
     # The scale Segment used for this layer: the round trains at the model's own scale.
     scale = float((labels.metadata.get(META_KEY) or {}).get("scale", 1.0))
     return RetrainJob(
-        labels, image, slices, "sparse" if sparse else "dense",
+        labels,
+        image,
+        slices,
+        "sparse" if sparse else "dense",
         (model, images, targets, context_slices(image, labels, slices), settings, scale),
     )

@@ -13,7 +13,7 @@ def two_line_header(text: str) -> str:
     """``Dice background`` → ``Dice\\nbackground`` (a narrow column shows it whole)."""
     for prefix in _METRIC_PREFIXES:
         if text.startswith(prefix):
-            return f"{prefix.rstrip()}\n{text[len(prefix):]}"
+            return f"{prefix.rstrip()}\n{text[len(prefix) :]}"
     return text.replace(" ", "\n", 1)
 
 

@@ -69,7 +69,8 @@ def input_files(text: str) -> list[Path]:
         if path.is_dir():
             # A folder's earlier outputs are not inputs, so re-running into it is harmless.
             files += sorted(
-                p for p in path.iterdir()
+                p
+                for p in path.iterdir()
                 if p.suffix.lower() in TIFF_SUFFIXES
                 and not p.name.endswith((FORMATS["TIFF"], FORMATS["OME-TIFF"]))
             )
@@ -85,8 +86,14 @@ def input_files(text: str) -> list[Path]:
 
 
 def _batch(
-    files: list[Path], folder: Path, source: str | None, ready: Model | None, device: str,
-    instances: bool, suffix: str, precision: str = "auto",
+    files: list[Path],
+    folder: Path,
+    source: str | None,
+    ready: Model | None,
+    device: str,
+    instances: bool,
+    suffix: str,
+    precision: str = "auto",
 ) -> Generator[Any, None, Model]:
     """Worker: load the model once, stream every file through it, say when each is done."""
     from ..core.inference.batch import iter_segment_file
@@ -142,8 +149,14 @@ class BatchWidget(WorkerPanel):
         form.addRow("device", self.device_combo)
         form.addRow("precision", self.precision_combo)
         form.addRow("format", self.format_combo)
-        for widget in (self.instances_check, self.button_row(), self.status,
-                       QLabel("Finished outputs"), self.outputs, self.open_button):
+        for widget in (
+            self.instances_check,
+            self.button_row(),
+            self.status,
+            QLabel("Finished outputs"),
+            self.outputs,
+            self.open_button,
+        ):
             form.addRow(widget)
 
     def _browse_files(self) -> None:
@@ -182,8 +195,15 @@ class BatchWidget(WorkerPanel):
         self.say(f"Segmenting {len(files)} file(s)…")
         # A cancelled or failed file is discarded by LabelWriter: no half-written output.
         self.start(
-            _batch, files, folder, source, ready, device, self.instances_check.isChecked(),
-            FORMATS[self.format_combo.currentText()], self.precision_combo.currentText(),
+            _batch,
+            files,
+            folder,
+            source,
+            ready,
+            device,
+            self.instances_check.isChecked(),
+            FORMATS[self.format_combo.currentText()],
+            self.precision_combo.currentText(),
             description="Batch segment",
             total=lambda item: getattr(item, "total", None),
             step=lambda item: getattr(item, "done", None),
@@ -232,4 +252,3 @@ class BatchWidget(WorkerPanel):
                     self.refuse(f"Cannot open {path.name}: {exc}")
                     continue
                 self._viewer.add_labels(data, name=name, scale=scale)
-

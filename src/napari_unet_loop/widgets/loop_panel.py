@@ -29,22 +29,34 @@ def _factories() -> dict[str, Callable[[Viewer], QWidget]]:
     from .retrain_widget import RetrainWidget
     from .segment_widget import SegmentWidget
 
-    return {SEGMENT: SegmentWidget, CORRECT: RetrainWidget, MEASURE: MetricsWidget,
-            BATCH: BatchWidget}
+    return {
+        SEGMENT: SegmentWidget,
+        CORRECT: RetrainWidget,
+        MEASURE: MetricsWidget,
+        BATCH: BatchWidget,
+    }
 
 
 def loop_state(viewer: Viewer, session) -> LoopState:
     """The facts the next step depends on, read from the viewer's layers and the session."""
     layers = list(viewer.layers)
-    segs = [x for x in layers if isinstance(x, Labels) and META_KEY in x.metadata
-            and not x.metadata[META_KEY].get("compare")]  # A/B's layer is no new result
+    segs = [
+        x
+        for x in layers
+        if isinstance(x, Labels)
+        and META_KEY in x.metadata
+        and not x.metadata[META_KEY].get("compare")
+    ]  # A/B's layer is no new result
     seg = segs[-1] if segs else None
     truth = None
     if seg is not None:
         candidates = [
-            Candidate(x.name, x.data, isinstance(x, Labels)) for x in layers
-            if isinstance(x, (Labels, Image)) and META_KEY not in x.metadata
-            and not getattr(x, "rgb", False) and not x.multiscale
+            Candidate(x.name, x.data, isinstance(x, Labels))
+            for x in layers
+            if isinstance(x, (Labels, Image))
+            and META_KEY not in x.metadata
+            and not getattr(x, "rgb", False)
+            and not x.multiscale
         ]
         name = pick_truth(candidates, tuple(seg.data.shape))
         truth = next((c.name for c in candidates if c.name == name and is_truth_like(c)), None)

@@ -90,9 +90,16 @@ class MetricsWidget(QWidget):
         export.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        for widget in (self.instances_check, self.invert_check, self.swap_hint, self.swap_button,
-                       self.status, self.table,
-                       QLabel("mean Dice per round of corrections"), self.history_table):
+        for widget in (
+            self.instances_check,
+            self.invert_check,
+            self.swap_hint,
+            self.swap_button,
+            self.status,
+            self.table,
+            QLabel("mean Dice per round of corrections"),
+            self.history_table,
+        ):
             layout.addWidget(widget)
         layout.addLayout(export)
 
@@ -123,8 +130,10 @@ class MetricsWidget(QWidget):
         if switched:
             self.pred_combo.setCurrentText(made[-1])
         pred, truth = self.pred_combo.layer(), self.truth_combo.layer()
-        fits = truth is not None and truth is not pred and (
-            pred is None or truth.data.shape == pred.data.shape
+        fits = (
+            truth is not None
+            and truth is not pred
+            and (pred is None or truth.data.shape == pred.data.shape)
         )
         if switched or not fits:
             self.truth_combo.choose()
@@ -190,12 +199,18 @@ class MetricsWidget(QWidget):
         versions = self._session.versions
         version = versions[self._session.current_index] if versions else None
         # Copies, so painting during the computation cannot tear the arrays being scored.
-        handlers = {"returned": lambda result: self._show(*result, version, truth.name),
-                    "errored": self._failed, "finished": self._finished}
+        handlers = {
+            "returned": lambda result: self._show(*result, version, truth.name),
+            "errored": self._failed,
+            "finished": self._finished,
+        }
         self._worker = thread_worker(score, start_thread=False, connect=handlers)(
-            np.array(pred.data), np.array(truth.data), self._class_names(pred),
+            np.array(pred.data),
+            np.array(truth.data),
+            self._class_names(pred),
             edited=self._session.edited_slices(pred.name),
-            invert=self.invert_check.isChecked(), instances=self.instances_check.isChecked(),
+            invert=self.invert_check.isChecked(),
+            instances=self.instances_check.isChecked(),
         )
         self._worker.start()
 
@@ -212,8 +227,9 @@ class MetricsWidget(QWidget):
             message = str(exc) if isinstance(exc, UnetLoopError) else f"{type(exc).__name__}: {exc}"
             self._say(message)
 
-    def _show(self, ev: Evaluation, hint: SwapHint | None, version: ModelVersion | None,
-              truth: str) -> None:
+    def _show(
+        self, ev: Evaluation, hint: SwapHint | None, version: ModelVersion | None, truth: str
+    ) -> None:
         if not viewer_alive(self._viewer):
             return
         self.evaluation = ev
@@ -237,9 +253,10 @@ class MetricsWidget(QWidget):
         if ev is None:
             self._say("Nothing to export yet: choose a prediction and a ground truth.")
             return
-        path = self.csv_edit.text().strip() or QFileDialog.getSaveFileName(
-            self, "Export metrics", "", "CSV (*.csv)"
-        )[0]
+        path = (
+            self.csv_edit.text().strip()
+            or QFileDialog.getSaveFileName(self, "Export metrics", "", "CSV (*.csv)")[0]
+        )
         if not path:
             return
         history = [RoundHistory.header(list(ev.mean_dice)), *self._history_rows]

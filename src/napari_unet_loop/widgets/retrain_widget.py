@@ -1,10 +1,11 @@
 """Correct and Retrain dock widget: one round of the loop on every slice the user corrected.
 
-A round (``core.rounds``) holds back part of the corrections, stops when they stop improving
-and is adopted only when it beats the current model on them; a round that does not is listed in
-the history but the current model stays. Stop discards the round. After an adopted round the
-current slice is re-segmented at once (never an edited slice); the other unedited slices on
-request. "Correct next" lists the unedited slices the model is least sure of.
+A round (``core.training.rounds``) holds back part of the corrections, stops when they stop
+improving and is adopted only when it beats the current model on them; a round that does not
+is listed in the history but the current model stays. Stop discards the round. After an
+adopted round the current slice is re-segmented at once (never an edited slice); the other
+unedited slices on request. "Correct next" lists the unedited slices the model is least sure
+of.
 """
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ class RetrainWidget(QWidget):
         self.iterations = QSpinBox()
         self.iterations.setRange(0, 100_000)
         self.iterations.setSpecialValueText("auto")  # 0: sized by the corrected area
-        self.iterations.setToolTip("auto: more corrections, more iterations; stops early when "
-                                   "the held-back corrections stop improving")
+        self.iterations.setToolTip(
+            "auto: more corrections, more iterations; stops early when "
+            "the held-back corrections stop improving"
+        )
         self.precision_combo = make_precision_combo()
         self.retrain_button, self.stop_button = QPushButton("Retrain"), QPushButton("Stop")
         self.resegment_button = QPushButton("Re-segment all unedited slices")
@@ -82,8 +85,10 @@ class RetrainWidget(QWidget):
         self.models = ModelHistory(self._session, self._say)
         self.suggestions = Suggestions(napari_viewer, self._session)
         self.compare = CompareToggle(
-            napari_viewer, self._session,
-            lambda: (self.labels_combo.layer(), self.image_combo.layer()), self._say,
+            napari_viewer,
+            self._session,
+            lambda: (self.labels_combo.layer(), self.image_combo.layer()),
+            self._say,
         )
 
         form = QFormLayout()
@@ -96,8 +101,15 @@ class RetrainWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.edited_label)
         layout.addLayout(form)
-        for widget in (row(self.retrain_button, self.stop_button), self.status, self.curve,
-                       self.resegment_button, self.suggestions, self.models, self.compare):
+        for widget in (
+            row(self.retrain_button, self.stop_button),
+            self.status,
+            self.curve,
+            self.resegment_button,
+            self.suggestions,
+            self.models,
+            self.compare,
+        ):
             layout.addWidget(widget)
         self.labels_combo.currentTextChanged.connect(self._labels_chosen)
         self.retrain_button.clicked.connect(self.retrain)
@@ -115,7 +127,7 @@ class RetrainWidget(QWidget):
 
     @property
     def settings(self) -> RoundSettings:
-        """What a round runs (the iterations field may fix them). ``core.rounds`` imports
+        """What a round runs (the iterations field may fix them). ``core.training.rounds`` imports
         torch, seconds on first use: it is read at the first Retrain, not as the dock opens."""
         if self._settings is None:
             from ..core.training.rounds import DEFAULT_ROUND
@@ -171,7 +183,8 @@ class RetrainWidget(QWidget):
         edited = self._session.edited_slices(labels.name) if labels is not None else []
         self.suggestions.refresh()
         self.edited_label.setText(
-            f"Edited slices: {', '.join(map(str, edited))}" if edited
+            f"Edited slices: {', '.join(map(str, edited))}"
+            if edited
             else "Edited slices: none yet (paint corrections with the brush)"
         )
 
@@ -186,8 +199,11 @@ class RetrainWidget(QWidget):
             settings = with_iterations(settings, self.iterations.value())
         try:
             self._job = make_job(
-                self._session, self.labels_combo.layer(), self.image_combo.layer(),
-                sparse=self.mode_combo.currentText() == "sparse", settings=settings,
+                self._session,
+                self.labels_combo.layer(),
+                self.image_combo.layer(),
+                sparse=self.mode_combo.currentText() == "sparse",
+                settings=settings,
             )
         except UnetLoopError as exc:
             self._say(str(exc))
@@ -200,8 +216,12 @@ class RetrainWidget(QWidget):
         self.curve.start()
         self._targets = (self._job.labels, self._job.image)
         self._worker = start_worker(
-            retrain, *self._job.args, description="Retrain", viewer=self._viewer,
-            total=lambda u: getattr(u, "total", None), step=lambda u: getattr(u, "iteration", None),
+            retrain,
+            *self._job.args,
+            description="Retrain",
+            viewer=self._viewer,
+            total=lambda u: getattr(u, "total", None),
+            step=lambda u: getattr(u, "iteration", None),
             on_yield=self._progress,
             on_error=lambda exc: self._say(f"Retrain failed: {exc}"),
             on_finish=self._training_finished,
@@ -297,6 +317,12 @@ class RetrainWidget(QWidget):
         self._set_running(True)
         self._targets = (labels, image)
         self._worker = start_resegment(
-            self._viewer, self._session, labels, image, slices,
-            say=self._say, on_finish=self._idle, before=before,
+            self._viewer,
+            self._session,
+            labels,
+            image,
+            slices,
+            say=self._say,
+            on_finish=self._idle,
+            before=before,
         )

@@ -82,8 +82,12 @@ class SegmentWidget(WorkerPanel):
         form.addRow("precision", self.precision_combo)
         form.addRow("scope", self.scope_combo)
         form.addRow("object diameter", self.diameter)
-        for widget in (self.instances_check, self.probabilities_check, self.uncertainty_check,
-                       self.button_row()):
+        for widget in (
+            self.instances_check,
+            self.probabilities_check,
+            self.uncertainty_check,
+            self.button_row(),
+        ):
             form.addRow(widget)
         form.addRow(self.status)
 
@@ -100,9 +104,17 @@ class SegmentWidget(WorkerPanel):
             z = current_slice(self._viewer, image)
         source, ready = self.model_picker.source()
         return SegmentRequest(
-            image, shape, image.rgb, z, source, ready, device,
-            self.instances_check.isChecked(), self.probabilities_check.isChecked(),
-            self.diameter.value() or None, self.uncertainty_check.isChecked(),
+            image,
+            shape,
+            image.rgb,
+            z,
+            source,
+            ready,
+            device,
+            self.instances_check.isChecked(),
+            self.probabilities_check.isChecked(),
+            self.diameter.value() or None,
+            self.uncertainty_check.isChecked(),
             self.precision_combo.currentText(),
         )
 
@@ -121,12 +133,16 @@ class SegmentWidget(WorkerPanel):
         self.say(f"Segmenting {request.image.name} ({scope_text(request.shape, request.z)})…")
         result = SegmentResult()
         self.start(
-            segment, request, data, result,
+            segment,
+            request,
+            data,
+            result,
             description=f"Segment {request.image.name}",
             total=lambda event: event.total,
             step=lambda event: event.done,
             on_done=lambda result: self._finished(request, result),
-            on_abort=lambda: self._cancelled(request, result), uses=(request.image,),
+            on_abort=lambda: self._cancelled(request, result),
+            uses=(request.image,),
         )
 
     def _cancelled(self, request: SegmentRequest, result: SegmentResult) -> None:
@@ -213,8 +229,12 @@ class SegmentWidget(WorkerPanel):
             layer.features = features
             return layer
         layer = self._viewer.add_labels(
-            data, name=name, scale=request.image.scale, translate=request.image.translate,
-            metadata={META_KEY: metadata}, features=features,
+            data,
+            name=name,
+            scale=request.image.scale,
+            translate=request.image.translate,
+            metadata={META_KEY: metadata},
+            features=features,
         )
         track_edits(layer, self._session)
         return layer
@@ -236,6 +256,11 @@ class SegmentWidget(WorkerPanel):
             layer.data = data
             return
         self._viewer.add_image(
-            data, name=name, scale=request.image.scale, translate=request.image.translate,
-            colormap="magma", contrast_limits=(0.0, 1.0), opacity=0.6,
+            data,
+            name=name,
+            scale=request.image.scale,
+            translate=request.image.translate,
+            colormap="magma",
+            contrast_limits=(0.0, 1.0),
+            opacity=0.6,
         )

@@ -205,8 +205,10 @@ def test_report_to_dict_is_json_ready_and_table_has_rows():
     assert d["pooled"]["dice"]["fg"] == pytest.approx(64 / 65)
     assert d["mean_over_slices"]["dice"]["fg"] == 0.5
     assert d["per_slice"][1] == {
-        "slice": 1, "dice": {"bg": pytest.approx(126 / 127), "fg": 0.0},
-        "iou": {"bg": pytest.approx(63 / 64), "fg": 0.0}, "absent": [],
+        "slice": 1,
+        "dice": {"bg": pytest.approx(126 / 127), "fg": 0.0},
+        "iou": {"bg": pytest.approx(63 / 64), "fg": 0.0},
+        "absent": [],
     }
     assert d["counts"]["fn"]["fg"] == 1
     lines = r.format_table().splitlines()
@@ -331,8 +333,12 @@ def test_object_metrics_empty_cases():
     one = empty.copy()
     one[2:4, 2:4] = 1
     both_empty = object_metrics(empty, empty)
-    assert (both_empty.precision, both_empty.recall, both_empty.f1,
-            both_empty.average_precision) == (1.0, 1.0, 1.0, 1.0)
+    assert (
+        both_empty.precision,
+        both_empty.recall,
+        both_empty.f1,
+        both_empty.average_precision,
+    ) == (1.0, 1.0, 1.0, 1.0)
     for pred, truth in ((one, empty), (empty, one)):
         s = object_metrics(pred, truth)
         assert (s.precision, s.recall, s.f1, s.average_precision) == (0.0, 0.0, 0.0, 0.0)

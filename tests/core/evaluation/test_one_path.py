@@ -34,8 +34,10 @@ FOREGROUND = (0.75 + 0.75 + 1.0) / 3
 
 
 def _pooled() -> ConfusionCounts:
-    return sum((confusion_counts(p, t, 4) for p, t in zip(PRED, TRUTH, strict=True)),
-               ConfusionCounts.zeros(4))
+    return sum(
+        (confusion_counts(p, t, 4) for p, t in zip(PRED, TRUTH, strict=True)),
+        ConfusionCounts.zeros(4),
+    )
 
 
 def test_counts_by_hand():
@@ -90,8 +92,9 @@ def test_unlabelled_pixels_are_left_out_of_validation():
 
     label = np.full((2, 4), IGNORE_INDEX, np.int16)
     label[0, 0] = 0  # the only labelled pixel, predicted right; class 1 absent: 1.0
-    score = train._validation_dice(Wrong(), [(np.zeros((2, 4), np.float32), label)], 2,
-                                   torch.device("cpu"), None)
+    score = train._validation_dice(
+        Wrong(), [(np.zeros((2, 4), np.float32), label)], 2, torch.device("cpu"), None
+    )
     assert score == 1.0
 
 

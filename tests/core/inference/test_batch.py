@@ -39,8 +39,7 @@ def test_probabilities_hold_one_plane_per_class_and_slice(model, image, tmp_path
 
 def test_closing_midway_leaves_no_output(model, image, tmp_path):
     tifffile.imwrite(tmp_path / "in.tif", image, photometric="minisblack")
-    events = iter_segment_file(tmp_path / "in.tif", tmp_path / "l.tif", model=model,
-                               batch_size=1)
+    events = iter_segment_file(tmp_path / "in.tif", tmp_path / "l.tif", model=model, batch_size=1)
     next(events)
     events.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
@@ -62,9 +61,7 @@ def test_the_diameter_rescales_and_labels_come_back_on_the_input_grid(model, ima
     out = segment_file(image, tmp_path / "l.tif", model=model, diameter=20.0, instances=True)
     labels = read_image(out)
     assert labels.shape == image.shape
-    np.testing.assert_array_equal(
-        labels > 0, predict(image, model, scale=0.5).labels > 0
-    )
+    np.testing.assert_array_equal(labels > 0, predict(image, model, scale=0.5).labels > 0)
 
 
 def test_segmenting_a_stack_to_instances_never_repeats_an_id(model, image, tmp_path):

@@ -38,8 +38,13 @@ def test_blocks_give_the_whole_image_labels(model, rng, shape):
 
 def test_fixed_normalisation_gives_the_whole_image_labels_without_a_first_pass(rng, monkeypatch):
     monkeypatch.setattr(distributed, "_slice_parameters", None)  # a first pass would fail
-    model = new_model(["background", "membrane"], depth=2, base_channels=4, seed=3,
-                      normalization=Normalization(mode="scale", scale=255.0))
+    model = new_model(
+        ["background", "membrane"],
+        depth=2,
+        base_channels=4,
+        seed=3,
+        normalization=Normalization(mode="scale", scale=255.0),
+    )
     image = rng.integers(0, 255, (2, 100, 120), dtype=np.uint8)
     labels = distributed.segment_dask(da.from_array(image), model, chunk_size=48, halo=32)
     np.testing.assert_array_equal(labels.compute(), predict(image, model).labels)
@@ -61,19 +66,26 @@ def test_a_cluster_of_two_processes_gives_the_single_process_result(model, rng, 
     model_path = save_model(model, tmp_path / "tiny.safetensors")
     single = segment_file(tmp_path / "stack.tif", tmp_path / "single.tif", model=model_path)
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                     dashboard_address=None) as cluster,
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
         Client(cluster) as client,
     ):
         out = segment_file(
-            tmp_path / "stack.tif", tmp_path / "cluster.zarr", model=model_path,
-            scheduler=cluster.scheduler_address, chunk_size=64,
+            tmp_path / "stack.tif",
+            tmp_path / "cluster.zarr",
+            model=model_path,
+            scheduler=cluster.scheduler_address,
+            chunk_size=64,
         )
         held = client.run(distributed.loaded_models)
     np.testing.assert_array_equal(read_image(out / "labels/classes"), read_image(single))
     assert len(held) == 2 and all(len(keys) == 1 for keys in held.values())
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "cluster.zarr", "single.tif", "stack.tif", "tiny.safetensors"
+        "cluster.zarr",
+        "single.tif",
+        "stack.tif",
+        "tiny.safetensors",
     ]
 
 
@@ -83,9 +95,15 @@ def test_scheduler_errors_are_one_line(model, tmp_path):
         dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
         pytest.raises(InputError, match="cannot reach the dask scheduler"),
     ):
-        segment_file(tmp_path / "stack.tif", tmp_path / "out.tif", model=model,
-                     scheduler="tcp://127.0.0.1:1")
+        segment_file(
+            tmp_path / "stack.tif", tmp_path / "out.tif", model=model, scheduler="tcp://127.0.0.1:1"
+        )
     with pytest.raises(InputError, match="not available with a scheduler"):
-        segment_file(tmp_path / "stack.tif", tmp_path / "out.tif", model=model,
-                     scheduler="local", instances=True)
+        segment_file(
+            tmp_path / "stack.tif",
+            tmp_path / "out.tif",
+            model=model,
+            scheduler="local",
+            instances=True,
+        )
     assert not (tmp_path / "out.tif").exists()

@@ -149,8 +149,9 @@ def test_read_only_input_is_not_touched():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         result = predict(image, model, device="cpu")
-    np.testing.assert_allclose(result.probabilities, whole_slice_probabilities(model, image),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        result.probabilities, whole_slice_probabilities(model, image), atol=1e-6
+    )
 
 
 def test_each_slice_is_normalised_on_its_own():
@@ -248,8 +249,9 @@ def test_tiles_of_several_slices_share_a_batch():
 )
 def test_slices_are_read_lazily_and_released_in_order(shape, batch_size, most_held):
     stack = RecordingStack(smooth_image(shape))
-    items = iter_predict(stack, tiny_model(), device="cpu", tile_size=32, halo=4,
-                         batch_size=batch_size)
+    items = iter_predict(
+        stack, tiny_model(), device="cpu", tile_size=32, halo=4, batch_size=batch_size
+    )
     assert stack.reads == []
     indices = []
     for item in items:
@@ -264,8 +266,11 @@ def test_slices_are_read_lazily_and_released_in_order(shape, batch_size, most_he
 def test_progress_counts_tiles_and_probabilities_can_be_skipped():
     stack = smooth_image((3, 40, 40))
     model = tiny_model()
-    items = list(iter_predict(stack, model, device="cpu", tile_size=32, halo=4, batch_size=3,
-                              keep_probabilities=False))
+    items = list(
+        iter_predict(
+            stack, model, device="cpu", tile_size=32, halo=4, batch_size=3, keep_probabilities=False
+        )
+    )
     progress = [item for item in items if isinstance(item, Progress)]
     slices = [item for item in items if isinstance(item, SlicePrediction)]
     assert progress[-1] == Progress(12, 12)
@@ -274,16 +279,24 @@ def test_progress_counts_tiles_and_probabilities_can_be_skipped():
     full = predict(stack, model, device="cpu", tile_size=32, halo=4)
     np.testing.assert_array_equal(np.stack([s.labels for s in slices]), full.labels)
     seen = []
-    predict(stack, model, device="cpu", tile_size=32, halo=4, batch_size=5,
-            progress=lambda done, total: seen.append((done, total)))
+    predict(
+        stack,
+        model,
+        device="cpu",
+        tile_size=32,
+        halo=4,
+        batch_size=5,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen == [(5, 12), (10, 12), (12, 12)]
 
 
 def test_closing_the_generator_stops_the_work():
     model = tiny_model()
     calls = record_forward_inputs(model)
-    items = iter_predict(smooth_image((6, 40, 40)), model, device="cpu", tile_size=32, halo=4,
-                         batch_size=1)
+    items = iter_predict(
+        smooth_image((6, 40, 40)), model, device="cpu", tile_size=32, halo=4, batch_size=1
+    )
     for _ in range(3):
         next(items)
     items.close()
@@ -296,8 +309,15 @@ def test_should_stop_cancels_between_batches():
     model = tiny_model()
     calls = record_forward_inputs(model)
     with pytest.raises(Cancelled):
-        predict(smooth_image((6, 40, 40)), model, device="cpu", tile_size=32, halo=4,
-                batch_size=2, should_stop=lambda: len(calls) >= 2)
+        predict(
+            smooth_image((6, 40, 40)),
+            model,
+            device="cpu",
+            tile_size=32,
+            halo=4,
+            batch_size=2,
+            should_stop=lambda: len(calls) >= 2,
+        )
     assert len(calls) == 2
 
 
@@ -309,8 +329,14 @@ def test_unavailable_device_is_an_error():
 
 @pytest.mark.parametrize(
     ("shape", "rgb"),
-    [((100,), None), ((2, 2, 20, 20, 3), None), ((2, 3, 40, 50), None), ((40, 50), True),
-     ((2, 40, 50, 3), False), ((0, 40), None)],
+    [
+        ((100,), None),
+        ((2, 2, 20, 20, 3), None),
+        ((2, 3, 40, 50), None),
+        ((40, 50), True),
+        ((2, 40, 50, 3), False),
+        ((0, 40), None),
+    ],
 )
 def test_unusable_shapes_are_input_errors(shape, rgb):
     with pytest.raises(InputError, match="shape"):

@@ -152,8 +152,9 @@ def test_a_tile_that_does_not_fit_alone_is_redone_smaller_with_the_same_result()
 def test_when_nothing_can_shrink_a_clear_error_is_raised():
     model = failing(long_sighted_model(), lambda _call, x: max(x.shape[-2:]) > 50)
     with pytest.warns(RuntimeWarning) as record, pytest.raises(DeviceMemoryError) as error:
-        predict(random_stack((150, 200)), model, device="cpu", tile_size=96, halo=HALO,
-                batch_size=4)
+        predict(
+            random_stack((150, 200)), model, device="cpu", tile_size=96, halo=HALO, batch_size=4
+        )
     assert messages(record) == [
         "out of GPU memory with 4 tiles of 96 px per batch; retrying with 2",
         "out of GPU memory with 2 tiles of 96 px per batch; retrying with 1",
@@ -168,8 +169,9 @@ def test_when_nothing_can_shrink_a_clear_error_is_raised():
 
 def test_other_runtime_errors_are_not_taken_for_out_of_memory():
     message = "CUDA error: an illegal memory access was encountered"
-    model = failing(long_sighted_model(), lambda _call, _x: True, error=RuntimeError,
-                    message=message)
+    model = failing(
+        long_sighted_model(), lambda _call, _x: True, error=RuntimeError, message=message
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(RuntimeError, match="illegal memory access"):

@@ -70,8 +70,9 @@ def test_factors_inside_the_dead_band_are_one_and_a_given_diameter_is_taken_as_i
 
 def test_automatic_factor_brings_large_objects_to_the_model_scale_but_not_small_images():
     provenance = {}
-    record_scale(provenance, [blobs(5, seed=s)[0] for s in range(3)],
-                 [blobs(5, seed=s)[1] for s in range(3)])
+    record_scale(
+        provenance, [blobs(5, seed=s)[0] for s in range(3)], [blobs(5, seed=s)[1] for s in range(3)]
+    )
     assert set(provenance["scale"]) == {"image_scale", "object_diameter"}
     large = blobs(15, side=512)[0]
     assert 0.2 <= automatic_factor(provenance, [large]) <= 0.5

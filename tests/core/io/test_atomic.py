@@ -19,12 +19,22 @@ def _old(path, data=b"x"):
 
 
 def test_leftovers_of_killed_runs_are_swept_and_nothing_else(tmp_path):
-    stale = [_old(tmp_path / ".labels.tif.abcd1234.tmp"),
-             _old(tmp_path / ".labels.zarr.k2j3h4g5.tmp", None),
-             _old(tmp_path / ".m.safetensors.x_y_z_12.tmp")]
+    stale = [
+        _old(tmp_path / ".labels.tif.abcd1234.tmp"),
+        _old(tmp_path / ".labels.zarr.k2j3h4g5.tmp", None),
+        _old(tmp_path / ".m.safetensors.x_y_z_12.tmp"),
+    ]
     # names that only look alike, a newer file, and one a running process holds
-    kept = [_old(tmp_path / n) for n in (".notes.txt.abcd1234.tmp", ".labels.tif.tmp", "a.tif",
-                                         ".labels.tif.abcd12345.tmp", ".held.tif.abcd1234.tmp")]
+    kept = [
+        _old(tmp_path / n)
+        for n in (
+            ".notes.txt.abcd1234.tmp",
+            ".labels.tif.tmp",
+            "a.tif",
+            ".labels.tif.abcd12345.tmp",
+            ".held.tif.abcd1234.tmp",
+        )
+    ]
     newer = tmp_path / ".new.tif.abcd1234.tmp"
     newer.write_bytes(b"x")
     with open(kept[-1]) as f:

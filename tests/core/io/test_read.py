@@ -34,8 +34,12 @@ def _files(folder: Path) -> list[str]:
 def _write_imagej(path, data, *, spacing=2.0, yx=(0.5, 0.25), rgb=False, compression=None):
     axes = ("ZYX" if data.ndim == 3 + rgb else "YX") + ("S" if rgb else "")
     tifffile.imwrite(
-        path, data, imagej=True, photometric="rgb" if rgb else "minisblack",
-        resolution=(1 / yx[1], 1 / yx[0]), compression=compression,
+        path,
+        data,
+        imagej=True,
+        photometric="rgb" if rgb else "minisblack",
+        resolution=(1 / yx[1], 1 / yx[0]),
+        compression=compression,
         metadata={"spacing": spacing, "unit": "um", "axes": axes},
     )
 
@@ -82,9 +86,11 @@ def test_ome_tiff_physical_sizes_become_scale(tmp_path, rng, compression):
     data = rng.integers(0, 4000, (4, 16, 20), dtype=np.uint16)
     path = tmp_path / "image.ome.tif"
     tifffile.imwrite(
-        path, data, ome=True, compression=compression,
-        metadata={"axes": "ZYX", "PhysicalSizeZ": 3.0, "PhysicalSizeY": 0.3,
-                  "PhysicalSizeX": 0.3},
+        path,
+        data,
+        ome=True,
+        compression=compression,
+        metadata={"axes": "ZYX", "PhysicalSizeZ": 3.0, "PhysicalSizeY": 0.3, "PhysicalSizeX": 0.3},
     )
     with read_stack(path) as stack:
         assert stack.scale == (3.0, 0.3, 0.3)
@@ -260,8 +266,7 @@ def test_isbi_volume_is_read_lazily():
 def test_folder_in_natural_order(tmp_path, rng):
     slices = {n: rng.integers(0, 255, (8, 10), dtype=np.uint8) for n in (1, 2, 10)}
     for n, image in slices.items():
-        tifffile.imwrite(tmp_path / f"slice{n}.tif", image, imagej=True,
-                         resolution=(4.0, 2.0))
+        tifffile.imwrite(tmp_path / f"slice{n}.tif", image, imagej=True, resolution=(4.0, 2.0))
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / ".hidden.tif").write_bytes(b"")
     assert [p.name for p in list_images(tmp_path)] == ["slice1.tif", "slice2.tif", "slice10.tif"]
@@ -295,8 +300,7 @@ def test_folder_with_a_mismatched_image_names_it(tmp_path, odd):
 
 def test_folder_with_a_stack_in_it_is_refused(tmp_path):
     tifffile.imwrite(tmp_path / "a.tif", np.zeros((8, 10), np.uint8))
-    tifffile.imwrite(tmp_path / "b.tif", np.zeros((2, 8, 10), np.uint8),
-                     photometric="minisblack")
+    tifffile.imwrite(tmp_path / "b.tif", np.zeros((2, 8, 10), np.uint8), photometric="minisblack")
     with pytest.raises(InputError, match=r"b\.tif.*2D images"):
         read_stack(tmp_path)
 

@@ -67,8 +67,7 @@ def test_ome_zarr_with_three_channels_is_rgb(tmp_path, rng):
     [((2, 1, 4, 8, 10), "tczyx", "one time point"), ((5, 4, 8, 10), "czyx", "channels")],
 )
 def test_unsupported_ome_layouts(tmp_path, shape, axes, match):
-    _ome(tmp_path / "x.zarr", np.zeros(shape, np.uint8), axes, [1.0] * len(shape),
-         version="0.4")
+    _ome(tmp_path / "x.zarr", np.zeros(shape, np.uint8), axes, [1.0] * len(shape), version="0.4")
     with pytest.raises(InputError, match=match):
         read_stack(tmp_path / "x.zarr")
 

@@ -36,7 +36,6 @@ def _assert_one_line_naming(error: pytest.ExceptionInfo, path: Path) -> None:
     assert "\n" not in message and str(path) in message
 
 
-
 @pytest.mark.parametrize(
     ("shape", "scale"), [((8, 10), (0.5, 0.25)), ((3, 8, 10), (2.0, 0.3, 0.3))]
 )
@@ -181,14 +180,16 @@ def test_output_in_read_only_folder_fails_on_open(tmp_path):
 
 def test_label_writer_checks_the_announced_shape(tmp_path):
     final = tmp_path / "labels.tif"
-    with pytest.raises(InputError, match="2 of 3 slices"), LabelWriter(
-        final, shape=(3, 8, 10)
-    ) as writer:
+    with (
+        pytest.raises(InputError, match="2 of 3 slices"),
+        LabelWriter(final, shape=(3, 8, 10)) as writer,
+    ):
         writer.write(np.ones((8, 10), np.uint8))
         writer.write(np.ones((8, 10), np.uint8))
-    with pytest.raises(InputError, match="expected"), LabelWriter(
-        final, shape=(3, 8, 10)
-    ) as writer:
+    with (
+        pytest.raises(InputError, match="expected"),
+        LabelWriter(final, shape=(3, 8, 10)) as writer,
+    ):
         writer.write(np.ones((8, 11), np.uint8))
     assert _files(tmp_path) == []
 

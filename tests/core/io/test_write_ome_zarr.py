@@ -28,7 +28,10 @@ def segmented(model, tmp_path):
     image = np.random.default_rng(0).integers(0, 255, (3, 40, 48), dtype=np.uint8)
     source = tmp_path / "cells.tif"
     tifffile.imwrite(
-        source, image, imagej=True, resolution=(1 / SCALE[2], 1 / SCALE[1]),
+        source,
+        image,
+        imagej=True,
+        resolution=(1 / SCALE[2], 1 / SCALE[1]),
         metadata={"spacing": SCALE[0], "unit": "um", "axes": "ZYX"},
     )
     reference = segment_file(source, tmp_path / "ref.tif", model=model)
@@ -82,7 +85,8 @@ def test_a_labels_layer_alone_is_a_label_image_root(tmp_path):
     path = write_labels(tmp_path / "seg.zarr", labels, scale=(0.5, 0.25))
     attrs = zarr.open_group(path, mode="r").attrs
     assert "image-label" in attrs and [a["name"] for a in attrs["multiscales"][0]["axes"]] == [
-        "y", "x"
+        "y",
+        "x",
     ]
     np.testing.assert_array_equal(read_image(path), labels)
     assert read_scale(path) == (0.5, 0.25)

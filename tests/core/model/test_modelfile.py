@@ -126,4 +126,3 @@ def test_pickle_file_is_never_unpickled(tmp_path):
 def test_unknown_name_lists_shipped_models():
     with pytest.raises(ModelFileError, match="unknown model 'no-such-model'"):
         resolve_model_path("no-such-model")
-

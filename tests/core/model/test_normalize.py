@@ -63,8 +63,10 @@ def test_a_tiny_range_is_stretched_not_flattened():
     assert out.min() == pytest.approx(0.0) and out.max() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("fields", [{"scale": 0}, {"scale": "abc"}, {"low": float("nan")},
-                                    {"high": True}, {"scale": -1.0}])
+@pytest.mark.parametrize(
+    "fields",
+    [{"scale": 0}, {"scale": "abc"}, {"low": float("nan")}, {"high": True}, {"scale": -1.0}],
+)
 def test_bad_fields_are_refused(fields):
     with pytest.raises(ValueError):
         Normalization(**fields)

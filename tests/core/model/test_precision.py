@@ -68,7 +68,7 @@ def test_auto_measures_once_and_caches_per_machine(auto, monkeypatch):
     monkeypatch.setattr(precision, "_decided", {})  # a new process reads the file
     assert resolve_precision("auto", CPU) is torch.bfloat16
     assert len(calls) == 1
-    (key, stored), = json.loads((cache_dir() / precision.CACHE_FILE).read_text()).items()
+    ((key, stored),) = json.loads((cache_dir() / precision.CACHE_FILE).read_text()).items()
     assert precision.cpu_model() in key and torch.__version__ in key
     assert stored["precision"] == "bf16"
 
@@ -99,8 +99,12 @@ def test_training_checks_its_precision_at_once():
         TrainConfig(precision="half")
     image, labels = make_membrane_stack((1, 32, 32))
     with pytest.raises(InputError, match="fp16 runs on a GPU"):
-        train(load_model("em-membranes"), image[0], labels[0].astype(np.int16),
-              config=TrainConfig(device="cpu", precision="fp16", iterations=1, patch_size=16))
+        train(
+            load_model("em-membranes"),
+            image[0],
+            labels[0].astype(np.int16),
+            config=TrainConfig(device="cpu", precision="fp16", iterations=1, patch_size=16),
+        )
 
 
 @pytest.mark.skipif(not cpu_bf16_autocast(), reason="this torch has no CPU bf16 autocast")

@@ -96,8 +96,14 @@ def test_sampler_applies_elastic_deformation_when_asked():
     label = blocks(unlabelled=0.0)
     image = label.astype(np.float32)
     plain = PatchSampler([image], [label], 48, settings=NO_ZOOM)
-    elastic = PatchSampler([image], [label], 48, settings=AugmentSettings(
-        zoom=(1.0, 1.0), gain=(1.0, 1.0), offset=(0.0, 0.0), gamma=(1.0, 1.0), elastic=6.0))
+    elastic = PatchSampler(
+        [image],
+        [label],
+        48,
+        settings=AugmentSettings(
+            zoom=(1.0, 1.0), gain=(1.0, 1.0), offset=(0.0, 0.0), gamma=(1.0, 1.0), elastic=6.0
+        ),
+    )
     _, plain_label = plain.sample(np.random.default_rng(3))
     _, elastic_label = elastic.sample(np.random.default_rng(3))
     assert not np.array_equal(plain_label, elastic_label)

@@ -25,7 +25,9 @@ def test_save_then_load_round_trips_each_slice(tmp_path):
     for z, (labels, mask) in saved.items():
         store.save(z, labels, mask)
     assert sorted(p.name for p in store.folder.iterdir()) == [
-        "slice_0000.npz", "slice_0003.npz", "slice_0012.npz"
+        "slice_0000.npz",
+        "slice_0003.npz",
+        "slice_0012.npz",
     ]
     loaded = CorrectionStore(tmp_path / "c").load()
     assert sorted(loaded) == [0, 3, 12]

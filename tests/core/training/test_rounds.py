@@ -25,8 +25,9 @@ from napari_unet_loop.core.training.train import (
     train,
 )
 
-FAST = RoundSettings(patch_size=32, batch_size=2, min_iterations=4, max_iterations=6,
-                     check_every=2, device="cpu")
+FAST = RoundSettings(
+    patch_size=32, batch_size=2, min_iterations=4, max_iterations=6, check_every=2, device="cpu"
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +52,9 @@ def test_the_default_round_is_short():
 
 
 def test_budget_grows_with_the_corrected_area_up_to_the_cap():
-    settings = RoundSettings(patch_size=32, min_iterations=10, iterations_per_patch=2,
-                             max_iterations=30)
+    settings = RoundSettings(
+        patch_size=32, min_iterations=10, iterations_per_patch=2, max_iterations=30
+    )
     small = np.full((32, 32), IGNORE_INDEX, np.int16)
     small[:16] = 1
     assert iteration_budget([small], settings) == 11
@@ -84,8 +86,9 @@ def test_hold_back_skips_slices_that_would_lose_a_class():
 
 def test_a_round_yields_progress_then_its_result(data, trained):
     image, labels = data
-    items = list(correction_round(trained, [image[2]], [labels[2]], context=[image[3]],
-                                  settings=FAST))
+    items = list(
+        correction_round(trained, [image[2]], [labels[2]], context=[image[3]], settings=FAST)
+    )
     assert all(isinstance(i, TrainUpdate) for i in items[:-1])
     result = items[-1]
     assert isinstance(result, RoundResult)
@@ -96,8 +99,7 @@ def test_a_round_yields_progress_then_its_result(data, trained):
     assert "held-back" in result.message
 
 
-def test_the_guard_keeps_the_previous_model_when_a_round_scores_worse(data, trained,
-                                                                      monkeypatch):
+def test_the_guard_keeps_the_previous_model_when_a_round_scores_worse(data, trained, monkeypatch):
     image, labels = data
     scores = iter([0.9, 0.5, 0.6, 0.5, 0.5])  # before, then every later check: worse
 
@@ -113,14 +115,14 @@ def test_the_guard_keeps_the_previous_model_when_a_round_scores_worse(data, trai
     assert "0.500 on held-back corrections vs 0.900 before" in result.message
 
 
-def test_replay_share_follows_how_well_the_model_did_on_the_corrections(data, trained,
-                                                                        monkeypatch):
+def test_replay_share_follows_how_well_the_model_did_on_the_corrections(data, trained, monkeypatch):
     image, labels = data
     shares = {}
     for quality in (0.3, 0.9):
         monkeypatch.setattr(rounds, "labelled_dice", lambda *a, q=quality, **k: q)
-        result = run_round(correction_round(trained, [image[2]], [labels[2]],
-                                            context=[image[3]], settings=FAST))
+        result = run_round(
+            correction_round(trained, [image[2]], [labels[2]], context=[image[3]], settings=FAST)
+        )
         shares[quality] = result.replay_share
     assert shares[0.3] == 0.0
     assert shares[0.9] == pytest.approx(FAST.replay)
@@ -190,15 +192,22 @@ def test_each_image_trains_at_its_own_scale(data, trained, monkeypatch):
         return real_train(model, images, targets, **kwargs)
 
     monkeypatch.setattr(rounds.training, "train", spy)
-    run_round(correction_round(trained, [big, image[3]], [big_labels, labels[3]],
-                               context=[big], context_scale=[0.5], settings=FAST,
-                               scale=[0.5, 1.0]))
+    run_round(
+        correction_round(
+            trained,
+            [big, image[3]],
+            [big_labels, labels[3]],
+            context=[big],
+            context_scale=[0.5],
+            settings=FAST,
+            scale=[0.5, 1.0],
+        )
+    )
     assert shapes[:2] == [(64, 64), (64, 64)]
 
 
 @pytest.mark.parametrize(("held_back_dice", "planned"), [(0.3, 12), (0.95, 4)])
-def test_a_trusted_model_gets_a_shorter_round(data, trained, monkeypatch, held_back_dice,
-                                              planned):
+def test_a_trusted_model_gets_a_shorter_round(data, trained, monkeypatch, held_back_dice, planned):
     image, labels = data
     configs = []
     real_train = rounds.training.train
@@ -209,10 +218,18 @@ def test_a_trusted_model_gets_a_shorter_round(data, trained, monkeypatch, held_b
 
     monkeypatch.setattr(rounds.training, "train", spy)
     monkeypatch.setattr(rounds, "labelled_dice", lambda *a, **k: held_back_dice)
-    settings = RoundSettings(patch_size=32, batch_size=2, min_iterations=4, max_iterations=6,
-                             iterations_per_patch=3.0, check_every=2, device="cpu")
-    run_round(correction_round(trained, [image[2], image[3]], [labels[2], labels[3]],
-                               settings=settings))
+    settings = RoundSettings(
+        patch_size=32,
+        batch_size=2,
+        min_iterations=4,
+        max_iterations=6,
+        iterations_per_patch=3.0,
+        check_every=2,
+        device="cpu",
+    )
+    run_round(
+        correction_round(trained, [image[2], image[3]], [labels[2], labels[3]], settings=settings)
+    )
     assert configs[0].iterations == planned
 
 
@@ -230,10 +247,17 @@ def test_a_round_on_a_new_domain_keeps_the_old_one_where_plain_fine_tuning_forge
     old, old_labels = make_membrane_stack((6, 64, 64), seed=1)
     new, new_labels = make_membrane_stack((2, 64, 64), seed=2)
     new = 255 - new  # the same structures in inverted contrast: a new kind of image
-    config = TrainConfig(iterations=80, patch_size=48, batch_size=4, learning_rate=3e-3,
-                         device="cpu")
-    base = run_to_end(train(new_model(["interior", "membrane"], depth=2, base_channels=8),
-                            old[:4], old_labels[:4], config=config))
+    config = TrainConfig(
+        iterations=80, patch_size=48, batch_size=4, learning_rate=3e-3, device="cpu"
+    )
+    base = run_to_end(
+        train(
+            new_model(["interior", "membrane"], depth=2, base_channels=8),
+            old[:4],
+            old_labels[:4],
+            config=config,
+        )
+    )
 
     def old_dice(model):
         labels = predict(old[4:], model, device="cpu").labels
@@ -241,13 +265,28 @@ def test_a_round_on_a_new_domain_keeps_the_old_one_where_plain_fine_tuning_forge
 
     before = old_dice(base)
     assert before > 0.8
-    settings = RoundSettings(patch_size=48, batch_size=4, min_iterations=30, max_iterations=30,
-                             check_every=5, device="cpu")
-    result = run_round(correction_round(base, [new[0]], [new_labels[0]], context=list(old[4:]),
-                                        settings=settings))
+    settings = RoundSettings(
+        patch_size=48,
+        batch_size=4,
+        min_iterations=30,
+        max_iterations=30,
+        check_every=5,
+        device="cpu",
+    )
+    result = run_round(
+        correction_round(base, [new[0]], [new_labels[0]], context=list(old[4:]), settings=settings)
+    )
     kept = result.model if result.adopted else base
-    plain = run_to_end(train(base, [new[0]], [new_labels[0]], config=TrainConfig(
-        iterations=30, patch_size=48, batch_size=4, learning_rate=5e-4, device="cpu")))
+    plain = run_to_end(
+        train(
+            base,
+            [new[0]],
+            [new_labels[0]],
+            config=TrainConfig(
+                iterations=30, patch_size=48, batch_size=4, learning_rate=5e-4, device="cpu"
+            ),
+        )
+    )
     assert old_dice(kept) >= before - 0.05
     assert old_dice(plain) < before - 0.3  # what the round protects against
 

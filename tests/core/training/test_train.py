@@ -46,8 +46,16 @@ def losses(updates):
 
 def test_updates_every_iteration_and_final_model(data):
     image, labels = data
-    updates = list(train(tiny_model(), image[:2], labels[:2], config=TINY,
-                         val_images=image[2:], val_labels=labels[2:]))
+    updates = list(
+        train(
+            tiny_model(),
+            image[:2],
+            labels[:2],
+            config=TINY,
+            val_images=image[2:],
+            val_labels=labels[2:],
+        )
+    )
     assert [u.iteration for u in updates] == list(range(1, 7))
     assert all(u.total == 6 for u in updates)
     assert [u.done for u in updates] == [False] * 5 + [True]
@@ -121,8 +129,9 @@ def test_stopping_at_a_yield_changes_nothing(data):
 
 def test_finish_early_returns_the_model_so_far(data):
     image, labels = data
-    updates = train(tiny_model(), image, labels, config=TINY,
-                    val_images=image[:1], val_labels=labels[:1])
+    updates = train(
+        tiny_model(), image, labels, config=TINY, val_images=image[:1], val_labels=labels[:1]
+    )
     for update in updates:
         if update.iteration == 3:
             final = finish_early(updates)
@@ -137,10 +146,14 @@ def test_early_stopping_keeps_the_best_weights(data, monkeypatch):
     image, labels = data
     scores = iter([0.5, 0.6, 0.55, 0.4, 0.3, 0.2])
     monkeypatch.setattr(training, "_validation_dice", lambda *args: next(scores))
-    config = TrainConfig(iterations=20, patch_size=32, batch_size=2, val_every=1, patience=2,
-                         device="cpu")
-    updates = list(train(tiny_model(), image, labels, config=config,
-                         val_images=image[:1], val_labels=labels[:1]))
+    config = TrainConfig(
+        iterations=20, patch_size=32, batch_size=2, val_every=1, patience=2, device="cpu"
+    )
+    updates = list(
+        train(
+            tiny_model(), image, labels, config=config, val_images=image[:1], val_labels=labels[:1]
+        )
+    )
     final = updates[-1]
     assert final.done and final.stopped_early and final.iteration == 4
     assert final.model.provenance["training"][-1]["best_val_dice"] == 0.6
@@ -220,8 +233,9 @@ def test_cosine_schedule_decays_to_zero_and_constant_stays():
 
 def test_cosine_schedule_and_elastic_run_and_are_recorded(data):
     image, labels = data
-    config = TrainConfig(iterations=3, patch_size=32, batch_size=2, device="cpu",
-                         schedule="cosine", elastic=4.0)
+    config = TrainConfig(
+        iterations=3, patch_size=32, batch_size=2, device="cpu", schedule="cosine", elastic=4.0
+    )
     model = run_to_end(train(tiny_model(), image[:2], labels[:2], config=config))
     (entry,) = model.provenance["training"]
     assert entry["config"]["schedule"] == "cosine" and entry["config"]["elastic"] == 4.0
@@ -240,8 +254,9 @@ def test_unet_learns_synthetic_membranes():
     image, labels = make_membrane_stack((3, 160, 160), seed=7)
     model = new_model(["interior", "membrane"], depth=3, base_channels=8)
     untrained = membrane_dice(model, image[2], labels[2])
-    config = TrainConfig(iterations=150, patch_size=64, batch_size=4, learning_rate=3e-3,
-                         device="cpu")
+    config = TrainConfig(
+        iterations=150, patch_size=64, batch_size=4, learning_rate=3e-3, device="cpu"
+    )
     trained = run_to_end(train(model, image[:2], labels[:2], config=config))
     dice = membrane_dice(trained, image[2], labels[2])
     assert untrained < 0.4
@@ -258,8 +273,12 @@ def test_frozen_batchnorm_keeps_running_statistics():
     before = {k: v.clone() for k, v in model.network.state_dict().items() if "running" in k}
     trained_before = model.copy()
     trained_before.provenance["training"] = [{"iterations": 1}]
-    cases = [(model, True, True), (model, False, False), (model, None, False),
-             (trained_before, None, True)]
+    cases = [
+        (model, True, True),
+        (model, False, False),
+        (model, None, False),
+        (trained_before, None, True),
+    ]
     for start, freeze, expect_unchanged in cases:
         config = TrainConfig(iterations=3, patch_size=32, batch_size=2, freeze_batchnorm=freeze)
         tuned = run_to_end(train(start, [image[0]], [labels[0]], config=config))

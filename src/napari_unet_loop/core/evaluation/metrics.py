@@ -218,8 +218,12 @@ class SegmentationReport:
             "num_slices": len(self.slices),
             "pixel_accuracy": self.pixel_accuracy,
             "per_slice": [
-                {"slice": s.index, "dice": dict(s.dice), "iou": dict(s.iou),
-                 "absent": list(s.absent)}
+                {
+                    "slice": s.index,
+                    "dice": dict(s.dice),
+                    "iou": dict(s.iou),
+                    "absent": list(s.absent),
+                }
                 for s in self.slices
             ],
             "mean_over_slices": {"dice": dict(self.mean_dice), "iou": dict(self.mean_iou)},
@@ -284,9 +288,7 @@ def segmentation_report(
     """
     _check_same_shape(pred, truth)
     n = _num_slices(truth)
-    names = [f"class {i}" for i in range(num_classes)] if class_names is None else list(
-        class_names
-    )
+    names = [f"class {i}" for i in range(num_classes)] if class_names is None else list(class_names)
     if len(names) != num_classes:
         raise InputError(f"{len(names)} class names given for {num_classes} classes")
     indices = list(range(n)) if slices is None else [int(z) for z in slices]
@@ -311,8 +313,12 @@ def segmentation_report(
     return SegmentationReport(
         class_names=names,
         slices=[
-            SliceScores(z, _by_name(names, d), _by_name(names, i),
-                        tuple(name for name, a in zip(names, ab, strict=True) if a))
+            SliceScores(
+                z,
+                _by_name(names, d),
+                _by_name(names, i),
+                tuple(name for name, a in zip(names, ab, strict=True) if a),
+            )
             for z, d, i, ab in zip(indices, dice, iou, absent, strict=True)
         ],
         mean_dice=_by_name(names, dice.mean(axis=0)),
@@ -349,9 +355,7 @@ def _cells(classes: np.ndarray, boundary_class: int) -> tuple[np.ndarray, int]:
     return ndi.label(classes != boundary_class)
 
 
-def adapted_rand_error(
-    pred_classes, truth_classes, boundary_class: int = 1
-) -> float:
+def adapted_rand_error(pred_classes, truth_classes, boundary_class: int = 1) -> float:
     """ISBI 2012 / SNEMI3D adapted Rand error of a boundary (membrane) class map; 0.0 is perfect.
 
     Per 2D slice, cells are the 4-connected components of the pixels whose class is not
@@ -486,9 +490,7 @@ class ObjectScores:
         return asdict(self)
 
 
-def object_metrics(
-    pred: np.ndarray, truth: np.ndarray, iou_threshold: float = 0.5
-) -> ObjectScores:
+def object_metrics(pred: np.ndarray, truth: np.ndarray, iou_threshold: float = 0.5) -> ObjectScores:
     """Object scores of instance label images, 2D or per 2D slice of a (Z, Y, X) stack.
 
     A predicted object is a true positive when matched one-to-one (:func:`match_instances`) to a

@@ -130,22 +130,38 @@ def iter_segment_file(
             model = load_model(model)
         factor = automatic_factor(model.provenance, _slices(image, shape), diameter)
         number = StackInstances(model.num_classes, factor)
-        writer = ctx.enter_context(open_label_writer(
-            output, scale=scale, dtype=np.uint32 if instances else np.uint8, shape=shape,
-            **_describe_labels(image, rgb, model, instances),
-        ))
+        writer = ctx.enter_context(
+            open_label_writer(
+                output,
+                scale=scale,
+                dtype=np.uint32 if instances else np.uint8,
+                shape=shape,
+                **_describe_labels(image, rgb, model, instances),
+            )
+        )
         prob_writer = None
         if probabilities is not None:
             planes = (model.num_classes * (shape[0] if len(shape) == 3 else 1), *shape[-2:])
-            prob_writer = ctx.enter_context(open_label_writer(
-                probabilities, scale=scale, dtype=np.float32, shape=planes,
-                channels=model.num_classes,
-            ))
+            prob_writer = ctx.enter_context(
+                open_label_writer(
+                    probabilities,
+                    scale=scale,
+                    dtype=np.float32,
+                    shape=planes,
+                    channels=model.num_classes,
+                )
+            )
         # probabilities also sharpen the instance split where touching objects meet
         keep = prob_writer is not None or instances
         events = iter_predict(
-            image, model, device=device, rgb=rgb, keep_probabilities=keep, scale=factor,
-            precision=precision, **options,
+            image,
+            model,
+            device=device,
+            rgb=rgb,
+            keep_probabilities=keep,
+            scale=factor,
+            precision=precision,
+            **options,
         )
         for event in events:
             if isinstance(event, SlicePrediction):

@@ -133,9 +133,7 @@ def _segment_block(
         padded = to_device(x, device)
         with torch.inference_mode():
             probabilities = torch.softmax(network(padded).float(), dim=1)
-        labels.append(
-            probabilities[0, :, :height, :width].argmax(0).to(torch.uint8).cpu().numpy()
-        )
+        labels.append(probabilities[0, :, :height, :width].argmax(0).to(torch.uint8).cpu().numpy())
     return np.stack(labels)
 
 
@@ -146,8 +144,13 @@ def _all_slice_parameters(stack, model: Model, key: str, rgb: bool, client) -> n
         return np.tile(np.array(fixed, dtype=np.float64), (stack.shape[0], 1))
     whole_slices = stack.rechunk({0: 1, 1: -1, 2: -1, **({3: -1} if rgb else {})})
     slice_parameters = whole_slices.map_blocks(
-        _slice_parameters, key=key, rgb=rgb, dtype=np.float64,
-        drop_axis=[1, 2, 3] if rgb else [1, 2], new_axis=1, chunks=(1, 2),
+        _slice_parameters,
+        key=key,
+        rgb=rgb,
+        dtype=np.float64,
+        drop_axis=[1, 2, 3] if rgb else [1, 2],
+        new_axis=1,
+        chunks=(1, 2),
     )
     if client is not None:
         return client.compute(slice_parameters).result()
@@ -196,9 +199,15 @@ def segment_dask(
     # dask refuses a halo beyond the array; a block then sees the whole side, which is exact
     height, width = layout.slice_shape
     labels = blocks.map_overlap(
-        _segment_block, depth={0: 0, 1: min(halo, height), 2: min(halo, width), **colour_depth},
-        boundary="none", trim=True, dtype=np.uint8, key=key, rgb=layout.rgb,
-        parameters=parameters, **colour_options,
+        _segment_block,
+        depth={0: 0, 1: min(halo, height), 2: min(halo, width), **colour_depth},
+        boundary="none",
+        trim=True,
+        dtype=np.uint8,
+        key=key,
+        rgb=layout.rgb,
+        parameters=parameters,
+        **colour_options,
     )
     return labels if layout.is_stack else labels[0]
 

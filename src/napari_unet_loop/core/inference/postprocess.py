@@ -168,9 +168,7 @@ def instance_labels(
     out_planes = _slices(out)
     prob_planes = _slices(foreground_prob) if probabilities is not None else [None] * len(planes)
     offset = 0
-    for z, (plane, prob, target) in enumerate(
-        zip(planes, prob_planes, out_planes, strict=True)
-    ):
+    for z, (plane, prob, target) in enumerate(zip(planes, prob_planes, out_planes, strict=True)):
         if method == "components":
             labels, _ = ndi.label(plane)
         else:

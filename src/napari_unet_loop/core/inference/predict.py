@@ -386,9 +386,7 @@ def _run(
                 done += len(batch)
                 del batch  # hold no slice beyond those in flight while suspended at a yield
                 while in_flight and in_flight[0].remaining == 0:
-                    yield _finish(
-                        in_flight.popleft(), grid, weight_sum, keep_probabilities, layout
-                    )
+                    yield _finish(in_flight.popleft(), grid, weight_sum, keep_probabilities, layout)
                     handed_out += 1
                 yield Progress(done, total)
                 continue
@@ -429,8 +427,15 @@ def predict(
     Options are those of ``iter_predict``.
     """
     items = iter_predict(
-        image, model, device=device, tile_size=tile_size, halo=halo, batch_size=batch_size,
-        rgb=rgb, precision=precision, scale=scale,
+        image,
+        model,
+        device=device,
+        tile_size=tile_size,
+        halo=halo,
+        batch_size=batch_size,
+        rgb=rgb,
+        precision=precision,
+        scale=scale,
     )
     layout = image_layout(image.shape, rgb)
     spatial = (layout.num_slices, *layout.slice_shape)
@@ -449,4 +454,3 @@ def predict(
     if not layout.is_stack:
         return Prediction(probabilities[:, 0], labels[0])
     return Prediction(probabilities, labels)
-

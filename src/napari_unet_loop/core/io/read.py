@@ -100,7 +100,8 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
     files = [
-        p for p in folder.iterdir()
+        p
+        for p in folder.iterdir()
         if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
     ]
     return sorted(files, key=_natural_key)
@@ -224,8 +225,14 @@ def _tiff_stack(path: Path, tif: tifffile.TiffFile) -> Stack:
 
     def stack(read_slice, storage, on_close=None) -> Stack:
         return Stack(
-            path, num_slices=num_slices, slice_shape=slice_shape, dtype=dtype,
-            read_slice=read_slice, is_2d=is_2d, scale=scale, storage=storage,
+            path,
+            num_slices=num_slices,
+            slice_shape=slice_shape,
+            dtype=dtype,
+            read_slice=read_slice,
+            is_2d=is_2d,
+            scale=scale,
+            storage=storage,
             on_close=on_close,
         )
 
@@ -331,8 +338,14 @@ def _read_other(path: Path) -> np.ndarray:
 def _open_other(path: Path) -> Stack:
     image = _read_other(path)
     return Stack(
-        path, num_slices=1, slice_shape=image.shape, dtype=image.dtype,
-        read_slice=lambda z: image.copy(), is_2d=True, scale=(1.0, 1.0), storage="memory",
+        path,
+        num_slices=1,
+        slice_shape=image.shape,
+        dtype=image.dtype,
+        read_slice=lambda z: image.copy(),
+        is_2d=True,
+        scale=(1.0, 1.0),
+        storage="memory",
     )
 
 
@@ -369,8 +382,14 @@ def _open_folder(folder: Path) -> Stack:
         return image
 
     return Stack(
-        folder, num_slices=len(files), slice_shape=shape, dtype=dtype, read_slice=read_file,
-        is_2d=False, scale=(1.0, *scale), storage="files",
+        folder,
+        num_slices=len(files),
+        slice_shape=shape,
+        dtype=dtype,
+        read_slice=read_file,
+        is_2d=False,
+        scale=(1.0, *scale),
+        storage="files",
     )
 
 

@@ -146,7 +146,12 @@ def open_zarr(path: str | os.PathLike) -> Stack:
         return plane[..., :3] if rgb else plane
 
     return Stack(
-        path, num_slices=1 if is_2d else sizes["z"], slice_shape=slice_shape,
-        dtype=np.dtype(array.dtype), read_slice=read_slice, is_2d=is_2d,
-        scale=pixel, storage="zarr",
+        path,
+        num_slices=1 if is_2d else sizes["z"],
+        slice_shape=slice_shape,
+        dtype=np.dtype(array.dtype),
+        read_slice=read_slice,
+        is_2d=is_2d,
+        scale=pixel,
+        storage="zarr",
     )

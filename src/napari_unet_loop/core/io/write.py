@@ -29,6 +29,7 @@ _SIGNED_LABEL_DTYPES = (np.int16, np.int32)
 # does not compress, and the page directories need room too) the file is written as BigTIFF.
 BIGTIFF_ABOVE = 2**32 - 2**28
 
+
 class LabelWriter(SliceWriter):
     """Write label slices (or, with a float dtype, probabilities) into a compressed TIFF.
 
@@ -127,12 +128,15 @@ class OmeTiffWriter(LabelWriter):
         axes = ("Z" if slices > 1 else "") + ("C" if self.channels > 1 else "") + "YX"
         sizes = {}
         if self.scale is not None:
-            for axis, size in zip("ZYX"[-len(self.scale):], self.scale, strict=True):
+            for axis, size in zip("ZYX"[-len(self.scale) :], self.scale, strict=True):
                 if axis in axes:
                     sizes |= {f"PhysicalSize{axis}": size, f"PhysicalSize{axis}Unit": "µm"}
         xml = tifffile.OmeXml()
         xml.addimage(
-            self.dtype, shape, (self.slices_written, 1, 1, *self._slice_shape, 1), axes=axes,
+            self.dtype,
+            shape,
+            (self.slices_written, 1, 1, *self._slice_shape, 1),
+            axes=axes,
             **sizes,
         )
         return xml.tostring().encode()  # UTF-8: the unit is µm
@@ -169,8 +173,12 @@ class ZarrWriter(SliceWriter):
         chunks = (*(1,) * (len(self.shape) - 2), *side)
         try:
             self._array = zarr.create_array(
-                store=str(self._tmp), shape=self.shape, chunks=chunks, dtype=self.dtype,
-                fill_value=0, attributes=zarr_attributes(self.scale),
+                store=str(self._tmp),
+                shape=self.shape,
+                chunks=chunks,
+                dtype=self.dtype,
+                fill_value=0,
+                attributes=zarr_attributes(self.scale),
             )
         except BaseException:
             self._discard()

@@ -26,8 +26,14 @@ _NGFF_CHUNK_KEYS = {"name": "v2", "separator": "/"}
 
 # RGBA (0-255) for class 1, 2, ...; background (0) is left transparent by napari.
 _PALETTE = (
-    (255, 0, 0, 255), (0, 200, 0, 255), (0, 100, 255, 255), (255, 200, 0, 255),
-    (200, 0, 255, 255), (0, 220, 220, 255), (255, 120, 0, 255), (150, 150, 150, 255),
+    (255, 0, 0, 255),
+    (0, 200, 0, 255),
+    (0, 100, 255, 255),
+    (255, 200, 0, 255),
+    (200, 0, 255, 255),
+    (0, 220, 220, 255),
+    (255, 120, 0, 255),
+    (150, 150, 150, 255),
 )
 
 
@@ -119,12 +125,18 @@ class OmeZarrWriter(SliceWriter):
             label_meta = image_label_metadata(self.class_names)
             if self.image is not None:
                 label_meta["source"] = {"image": "../../"}
-            group.attrs.update({
-                "multiscales": _multiscales(self.name, _axes(spatial, self.unit), self._pixel),
-                "image-label": label_meta,
-            })
+            group.attrs.update(
+                {
+                    "multiscales": _multiscales(self.name, _axes(spatial, self.unit), self._pixel),
+                    "image-label": label_meta,
+                }
+            )
             self._labels = group.create_array(
-                "0", shape=self.shape, chunks=chunks, dtype=self.dtype, fill_value=0,
+                "0",
+                shape=self.shape,
+                chunks=chunks,
+                dtype=self.dtype,
+                fill_value=0,
                 chunk_key_encoding=_NGFF_CHUNK_KEYS,
             )
         except BaseException:
@@ -140,8 +152,12 @@ class OmeZarrWriter(SliceWriter):
             name, _axes(len(self.shape), self.unit, channel=bool(channels)), scale
         )
         self._image = root.create_array(
-            "0", shape=shape, chunks=((1,) if channels else ()) + chunks,
-            dtype=np.dtype(self.image.dtype), fill_value=0, chunk_key_encoding=_NGFF_CHUNK_KEYS,
+            "0",
+            shape=shape,
+            chunks=((1,) if channels else ()) + chunks,
+            dtype=np.dtype(self.image.dtype),
+            fill_value=0,
+            chunk_key_encoding=_NGFF_CHUNK_KEYS,
         )
         return root
 

@@ -48,9 +48,7 @@ def _test_image(model: Model) -> np.ndarray:
     side = max(_TEST_SIDE, model.config.size_multiple)
     yy, xx = np.mgrid[:side, :side] / side
     rng = np.random.default_rng(0)
-    blobs = sum(
-        np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 0.004) for cy, cx in rng.random((6, 2))
-    )
+    blobs = sum(np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 0.004) for cy, cx in rng.random((6, 2)))
     plane = 40 + 60 * xx + 150 * blobs + rng.normal(0, 8, (side, side))
     image = np.clip(plane, 0, 255).astype(np.float32)
     return np.repeat(image[None, None], model.in_channels, axis=1)
@@ -68,10 +66,16 @@ def predict_probabilities(model: Model, image: np.ndarray) -> np.ndarray:
 def _preprocessing(model: Model, spec) -> list:
     norm = model.normalization
     if norm.mode == "percentile":
-        return [spec.ScaleRangeDescr(kwargs=spec.ScaleRangeKwargs(
-            axes=[spec.AxisId("channel"), spec.AxisId("y"), spec.AxisId("x")],
-            min_percentile=norm.low, max_percentile=norm.high, eps=1e-6,
-        ))]
+        return [
+            spec.ScaleRangeDescr(
+                kwargs=spec.ScaleRangeKwargs(
+                    axes=[spec.AxisId("channel"), spec.AxisId("y"), spec.AxisId("x")],
+                    min_percentile=norm.low,
+                    max_percentile=norm.high,
+                    eps=1e-6,
+                )
+            )
+        ]
     if norm.mode == "scale":
         return [spec.ScaleLinearDescr(kwargs=spec.ScaleLinearKwargs(gain=1 / norm.scale))]
     return []
@@ -157,25 +161,32 @@ def _write_files(model: Model, folder: Path) -> None:
 
 def _tensors(spec, model: Model, folder: Path) -> tuple:
     """The input (raw image, any size that is a multiple of 2**depth) and output descriptions."""
-    size = spec.ParameterizedSize(
-        min=model.config.size_multiple, step=model.config.size_multiple
-    )
+    size = spec.ParameterizedSize(min=model.config.size_multiple, step=model.config.size_multiple)
     channels = ["red", "green", "blue"] if model.in_channels == 3 else ["raw"]
     raw = spec.TensorId("raw")
     inputs = spec.InputTensorDescr(
         id=raw,
-        axes=[spec.BatchAxis(), spec.ChannelAxis(channel_names=channels),
-              spec.SpaceInputAxis(id=spec.AxisId("y"), size=size),
-              spec.SpaceInputAxis(id=spec.AxisId("x"), size=size)],
+        axes=[
+            spec.BatchAxis(),
+            spec.ChannelAxis(channel_names=channels),
+            spec.SpaceInputAxis(id=spec.AxisId("y"), size=size),
+            spec.SpaceInputAxis(id=spec.AxisId("x"), size=size),
+        ],
         test_tensor=spec.FileDescr(source=folder / "test_input.npy"),
         preprocessing=_preprocessing(model, spec),
     )
     outputs = spec.OutputTensorDescr(
         id=spec.TensorId("probabilities"),
-        axes=[spec.BatchAxis(), spec.ChannelAxis(channel_names=list(model.class_names)),
-              *(spec.SpaceOutputAxis(id=spec.AxisId(a),
-                                     size=spec.SizeReference(tensor_id=raw, axis_id=a))
-                for a in "yx")],
+        axes=[
+            spec.BatchAxis(),
+            spec.ChannelAxis(channel_names=list(model.class_names)),
+            *(
+                spec.SpaceOutputAxis(
+                    id=spec.AxisId(a), size=spec.SizeReference(tensor_id=raw, axis_id=a)
+                )
+                for a in "yx"
+            ),
+        ],
         test_tensor=spec.FileDescr(source=folder / "test_output.npy"),
         postprocessing=[spec.SoftmaxDescr(kwargs=spec.SoftmaxKwargs(axis="channel"))],
     )
@@ -199,14 +210,15 @@ def _describe(spec, model: Model, folder: Path, authors: list[str]):
     )
     return spec.ModelDescr(
         name=f"{model.name} U-Net",  # the spec wants 5 characters or more
-        description=f"2D U-Net segmenting {', '.join(model.class_names[1:])} "
-                    "(napari-unet-loop)",
+        description=f"2D U-Net segmenting {', '.join(model.class_names[1:])} (napari-unet-loop)",
         authors=[spec.Author(name=name) for name in authors],
-        cite=[spec.CiteEntry(
-            text="Ronneberger, Fischer, Brox. U-Net: Convolutional Networks for Biomedical "
-                 "Image Segmentation. MICCAI 2015",
-            doi=spec.Doi("10.1007/978-3-319-24574-4_28"),
-        )],
+        cite=[
+            spec.CiteEntry(
+                text="Ronneberger, Fischer, Brox. U-Net: Convolutional Networks for Biomedical "
+                "Image Segmentation. MICCAI 2015",
+                doi=spec.Doi("10.1007/978-3-319-24574-4_28"),
+            )
+        ],
         license=spec.LicenseId("BSD-3-Clause"),
         documentation=spec.FileDescr(source=folder / "README.md"),
         covers=[spec.FileDescr(source=folder / "cover.png")],

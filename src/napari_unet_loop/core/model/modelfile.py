@@ -73,7 +73,10 @@ class Model:
         """An independent copy (weights on the CPU) that can be trained without touching self."""
         net = copy.deepcopy(self.network).cpu()
         return Model(
-            net, list(self.class_names), self.normalization, self.name,
+            net,
+            list(self.class_names),
+            self.normalization,
+            self.name,
             copy.deepcopy(self.provenance),
         )
 
@@ -102,8 +105,12 @@ def new_model(
 ) -> Model:
     """A freshly initialised model (seeded, so two calls give the same weights)."""
     config = UNetConfig(
-        in_channels=in_channels, num_classes=len(class_names), depth=depth,
-        base_channels=base_channels, batch_norm=batch_norm, dropout=dropout,
+        in_channels=in_channels,
+        num_classes=len(class_names),
+        depth=depth,
+        base_channels=base_channels,
+        batch_norm=batch_norm,
+        dropout=dropout,
     )
     if seed is not None:
         with torch.random.fork_rng(devices=[]):
@@ -169,8 +176,14 @@ def model_from_bytes(data: bytes, source: str = "model data") -> Model:
     return _build_model(source, network, meta, state)
 
 
-_DTYPE_NAMES = {torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32",
-                torch.float64: "F64", torch.int64: "I64", torch.int32: "I32"}
+_DTYPE_NAMES = {
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.float32: "F32",
+    torch.float64: "F64",
+    torch.int64: "I64",
+    torch.int32: "I32",
+}
 
 
 def model_from_state(source: str, metadata: dict, state: dict) -> Model:
@@ -178,8 +191,10 @@ def model_from_state(source: str, metadata: dict, state: dict) -> Model:
     (bioimage.io packages carry the two apart)."""
     header = {"__metadata__": {"napari_unet_loop": json.dumps(metadata)}}
     for name, value in state.items():
-        header[name] = {"dtype": _DTYPE_NAMES.get(value.dtype, str(value.dtype)),
-                        "shape": list(value.shape)}
+        header[name] = {
+            "dtype": _DTYPE_NAMES.get(value.dtype, str(value.dtype)),
+            "shape": list(value.shape),
+        }
     network, meta = _checked_network(source, header)
     return _build_model(source, network, meta, state)
 
@@ -274,8 +289,10 @@ def _checked_network(source: str, header: dict) -> tuple[UNet, dict]:
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:
-        parts = [f"missing {len(missing)} (e.g. {missing[0]})" if missing else "",
-                 f"{len(extra)} unexpected (e.g. {clean_text(extra[0], 60)})" if extra else ""]
+        parts = [
+            f"missing {len(missing)} (e.g. {missing[0]})" if missing else "",
+            f"{len(extra)} unexpected (e.g. {clean_text(extra[0], 60)})" if extra else "",
+        ]
         raise ModelFileError(
             f"{source}: weights do not match the metadata's architecture: "
             + ", ".join(p for p in parts if p)

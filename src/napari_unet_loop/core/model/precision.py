@@ -149,8 +149,12 @@ def calibrate(side: int = 256, repeats: int = 3) -> dict:
     """
     supported = bf16_supported()
     decision = {
-        "precision": "fp32", "supported": supported, "fp32_s": None, "bf16_s": None,
-        "speedup": None, "capability": torch.backends.cpu.get_cpu_capability(),
+        "precision": "fp32",
+        "supported": supported,
+        "fp32_s": None,
+        "bf16_s": None,
+        "speedup": None,
+        "capability": torch.backends.cpu.get_cpu_capability(),
     }
     if not supported:
         return decision
@@ -175,7 +179,9 @@ def calibrate(side: int = 256, repeats: int = 3) -> dict:
             best[dtype] = min(best[dtype], run(dtype))
     speedup = best[None] / best[torch.bfloat16]
     decision.update(
-        precision="bf16" if speedup >= MIN_SPEEDUP else "fp32", fp32_s=round(best[None], 5),
-        bf16_s=round(best[torch.bfloat16], 5), speedup=round(speedup, 3),
+        precision="bf16" if speedup >= MIN_SPEEDUP else "fp32",
+        fp32_s=round(best[None], 5),
+        bf16_s=round(best[torch.bfloat16], 5),
+        speedup=round(speedup, 3),
     )
     return decision

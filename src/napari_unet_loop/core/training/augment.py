@@ -40,7 +40,11 @@ class AugmentSettings:
 
 
 NO_AUGMENTATION = AugmentSettings(
-    flips=False, rotations=False, zoom=(1.0, 1.0), gain=(1.0, 1.0), offset=(0.0, 0.0),
+    flips=False,
+    rotations=False,
+    zoom=(1.0, 1.0),
+    gain=(1.0, 1.0),
+    offset=(0.0, 0.0),
     gamma=(1.0, 1.0),
 )
 
@@ -82,9 +86,7 @@ def _sample_grid(source: int, size: int) -> np.ndarray:
     return (np.arange(size, dtype=np.float32) + 0.5) * (source / size) - 0.5
 
 
-def resize_pair(
-    image: np.ndarray, label: np.ndarray, size: int
-) -> tuple[np.ndarray, np.ndarray]:
+def resize_pair(image: np.ndarray, label: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Resize a square pair to ``size``: bilinear image, nearest-neighbour label.
 
     Both use the same pixel-centre grid, so image and label stay aligned.
@@ -138,8 +140,10 @@ def elastic_deform(
     )
     coords = np.stack([rows + shift[0], cols + shift[1]])
     warped = np.stack(
-        [ndi.map_coordinates(image[..., c], coords, order=1, mode="mirror")
-         for c in range(image.shape[-1])],
+        [
+            ndi.map_coordinates(image[..., c], coords, order=1, mode="mirror")
+            for c in range(image.shape[-1])
+        ],
         axis=-1,
     )
     warped_label = ndi.map_coordinates(label, coords, order=0, mode="mirror")

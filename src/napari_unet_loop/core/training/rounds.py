@@ -271,10 +271,10 @@ def correction_round(
     """Retrain ``model`` on corrections; yields a ``TrainUpdate`` per iteration, then the result.
 
     ``images`` are the corrected slices as the user opened them (grey or colour, whatever the
-    model takes: see ``core.channels``); ``targets`` their class labels with ``IGNORE_INDEX``
+    model takes: see ``core.model.channels``); ``targets`` their class labels with ``IGNORE_INDEX``
     where nothing was painted (scribbles). ``context`` holds unedited slices of the same image:
     they serve the batch-norm estimate and the replay. ``scale`` is the factor Segment used
-    (``core.scale``), one for all images or one per image: the round trains every image at
+    (``core.inference.scale``), one for all images or one per image: the round trains every image at
     the model's own object scale. ``context_scale`` does the same for ``context`` (default:
     ``scale`` when it is one number, else its median). Inputs are checked before the first
     iteration (``InputError``).
@@ -298,15 +298,15 @@ def correction_round(
     train_targets, held_images, held_labels = hold_back(
         images, targets, model.num_classes, seed=settings.seed
     )
-    labelled_train = [(i, t) for i, t in zip(images, train_targets, strict=True)
-                      if (t != IGNORE_INDEX).any()]
+    labelled_train = [
+        (i, t) for i, t in zip(images, train_targets, strict=True) if (t != IGNORE_INDEX).any()
+    ]
     if not labelled_train:
         train_targets, held_images, held_labels = [np.asarray(t) for t in targets], [], []
     held = bool(held_images)
 
     def score(candidate: Model) -> float | None:
-        return labelled_dice(candidate, held_images, held_labels, settings.device) if held \
-            else None
+        return labelled_dice(candidate, held_images, held_labels, settings.device) if held else None
 
     before = score(model)
     start_model, policy = model, "live"
@@ -324,9 +324,7 @@ def correction_round(
     trust = 0.0
     if trained_before:
         # The held-back band stands for the corrections; scoring all of them costs more.
-        on_corrections = before if held else labelled_dice(
-            model, images, targets, settings.device
-        )
+        on_corrections = before if held else labelled_dice(model, images, targets, settings.device)
         trust = float(np.clip((on_corrections - 0.5) / 0.4, 0.0, 1.0))
     share = settings.replay * trust
     if share > 0:
@@ -343,23 +341,35 @@ def correction_round(
     # A new network, or a model that is wrong on the corrections, has more to learn.
     extra = (settings.untrained_factor - 1) * (1 - trust)
     fewer = 1 - (1 - settings.trusted_iterations) * trust
-    sized = max(settings.min_iterations,
-                int(iteration_budget(train_targets, settings) * (1 + extra) * fewer))
+    sized = max(
+        settings.min_iterations,
+        int(iteration_budget(train_targets, settings) * (1 + extra) * fewer),
+    )
     iterations = settings.iterations or sized
     config = TrainConfig(
-        iterations=iterations, patch_size=settings.patch_size, batch_size=settings.batch_size,
+        iterations=iterations,
+        patch_size=settings.patch_size,
+        batch_size=settings.batch_size,
         learning_rate=settings.learning_rate * (1 - (1 - settings.trusted_rate) * trust),
-        seed=settings.seed, device=settings.device, precision=settings.precision,
+        seed=settings.seed,
+        device=settings.device,
+        precision=settings.precision,
         val_every=settings.check_every,
         # A new network's held-back score stalls before it rises again: give it more checks.
         patience=round(settings.patience * (1 + extra)) if held else None,
         # A model that is confidently wrong needs a while before the held-back score moves.
         min_iterations=min(settings.min_iterations, iterations),
-        freeze_batchnorm=freeze, anchor=settings.anchor,
+        freeze_batchnorm=freeze,
+        anchor=settings.anchor,
     )
     updates = training.train(
-        start_model, pairs_images, pairs_targets, config=config,
-        val_images=held_images or None, val_labels=held_labels or None, weights=weights,
+        start_model,
+        pairs_images,
+        pairs_targets,
+        config=config,
+        val_images=held_images or None,
+        val_labels=held_labels or None,
+        weights=weights,
     )
     final = None
     for update in updates:
@@ -377,11 +387,23 @@ def correction_round(
     history = trained.provenance.get("training")
     if isinstance(history, list) and history:
         history[-1]["round"] = {
-            "held_back_before": before, "held_back_after": after, "adopted": adopted,
-            "batchnorm": policy, "replay_share": round(share, 3), "trust": round(trust, 3),
+            "held_back_before": before,
+            "held_back_after": after,
+            "adopted": adopted,
+            "batchnorm": policy,
+            "replay_share": round(share, 3),
+            "trust": round(trust, 3),
         }
     yield RoundResult(
-        trained, adopted, before, after, final.iteration, seconds, policy, share, trust,
+        trained,
+        adopted,
+        before,
+        after,
+        final.iteration,
+        seconds,
+        policy,
+        share,
+        trust,
         _message(adopted, before, after, final.iteration, seconds),
     )
 
@@ -444,5 +466,6 @@ def run_round(updates: Generator[TrainUpdate | RoundResult, None, None]) -> Roun
 def with_iterations(settings: RoundSettings, iterations: int) -> RoundSettings:
     """``settings`` with a fixed iteration count (the Retrain widget's field, when the user
     sets one)."""
-    return replace(settings, iterations=iterations, min_iterations=min(iterations,
-                   settings.min_iterations))
+    return replace(
+        settings, iterations=iterations, min_iterations=min(iterations, settings.min_iterations)
+    )

@@ -102,8 +102,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_precision(self.precision)
         positive = {
-            "iterations": self.iterations, "batch_size": self.batch_size,
-            "val_every": self.val_every, "learning_rate": self.learning_rate,
+            "iterations": self.iterations,
+            "batch_size": self.batch_size,
+            "val_every": self.val_every,
+            "learning_rate": self.learning_rate,
         }
         for name, value in positive.items():
             if not value > 0:
@@ -330,7 +332,9 @@ def _training_loop(
     dtype = resolve_precision(config.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     sampler = PatchSampler(
-        [image for image, _ in pairs], [label for _, label in pairs], config.patch_size,
+        [image for image, _ in pairs],
+        [label for _, label in pairs],
+        config.patch_size,
         settings=AugmentSettings(elastic=config.elastic) if config.augment else NO_AUGMENTATION,
         pair_weights=weights,
     )
