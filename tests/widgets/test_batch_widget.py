@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 import tifffile
+from qtpy.QtCore import Qt
 
 from napari_unet_loop.core.inference import batch
 from napari_unet_loop.core.inference import predict as inference
@@ -43,9 +44,9 @@ def _files(folder):
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def test_folder_to_label_files_and_open(widget, inputs, tmp_path, wait_idle, notes):
+def test_folder_to_label_files_and_open(widget, inputs, tmp_path, wait_idle, notes, qtbot):
     widget.inputs_edit.setText(str(inputs))
-    widget.run()
+    qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
     assert widget.running and not widget.run_button.isEnabled()
     wait_idle(widget)
     out = tmp_path / "out"

@@ -7,6 +7,7 @@ import csv
 import numpy as np
 import pytest
 from _loop_setup import SEG, SHAPE, loop_viewer, tiny_model
+from qtpy.QtCore import Qt
 
 from napari_unet_loop.app.session import session_for
 from napari_unet_loop.core.model.modelfile import new_model
@@ -134,10 +135,10 @@ def test_instance_labels_add_object_f1(viewer, wait_idle, qtbot):
     assert float(widget.table.item(0, 6).text()) > 0.5
 
 
-def test_csv_export(viewer, wait_idle, tmp_path):
+def test_csv_export(viewer, wait_idle, tmp_path, qtbot):
     widget = _widget(viewer, wait_idle)
     widget.csv_edit.setText(str(tmp_path / "metrics.csv"))
-    widget.export_csv()
+    qtbot.mouseClick(widget.export_button, Qt.MouseButton.LeftButton)
     rows = list(csv.reader((tmp_path / "metrics.csv").open()))
     assert rows[0][:4] == ["slice", "edited", "Dice background", "Dice membrane"]
     assert rows[4][0] == "mean" and rows[5] == []
@@ -174,7 +175,6 @@ def test_repeated_resegments_leave_no_metrics_workers_or_copies(
     import gc
     import threading
 
-    from qtpy.QtCore import Qt
     from superqt.utils import FunctionWorker, WorkerBase
 
     from napari_unet_loop.app import loop
@@ -220,7 +220,6 @@ def test_ground_truth_opened_later_is_chosen_and_inverted_classes_get_a_swap_but
 ):
     """Walkthrough defect 2: the truth stayed on the raw image; swapped classes went unnoticed."""
     from _loop_setup import CLASSES
-    from qtpy.QtCore import Qt
 
     from napari_unet_loop.core.synthetic import make_membrane_stack
 

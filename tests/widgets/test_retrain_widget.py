@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from _loop_setup import SEG, correct_slice, loop_viewer, tiny_model
 from _loop_setup import retrain_widget as _widget
+from qtpy.QtCore import Qt
 
 from napari_unet_loop.app.session import session_for
 from napari_unet_loop.core.inference.predict import predict
@@ -30,7 +31,7 @@ def test_the_whole_loop_improves_the_held_out_slice(make_napari_viewer, qtbot, w
     correct_slice(seg, 0, truth)
     correct_slice(seg, 1, truth)
     assert widget.edited_label.text() == "Edited slices: 0, 1"
-    widget.retrain()
+    qtbot.mouseClick(widget.retrain_button, Qt.MouseButton.LeftButton)
     assert widget.running and widget.stop_button.isEnabled()
     wait_idle(widget, 90_000)
     assert widget.status.text().startswith("New model: retrain 1"), widget.status.text()
@@ -298,7 +299,6 @@ def test_resegmenting_all_unedited_slices_says_when_it_starts_and_ends(
 
 
 def test_correct_next_lists_unsure_unedited_slices_and_a_click_shows_one(make_napari_viewer, qtbot):
-    from qtpy.QtCore import Qt
 
     viewer = loop_viewer(make_napari_viewer)
     seg = viewer.layers[SEG]
