@@ -255,7 +255,7 @@ class SegmentWidget(WorkerPanel):
         if layer is not None:
             layer.data = data
             return
-        self._viewer.add_image(
+        added = self._viewer.add_image(
             data,
             name=name,
             scale=request.image.scale,
@@ -264,3 +264,7 @@ class SegmentWidget(WorkerPanel):
             contrast_limits=(0.0, 1.0),
             opacity=0.6,
         )
+        # Just above the image, so the segmentation stays on top of the map.
+        layers = self._viewer.layers
+        if request.image in layers:
+            layers.move(layers.index(added), layers.index(request.image) + 1)
