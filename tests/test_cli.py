@@ -104,6 +104,7 @@ def test_segment_zarr_in_and_out(data, tmp_path, capsys):
     np.testing.assert_array_equal(read_image(out / "labels/classes"), read_image(reference))
 
 
+@pytest.mark.slow
 def test_segment_on_a_local_cluster(data, tmp_path, capsys):
     out, reference = tmp_path / "cluster.tif", tmp_path / "single.tif"
     code, _, err = _run(

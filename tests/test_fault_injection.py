@@ -432,6 +432,7 @@ def test_a_signal_mid_write_leaves_no_output_and_no_temporary(signal_folder, sig
     assert _temporaries(signal_folder) == []
 
 
+@pytest.mark.slow
 def test_sigkill_leftovers_are_swept_by_the_next_run(signal_folder):
     process = _start_segment(signal_folder, "killed.tif")
     _when_writing(process, signal_folder, "killed.tif")

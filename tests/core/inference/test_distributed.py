@@ -58,6 +58,7 @@ def test_sizes_are_rounded_to_the_pooling_grid(model, rng):
         distributed.segment_dask(image, model, chunk_size=0)
 
 
+@pytest.mark.slow
 def test_a_cluster_of_two_processes_gives_the_single_process_result(model, rng, tmp_path):
     from distributed import Client, LocalCluster
 
