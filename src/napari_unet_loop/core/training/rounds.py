@@ -20,7 +20,8 @@ user did not correct:
   the unpainted pixels) keep its confident predictions as targets (replay), so it is not
   pulled away from what it already got right elsewhere. A model that is wrong on the
   corrections (a new kind of image) learns at the full rate, without replay;
-- **sized by the data**: the iteration budget grows with the corrected area.
+- **sized by the data**: the iteration budget grows with the corrected area, and shrinks for
+  a trusted model (small steps gain little from long rounds).
 
 ``correction_round`` is a generator: one ``TrainUpdate`` per iteration, then the
 :class:`RoundResult`. Closing it cancels the round.
@@ -410,7 +411,7 @@ def correction_round(
 
 def _factors(scale: float | Sequence[float], count: int, what: str) -> list[float]:
     """One scale factor per image, from a single factor or a sequence of them."""
-    if isinstance(scale, int | float):
+    if np.ndim(scale) == 0:  # one number (numpy scalars included)
         return [float(scale)] * count
     factors = [float(f) for f in scale]
     if len(factors) != count:
