@@ -23,6 +23,7 @@ from napari_unet_loop.core.evaluation.labelmap import parse_label_map
 from napari_unet_loop.core.evaluation.metrics import ConfusionCounts, confusion_counts
 from napari_unet_loop.core.io.atomic import atomic_output
 from napari_unet_loop.core.io.read import read_image
+from napari_unet_loop.core.model.precision import cpu_model
 from napari_unet_loop.core.model.registry import SUFFIX, shipped_models
 
 REPO = Path(__file__).resolve().parents[1]
@@ -157,22 +158,12 @@ def megapixels(images: Sequence[np.ndarray], rgb: bool) -> float:
     return sum(int(np.prod(im.shape[:-1] if rgb else im.shape)) for im in images) / 1e6
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def environment(device: torch.device) -> dict:
     """Where the numbers were measured."""
     return {
         "device": str(device),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        "cpu": cpu_name(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         # Other work on the machine slows every timing: keep the load beside the numbers.

@@ -180,18 +180,24 @@ def test_a_round_at_another_scale_trains_on_resized_corrections(data, trained):
     assert result.model.provenance["training"][-1]["labelled_pixels"] < big_labels.size
 
 
-def test_each_image_trains_at_its_own_scale(data, trained, monkeypatch):
+@pytest.fixture
+def train_calls(monkeypatch):
+    """What each round passes to training: (targets, config) per call."""
+    calls = []
+    real_train = rounds.training.train
+
+    def spy(model, images, targets, *, config, **kwargs):
+        calls.append((targets, config))
+        return real_train(model, images, targets, config=config, **kwargs)
+
+    monkeypatch.setattr(rounds.training, "train", spy)
+    return calls
+
+
+def test_each_image_trains_at_its_own_scale(data, trained, train_calls):
     image, labels = data
     big = np.kron(image[2], np.ones((2, 2))).astype(image.dtype)
     big_labels = np.kron(labels[2], np.ones((2, 2), labels.dtype))
-    shapes = []
-    real_train = rounds.training.train
-
-    def spy(model, images, targets, **kwargs):
-        shapes.extend(t.shape for t in targets)
-        return real_train(model, images, targets, **kwargs)
-
-    monkeypatch.setattr(rounds.training, "train", spy)
     run_round(
         correction_round(
             trained,
@@ -203,20 +209,15 @@ def test_each_image_trains_at_its_own_scale(data, trained, monkeypatch):
             scale=[0.5, 1.0],
         )
     )
-    assert shapes[:2] == [(64, 64), (64, 64)]
+    targets, _ = train_calls[0]
+    assert [t.shape for t in targets[:2]] == [(64, 64), (64, 64)]
 
 
 @pytest.mark.parametrize(("held_back_dice", "planned"), [(0.3, 12), (0.95, 4)])
-def test_a_trusted_model_gets_a_shorter_round(data, trained, monkeypatch, held_back_dice, planned):
+def test_a_trusted_model_gets_a_shorter_round(
+    data, trained, train_calls, monkeypatch, held_back_dice, planned
+):
     image, labels = data
-    configs = []
-    real_train = rounds.training.train
-
-    def spy(model, images, targets, *, config, **kwargs):
-        configs.append(config)
-        return real_train(model, images, targets, config=config, **kwargs)
-
-    monkeypatch.setattr(rounds.training, "train", spy)
     monkeypatch.setattr(rounds, "labelled_dice", lambda *a, **k: held_back_dice)
     settings = RoundSettings(
         patch_size=32,
@@ -230,7 +231,8 @@ def test_a_trusted_model_gets_a_shorter_round(data, trained, monkeypatch, held_b
     run_round(
         correction_round(trained, [image[2], image[3]], [labels[2], labels[3]], settings=settings)
     )
-    assert configs[0].iterations == planned
+    _, config = train_calls[0]
+    assert config.iterations == planned
 
 
 def test_scale_factors_must_match_the_images(data, trained):
