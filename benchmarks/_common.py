@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from napari_unet_loop.core.evaluation.labelmap import parse_label_map
 from napari_unet_loop.core.evaluation.metrics import ConfusionCounts, confusion_counts
 from napari_unet_loop.core.io.atomic import atomic_output
 from napari_unet_loop.core.io.read import read_image
-from napari_unet_loop.core.model.precision import cpu_model
+from napari_unet_loop.core.model.precision import bf16_supported, cpu_model
 from napari_unet_loop.core.model.registry import SUFFIX, shipped_models
 
 REPO = Path(__file__).resolve().parents[1]
@@ -232,3 +233,26 @@ def run_script(script: str, parse_args, run, argv: list[str] | None) -> int:
     except (BenchmarkError, UnetLoopError) as exc:
         sys.exit(f"{script}: error: {exc}")
     return 0
+
+
+def cpu_matmul_gflops(n: int, repeats: int, dtypes: Sequence[str] = ("fp32", "bf16")) -> dict:
+    """The CPU's dense matmul rate per dtype (n³, best of ``repeats`` after a warm-up), GFLOP/s.
+
+    Where bf16 is emulated (no native support, see ``core.model.precision``) its matmul is
+    timed at a quarter of the side: emulation is slow and its rate barely depends on size.
+    """
+    rates = {"size": n}
+    for name in dtypes:
+        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[name]
+        side = n if name == "fp32" or bf16_supported() else max(n // 4, 256)
+        print(f"timing the CPU's {name} matmul ({side}²)…", file=sys.stderr, flush=True)
+        a, b = (torch.randn(side, side, dtype=dtype) for _ in range(2))
+        torch.matmul(a, b)
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.matmul(a, b)
+            seconds.append(time.perf_counter() - start)
+        rates[f"{name}_gflops"] = 2 * side**3 / min(seconds) / 1e9
+        rates[f"{name}_size"] = side
+    return rates

@@ -3,7 +3,9 @@
 Runs ``core.rounds.correction_round`` with its defaults (what the Retrain button runs) from
 the shipped ``em-membranes`` on k of the slices it never trained on (22-29), the other
 held-out slices as context, and reports the wall time, the iterations and the time per
-iteration. Run it alone on the machine: other work inflates every figure.
+iteration. The CPU's fp32 matmul rate is timed in the same run, so the figure can be set
+against other machines: a round's time is nearly all training steps, which scale with it.
+Run it alone on the machine: other work inflates every figure.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 from _common import (
     DEFAULT_DATA,
+    cpu_matmul_gflops,
     device_text,
     environment,
     load_isbi,
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> None:
     model = load_model(model_path("em-membranes", args.model_dir))
     env = environment(get_device(DEFAULT_ROUND.device))  # the load before any work
     warm_up()
+    matmul = cpu_matmul_gflops(2048, 3, ("fp32",)) if env["device"] == "cpu" else None
     rows, table = [], []
     for k in sorted({int(k) for k in args.ks.split(",")}):
         edited = list(HELD_OUT)[:k]
@@ -96,7 +100,12 @@ def run(args: argparse.Namespace) -> None:
         [
             "# One Retrain round, timed",
             f"Measured on {device_text(env)}; the default round from `em-membranes` on k "
-            "corrected 512² ISBI slices.",
+            "corrected 512² ISBI slices."
+            + (
+                f" This CPU's fp32 matmul rate, same run: {matmul['fp32_gflops']:.0f} GFLOP/s."
+                if matmul
+                else ""
+            ),
             markdown_table(
                 ["k", "round (s)", "iterations", "s per iteration", f"≤ {TARGET_SECONDS:.0f} s"],
                 table,
@@ -106,7 +115,7 @@ def run(args: argparse.Namespace) -> None:
     publish(
         "round_speed",
         False,
-        {"benchmark": "round_speed", "environment": env, "rows": rows},
+        {"benchmark": "round_speed", "environment": env, "matmul": matmul, "rows": rows},
         markdown,
     )
 

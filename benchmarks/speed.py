@@ -31,6 +31,7 @@ from _common import (
     DEFAULT_DATA,
     ISBI_IMAGES,
     BenchmarkError,
+    cpu_matmul_gflops,
     device_text,
     environment,
     fmt,
@@ -323,17 +324,6 @@ def matmul_tflops(device: torch.device) -> float:
     return 2 * MATMUL_N**3 * MATMUL_PER_TIMING / min(seconds) / 1e12
 
 
-def cpu_matmul_gflops(n: int, repeats: int) -> dict:
-    """The CPU's dense matmul rate in fp32 and in bf16 (n³, best of ``repeats``), GFLOP/s."""
-    rates = {}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        print(f"timing the CPU's {name} matmul ({n}²)…", file=sys.stderr, flush=True)
-        a, b = (torch.randn(n, n, dtype=dtype) for _ in range(2))
-        seconds, _ = timed(lambda a=a, b=b: torch.matmul(a, b), repeats, torch.device("cpu"))
-        rates[name] = 2 * n**3 / min(seconds) / 1e9
-    return {"size": n, "fp32_gflops": rates["fp32"], "bf16_gflops": rates["bf16"]}
-
-
 def gpu_variant_seconds(variant: GpuVariant, network, inputs, repeats, device) -> list[float]:
     layout = torch.channels_last if variant.channels_last else torch.contiguous_format
     net = copy.deepcopy(network).to(memory_format=layout)  # leave the shared network as it is
@@ -535,11 +525,10 @@ def precision_text(precision: dict, matmul: dict | None) -> str:
             text += f"; the calibration measured bf16 {decision['speedup']:.2f} × fp32"
     text += "."
     if matmul is not None:
-        n = matmul["size"]
         text += (
-            f" CPU matmul {n}×{n}, same run: fp32 {matmul['fp32_gflops']:.1f} GFLOP/s, "
-            f"bf16 {matmul['bf16_gflops']:.1f} GFLOP/s "
-            f"({matmul['bf16_gflops'] / matmul['fp32_gflops']:.2f} × fp32)."
+            f" CPU matmul, same run: fp32 {matmul['fp32_gflops']:.1f} GFLOP/s "
+            f"({matmul['fp32_size']}²), bf16 {matmul['bf16_gflops']:.1f} GFLOP/s "
+            f"({matmul['bf16_size']}²; {matmul['bf16_gflops'] / matmul['fp32_gflops']:.2f} × fp32)."
         )
     return text
 

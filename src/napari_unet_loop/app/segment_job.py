@@ -42,6 +42,7 @@ class SegmentResult:
 
     model: Model | None = None
     scale: float = 1.0  # the factor slices were resized by for the network (core.inference.scale)
+    inverted: bool = False  # the first slice's contrast was inverted (core.model.normalize)
     planes: list[np.ndarray] = field(default_factory=list)  # labels of each slice done
     foregrounds: list[np.ndarray] = field(default_factory=list)  # 1 - P(first class)
     unsure: list[np.ndarray] = field(default_factory=list)  # float32, 0 sure .. 1 unsure
@@ -73,6 +74,7 @@ def segment(
     from ..core.inference.predict import SlicePrediction, iter_predict
     from ..core.inference.scale import automatic_factor
     from ..core.inference.uncertainty import uncertainty
+    from ..core.model.channels import model_channels
 
     if request.ready is not None:
         model = request.ready
@@ -84,6 +86,8 @@ def segment(
     factor = result.scale = automatic_factor(
         model.provenance, _scale_source(request), request.diameter
     )
+    first_slice = np.asarray(data if len(request.shape) == 2 else data[0])
+    result.inverted = model.normalization.inverts(model_channels(first_slice, model, request.rgb))
     events = iter_predict(
         data,
         model,

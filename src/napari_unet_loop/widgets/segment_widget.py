@@ -167,7 +167,8 @@ class SegmentWidget(WorkerPanel):
             self._write_map(request, result.uncertainty, uncertainty_name)
         warning = one_class_warning(result.labels, result.model.class_names)
         scale = "" if result.scale == 1.0 else f", objects rescaled ×{result.scale:.2f}"
-        done = f"Done: '{layer.name}' ({result.model.name}{scale})."
+        inverted = ", contrast inverted to match its training images" if result.inverted else ""
+        done = f"Done: '{layer.name}' ({result.model.name}{scale}{inverted})."
         self.say(f"{done}{' ' + warning if warning else ''}")
         if warning:
             show_warning(warning)

@@ -1,7 +1,11 @@
 import numpy as np
 import pytest
 
-from napari_unet_loop.core.model.normalize import Normalization
+from napari_unet_loop.core.model.normalize import (
+    Normalization,
+    background_of,
+    training_background,
+)
 
 
 def test_percentile_maps_percentiles_to_zero_and_one():
@@ -70,3 +74,62 @@ def test_a_tiny_range_is_stretched_not_flattened():
 def test_bad_fields_are_refused(fields):
     with pytest.raises(ValueError):
         Normalization(**fields)
+
+
+def _fluorescence(seed: int = 0) -> np.ndarray:
+    """Bright round objects on a dark, noisy background."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:64, :64]
+    image = rng.normal(20, 3, (64, 64))
+    for y, x in rng.integers(8, 56, (5, 2)):
+        image[(yy - y) ** 2 + (xx - x) ** 2 < 25] += 150
+    return image.astype(np.float32)
+
+
+def test_background_of_tells_fluorescence_from_brightfield():
+    dark = _fluorescence()
+    assert background_of(Normalization()(dark)) == "dark"
+    assert background_of(Normalization()(255 - dark)) == "bright"
+    even = np.random.default_rng(1).uniform(0, 1, (64, 64))
+    assert background_of(even) is None
+
+
+def test_auto_polarity_inverts_only_the_other_background():
+    dark, bright = _fluorescence(), 255 - _fluorescence()
+    model_side = Normalization(background="dark")
+    assert not model_side.inverts(dark)
+    assert model_side.inverts(bright)
+    flipped = model_side(bright)
+    assert background_of(flipped) == "dark"
+    np.testing.assert_allclose(flipped, 1 - Normalization()(bright), atol=1e-6)
+    assert not Normalization().inverts(bright)  # a model that does not know its background
+    assert not Normalization(background="dark", polarity="keep").inverts(bright)
+    assert Normalization(polarity="invert").inverts(dark)
+    colour = np.repeat(bright[..., None], 3, axis=-1)
+    assert not model_side.inverts(colour)
+
+
+def test_inverted_parameters_normalise_tiles_like_the_whole_slice():
+    bright = 255 - _fluorescence()
+    n = Normalization(background="dark")
+    parameters = n.parameters(bright)
+    tile = n.apply(bright[:32], parameters)
+    np.testing.assert_allclose(tile, n(bright)[:32], atol=1e-6)
+
+
+def test_training_background_needs_most_slices_to_agree():
+    dark = [Normalization()(_fluorescence(s)) for s in range(10)]
+    assert training_background(dark) == "dark"
+    mixed = dark[:5] + [1 - d for d in dark[5:]]
+    assert training_background(mixed) is None
+    assert training_background([np.zeros((8, 8, 3))]) is None
+
+
+def test_old_metadata_gets_auto_polarity_and_no_background():
+    n = Normalization.from_dict({"mode": "percentile", "low": 1.0, "high": 99.8, "scale": 255.0})
+    assert (n.polarity, n.background) == ("auto", None)
+    assert Normalization.from_dict(n.to_dict()) == n
+    with pytest.raises(ValueError):
+        Normalization(polarity="sideways")
+    with pytest.raises(ValueError):
+        Normalization(background="grey")

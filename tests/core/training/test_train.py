@@ -294,3 +294,16 @@ def test_colour_trains_a_grey_model_and_grey_a_colour_model_as_segment_converts_
     run_to_end(train(tiny_model(), [rgb], [labels[0]], config=config))
     colour = new_model(["interior", "membrane"], in_channels=3, depth=2, base_channels=4)
     run_to_end(train(colour, [image[0]], [labels[0]], config=config))
+
+
+def test_a_new_network_records_its_background_and_a_trained_one_keeps_its_own():
+    rng = np.random.default_rng(0)
+    dark = rng.normal(20, 3, (2, 48, 48)).astype(np.float32)
+    labels = np.zeros((2, 48, 48), np.int16)
+    labels[:, 10:20, 10:20] = 1
+    dark[labels == 1] += 150
+    first = run_to_end(train(tiny_model(), dark, labels, config=TINY))
+    assert first.normalization.background == "dark"
+    bright = run_to_end(train(first, 255 - dark, labels, config=TINY))
+    assert bright.normalization.background == "dark"  # it inverts them, as Segment does
+    assert first.normalization.inverts(255 - dark[0])

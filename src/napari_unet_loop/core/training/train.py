@@ -22,7 +22,7 @@ import inspect
 import logging
 import time
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -41,6 +41,7 @@ from ..model.devices import (
     to_device,
 )
 from ..model.modelfile import Model
+from ..model.normalize import training_background
 from ..model.precision import check_precision, precision_name, resolve_precision
 from .augment import NO_AUGMENTATION, AugmentSettings, PatchSampler
 from .datasets import check_image_values
@@ -321,6 +322,11 @@ def _training_loop(
 ) -> Generator[TrainUpdate, object, None]:
     start = time.perf_counter()
     trained = model.copy()
+    if not model.provenance.get("training") and trained.normalization.background is None:
+        # A new network: record the background it learns on, so Segment can invert an image
+        # of the other kind (core.model.normalize).
+        background = training_background(image for image, _ in pairs)
+        trained.normalization = replace(trained.normalization, background=background)
     network = trained.network.to(device).to(memory_format=memory_format(device))
     freeze = config.freeze_batchnorm
     if freeze is None:

@@ -1,0 +1,39 @@
+from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+
+from napari_unet_loop.app.segment_job import SegmentRequest, SegmentResult, segment
+from napari_unet_loop.core.model.modelfile import new_model
+
+
+def _run(model, image):
+    request = SegmentRequest(
+        image=SimpleNamespace(data=image, name="cells"),
+        shape=image.shape,
+        rgb=False,
+        z=None,
+        source=None,
+        ready=model,
+        device="cpu",
+        instances=False,
+        probabilities=False,
+        uncertainty=False,
+    )
+    generator = segment(request, image, SegmentResult())
+    while True:
+        try:
+            next(generator)
+        except StopIteration as stop:
+            return stop.value
+
+
+def test_the_result_says_when_the_contrast_was_inverted():
+    rng = np.random.default_rng(0)
+    dark = rng.normal(20, 3, (48, 48)).astype(np.float32)
+    dark[10:20, 10:20] += 150
+    model = new_model(["background", "nucleus"], depth=2, base_channels=4)
+    model.normalization = replace(model.normalization, background="dark")
+    assert not _run(model, dark).inverted
+    result = _run(model, 255 - dark)
+    assert result.inverted and result.labels.shape == (1, 48, 48)
