@@ -300,3 +300,25 @@ def test_the_band_leaves_most_of_a_rare_class_for_training():
     (held,) = held_labels
     assert 0 < (held == 1).sum() <= rounds.MAX_HELD_SHARE * (labels == 1).sum()
     assert (train_targets[0] == 1).sum() >= 0.6 * (labels == 1).sum()
+
+
+def test_sure_precision_is_the_worst_class_share_of_sure_pixels_labelled_alike(monkeypatch):
+    from types import SimpleNamespace
+
+    from napari_unet_loop.core.inference import predict as prediction
+
+    probabilities = np.full((2, 16, 16), 0.5, np.float32)
+    probabilities[1, :, :8], probabilities[0, :, :8] = 0.95, 0.05  # sure of class 1
+    probabilities[0, :, 8:], probabilities[1, :, 8:] = 0.95, 0.05  # sure of class 0
+    monkeypatch.setattr(
+        prediction, "predict", lambda *a, **k: SimpleNamespace(probabilities=probabilities)
+    )
+    model, image = tiny_model(), np.zeros((16, 16), np.float32)
+    agreeing = np.zeros((16, 16), np.int16)
+    agreeing[:, :8] = 1
+    assert rounds.sure_precision(model, [image], [agreeing]) == 1.0
+    half_wrong = agreeing.copy()
+    half_wrong[:8, 8:] = 1  # half of the sure class-0 pixels are labelled 1
+    assert rounds.sure_precision(model, [image], [half_wrong]) == pytest.approx(0.5)
+    unlabelled = np.full((16, 16), -1, np.int16)
+    assert rounds.sure_precision(model, [image], [unlabelled]) == 1.0
