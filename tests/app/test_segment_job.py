@@ -7,7 +7,7 @@ from napari_unet_loop.app.segment_job import SegmentRequest, SegmentResult, segm
 from napari_unet_loop.core.model.modelfile import new_model
 
 
-def _run(model, image):
+def _run(model, image, contrast="auto"):
     request = SegmentRequest(
         image=SimpleNamespace(data=image, name="cells"),
         shape=image.shape,
@@ -19,6 +19,7 @@ def _run(model, image):
         instances=False,
         probabilities=False,
         uncertainty=False,
+        contrast=contrast,
     )
     generator = segment(request, image, SegmentResult())
     while True:
@@ -28,12 +29,25 @@ def _run(model, image):
             return stop.value
 
 
-def test_the_result_says_when_the_contrast_was_inverted():
+def _dark_model_and_image():
     rng = np.random.default_rng(0)
     dark = rng.normal(20, 3, (48, 48)).astype(np.float32)
     dark[10:20, 10:20] += 150
     model = new_model(["background", "nucleus"], depth=2, base_channels=4)
     model.normalization = replace(model.normalization, background="dark")
+    return model, dark
+
+
+def test_the_result_says_when_the_contrast_was_inverted():
+    model, dark = _dark_model_and_image()
     assert not _run(model, dark).inverted
     result = _run(model, 255 - dark)
     assert result.inverted and result.labels.shape == (1, 48, 48)
+
+
+def test_a_fixed_contrast_stays_on_the_model_for_retrain_and_save():
+    model, dark = _dark_model_and_image()
+    result = _run(model, 255 - dark, contrast="keep")
+    assert not result.inverted and result.model.normalization.polarity == "keep"
+    assert _run(model, dark, contrast="invert").inverted
+    assert model.normalization.polarity == "invert"

@@ -334,3 +334,10 @@ def test_the_model_file_field_shows_only_for_a_model_file(make_napari_viewer, qt
     assert picker.combo.currentText() == "current: retrain 1" and picker.file_row.isHidden()
     picker.combo.setCurrentIndex(picker.combo.findData("file"))
     assert not picker.file_row.isHidden()
+
+
+def test_the_contrast_choice_reaches_the_job(setup):
+    _, widget = setup
+    assert widget._request().contrast == "auto"
+    widget.contrast_combo.setCurrentText("inverted")
+    assert widget._request().contrast == "invert"

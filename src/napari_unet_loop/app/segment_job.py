@@ -8,7 +8,7 @@ segmented.
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +34,7 @@ class SegmentRequest:
     diameter: float | None = None  # object diameter in pixels, None: measured on the image
     uncertainty: bool = True
     precision: str = "auto"  # see core.model.precision
+    contrast: str = "auto"  # the model's polarity: auto, keep or invert (core.model.normalize)
 
 
 @dataclass
@@ -82,6 +83,9 @@ def segment(
         from ..core.model.modelfile import load_model
 
         model = load_model(request.source)
+    if model.normalization.polarity != request.contrast:
+        # On the model itself, so that Retrain and Save see the images as Segment did.
+        model.normalization = replace(model.normalization, polarity=request.contrast)
     result.model = model
     factor = result.scale = automatic_factor(
         model.provenance, _scale_source(request), request.diameter

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 WHOLE_STACK = "whole stack"
 CURRENT_SLICE = "current slice"
+# Shown choice → the model's polarity (core.model.normalize).
+CONTRASTS = {"auto": "auto", "as is": "keep", "inverted": "invert"}
 
 
 class SegmentWidget(WorkerPanel):
@@ -69,6 +71,13 @@ class SegmentWidget(WorkerPanel):
         self.diameter.setDecimals(1)
         self.diameter.setSuffix(" px")
         self.diameter.setSpecialValueText("auto")  # 0: measured on the image
+        self.contrast_combo = QComboBox()
+        self.contrast_combo.addItems(list(CONTRASTS))
+        self.contrast_combo.setToolTip(
+            "auto: invert a grey image whose background is the other kind than the model's "
+            "training images (bright vs dark); as is / inverted: fixed. Retrain and saved "
+            "models keep the choice."
+        )
         self.diameter.setToolTip(
             "Typical object diameter in pixels; the image is rescaled so objects match the "
             "model's training scale. auto: measured on the image (rescales objects 2× or more "
@@ -82,6 +91,7 @@ class SegmentWidget(WorkerPanel):
         form.addRow("precision", self.precision_combo)
         form.addRow("scope", self.scope_combo)
         form.addRow("object diameter", self.diameter)
+        form.addRow("contrast", self.contrast_combo)
         for widget in (
             self.instances_check,
             self.probabilities_check,
@@ -116,6 +126,7 @@ class SegmentWidget(WorkerPanel):
             self.diameter.value() or None,
             self.uncertainty_check.isChecked(),
             self.precision_combo.currentText(),
+            CONTRASTS[self.contrast_combo.currentText()],
         )
 
     def run(self) -> None:
@@ -167,7 +178,10 @@ class SegmentWidget(WorkerPanel):
             self._write_map(request, result.uncertainty, uncertainty_name)
         warning = one_class_warning(result.labels, result.model.class_names)
         scale = "" if result.scale == 1.0 else f", objects rescaled ×{result.scale:.2f}"
-        inverted = ", contrast inverted to match its training images" if result.inverted else ""
+        inverted = ""
+        if result.inverted:
+            why = " to match its training images" if request.contrast == "auto" else ""
+            inverted = f", contrast inverted{why}"
         done = f"Done: '{layer.name}' ({result.model.name}{scale}{inverted})."
         self.say(f"{done}{' ' + warning if warning else ''}")
         if warning:
