@@ -34,9 +34,10 @@ POLARITIES = ("auto", "keep", "invert")
 BACKGROUNDS = ("dark", "bright")
 # Measured on normalised grey slices: fluorescence nuclei have medians 0.00-0.13 and skews
 # 0.7-24, grey blood-cell images medians 0.50-1.00 and skews -2.9-0.2. A slice is called
-# only when it is well inside one side, so slices in between are never inverted.
+# only when it is well inside one side, so slices in between are never inverted (a densely
+# packed fluorescence field, its nuclei over half of it, may have a median near 0.5).
 DARK_MEDIAN, DARK_SKEW = 0.25, 0.5
-BRIGHT_MEDIAN, BRIGHT_SKEW = 0.5, -0.2
+BRIGHT_MEDIAN, BRIGHT_SKEW = 0.6, -0.3
 # A model's background is the one shared by this share of its training slices.
 TRAINING_AGREEMENT = 0.9
 STATISTICS_SAMPLE = 1_000_000  # values enough for a median and a skew
