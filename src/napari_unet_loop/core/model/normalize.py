@@ -16,10 +16,10 @@ Polarity: fluorescence shows bright objects on a dark background, brightfield an
 slides dark objects on a bright one. A one-channel model records which its training images
 had (``background``: "dark", "bright", or None when they were mixed or in between, as EM
 is), and ``polarity="auto"`` inverts a grey slice whose background is clearly the other
-kind (median and skew of its normalised values, see :func:`background_of`), so the fluorescence
-``nuclei`` model sees a brightfield image the way it was trained. ``keep`` never inverts,
-``invert`` always does. Colour images are never inverted: an inverted stain is not another
-stain.
+kind (median and skew of its normalised values, see :func:`background_of`), so a model trained
+on fluorescence sees a brightfield image the way it was trained (the shipped models record no
+background: the README says why). ``keep`` never inverts, ``invert`` always does. Colour
+images are never inverted: an inverted stain is not another stain.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class Normalization:
 
     def inverts(self, image: np.ndarray) -> bool:
         """Whether this slice (Y, X) or RGB image is inverted before the network."""
-        offset, divisor = self.parameters(image)
+        _, divisor = self.parameters(image)
         return divisor < 0
 
     def _inverts(self, values: np.ndarray, ndim: int, lo: float, hi: float) -> bool:
