@@ -160,7 +160,7 @@ def test_save_model_as_a_bioimageio_package(make_napari_viewer, qtbot, tmp_path)
     widget.models.save_edit.setText(str(out))
     widget.models.save()  # in a worker: the export traces the network
     assert not widget.models.save_button.isEnabled()
-    qtbot.waitUntil(widget.models.save_button.isEnabled, timeout=120_000)
+    qtbot.waitUntil(widget.models.save_button.isEnabled, timeout=300_000)
     assert widget.status.text() == f"Saved a bioimage.io package to {out}"
     assert load_model(out).class_names == ["background", "membrane"]
 

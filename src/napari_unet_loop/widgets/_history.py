@@ -9,6 +9,7 @@ which re-segments the unedited slices with it in the background.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -114,12 +115,16 @@ class ModelHistory(QWidget):
             text = str(exc) if isinstance(exc, UnetLoopError) else f"{type(exc).__name__}: {exc}"
             self._say(f"Could not save the model: {text}")
 
+        def finished() -> None:
+            with contextlib.suppress(RuntimeError):  # the dock was closed meanwhile
+                self.save_button.setEnabled(True)
+
         self.save_button.setEnabled(False)
         self._say(f"Saving a bioimage.io package to {path}…")
         handlers = {
             "returned": lambda out: self._say(f"Saved a bioimage.io package to {out}"),
             "errored": failed,
-            "finished": lambda: self.save_button.setEnabled(True),
+            "finished": finished,
         }
         # a copy: a retrain started meanwhile must not change the weights being written
         worker = thread_worker(export_model, start_thread=False, connect=handlers)

@@ -23,7 +23,7 @@ def package(tmp_path_factory):
     pytest.importorskip("bioimageio.spec", reason="bioimageio.spec not installed ([bioimageio])")
     from napari_unet_loop.core.model.model_zoo import export_model
 
-    model = new_model(["background", "nucleus"], depth=2, base_channels=4, seed=0, name="tiny")
+    model = new_model(["background", "nucleus"], depth=2, base_channels=4, seed=0, name="tiny.1")
     model.provenance = {
         "data": {"images": ["cells/train.tif"], "slices": "0-3"},
         "held_out_metrics": {"dice_mean": {"nucleus": 0.75}},
@@ -36,7 +36,7 @@ def test_exported_then_imported_gives_identical_labels(package):
     model, path = package
     image = np.random.default_rng(3).integers(0, 255, (2, 40, 52), dtype=np.uint8)
     imported = load_model(path)  # the loader Segment and Retrain use
-    assert imported.class_names == model.class_names and imported.name == "tiny"
+    assert imported.class_names == model.class_names and imported.name == "tiny.1"
     np.testing.assert_array_equal(predict(image, imported).labels, predict(image, model).labels)
 
 
@@ -54,6 +54,7 @@ def test_the_package_holds_every_weight_format_and_our_metadata(package):
     assert steps["scale_range"]["kwargs"]["max_percentile"] == model.normalization.high
     assert "softmax" in [d["id"] for d in rdf["outputs"][0]["postprocessing"]]
     assert rdf["config"]["napari_unet_loop"] == model.metadata()
+    assert rdf["name"] == "tiny 1 U-Net"  # only the characters the spec allows in names
     assert rdf["training_data"]["name"] == "cells train tif (training data)"
     with zipfile.ZipFile(path) as archive:
         assert '"nucleus": 0.75' in archive.read("README.md").decode()
@@ -138,3 +139,14 @@ def test_every_shipped_model_passes_bioimageio_model_test(name, tmp_path):
     for key, value in model.network.state_dict().items():
         assert torch.equal(imported.network.state_dict()[key], value), key
     print(f"{name}: export {exported - start:.1f} s, model test {done - exported:.1f} s")
+
+
+def test_onnx_weights_take_any_size_the_package_allows(package):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
+    model, path = package
+    with zipfile.ZipFile(path) as archive:
+        session = ort.InferenceSession(archive.read("weights.onnx"))
+    x = np.random.default_rng(0).normal(size=(2, 1, 20, 28)).astype(np.float32)
+    with torch.no_grad():
+        expected = model.network.eval()(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(session.run(None, {"raw": x})[0], expected, atol=1e-4)

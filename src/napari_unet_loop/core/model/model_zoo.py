@@ -104,13 +104,18 @@ def _documentation(model: Model) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _spec_name(text: str) -> str:
+    """``text`` with only the characters the spec allows in a name (others become spaces)."""
+    return re.sub(r"[^A-Za-z0-9_+\- ()]+", " ", text).strip()[:100]
+
+
 def _training_data(spec, model: Model):
     """The training data named in the model's provenance, as an inline dataset description."""
     data = model.provenance.get("data")
     if not isinstance(data, dict) or not data.get("images"):
         return None
     images = [str(i) for i in data["images"]][:3]
-    name = re.sub(r"[^A-Za-z0-9_+\- ()]+", " ", ", ".join(images)).strip()[:100]
+    name = _spec_name(", ".join(images))
     keys = ("images", "labels", "slices", "val_slices", "label_map")
     parts = [f"{key}: {data[key]}" for key in keys if data.get(key) is not None]
     return spec.DatasetDescr(name=f"{name} (training data)", description="; ".join(parts)[:1000])
@@ -257,7 +262,7 @@ def _describe(spec, model: Model, folder: Path, authors: list[str]):
         else None,
     )
     return spec.ModelDescr(
-        name=f"{model.name} U-Net",  # the spec wants 5 characters or more
+        name=f"{_spec_name(model.name)} U-Net",  # the spec wants 5 characters or more
         description=f"2D U-Net segmenting {', '.join(model.class_names[1:])} (napari-unet-loop)",
         authors=[spec.Author(name=name) for name in authors],
         cite=[
