@@ -66,6 +66,14 @@ def test_export_writes_a_package_the_loader_takes(data, tmp_path, capsys):
     with zipfile.ZipFile(out) as archive:
         assert "rdf.yaml" in archive.namelist()
     assert load_model(out).class_names == ["background", "cell"]
+    for name, model in (("file.tif", data / "tiny.safetensors"), ("package.tif", out)):
+        code, _, err = _run(
+            capsys, "segment", data / "stack.tif", "-o", tmp_path / name, "--model", model
+        )
+        assert code == 0, err  # segment --model takes the package, with the same labels
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "package.tif"), read_image(tmp_path / "file.tif")
+    )
 
 
 def test_export_errors_are_one_line(data, tmp_path, capsys):

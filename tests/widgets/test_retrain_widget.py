@@ -153,6 +153,18 @@ def test_step_back_in_history_and_save_the_model(
     assert widget.status.text().startswith("Could not save the model")
 
 
+def test_save_model_as_a_bioimageio_package(make_napari_viewer, qtbot, tmp_path):
+    pytest.importorskip("bioimageio.spec", reason="bioimageio.spec not installed ([bioimageio])")
+    widget = _widget(loop_viewer(make_napari_viewer))
+    out = tmp_path / "tiny.zip"
+    widget.models.save_edit.setText(str(out))
+    widget.models.save()  # in a worker: the export traces the network
+    assert not widget.models.save_button.isEnabled()
+    qtbot.waitUntil(widget.models.save_button.isEnabled, timeout=300_000)
+    assert widget.status.text() == f"Saved a bioimage.io package to {out}"
+    assert load_model(out).class_names == ["background", "membrane"]
+
+
 def test_corrections_reload_in_a_new_viewer(make_napari_viewer, qtbot, tmp_path):
     viewer = loop_viewer(make_napari_viewer)
     widget = _widget(viewer)

@@ -1,11 +1,15 @@
 """The session's model versions as a list to step back through, and "Save model…".
 
+A ``.zip`` name saves a bioimage.io package instead of a model file; that export traces the
+network and writes test tensors, so it runs in a worker thread.
+
 One click on a version makes it the current model; ``switched`` then tells the Retrain widget,
 which re-segments the unedited slices with it in the background.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -42,7 +46,9 @@ class ModelHistory(QWidget):
         self.history.setMaximumHeight(5 * self.history.fontMetrics().height() + 12)
         self.history.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.save_edit, self.save_button = QLineEdit(), QPushButton("Save model…")
-        self.save_edit.setPlaceholderText("model file (.safetensors); empty: choose in a dialog")
+        self.save_edit.setPlaceholderText(
+            "model file (.safetensors) or bioimage.io package (.zip); empty: choose in a dialog"
+        )
         save = QHBoxLayout()
         save.addWidget(self.save_edit)
         save.addWidget(self.save_button)
@@ -78,19 +84,52 @@ class ModelHistory(QWidget):
         self.switched.emit()
 
     def save(self) -> None:
-        """Save the current model to the path field (or one chosen in a dialog)."""
+        """Save the current model to the path field (or one chosen in a dialog): a model file,
+        or a bioimage.io package for a ``.zip`` name."""
         from ..core.model.modelfile import save_model
 
         if self._session.model is None:
             self._say("No model to save yet: run Segment or Retrain first.")
             return
-        path = (
-            self.save_edit.text().strip()
-            or QFileDialog.getSaveFileName(self, "Save model", "", "Model (*.safetensors)")[0]
-        )
+        path = self.save_edit.text().strip()
         if not path:
+            path, kind = QFileDialog.getSaveFileName(self, "Save model", "", _FILTERS)
+            if path and kind == _FILTERS.split(";;")[1] and not path.lower().endswith(".zip"):
+                path += ".zip"
+        if not path:
+            return
+        if path.lower().endswith(".zip"):
+            self._export(path)
             return
         try:
             self._say(f"Saved model to {save_model(self._session.model, path)}")
         except (OSError, UnetLoopError) as exc:
             self._say(f"Could not save the model: {exc}")
+
+    def _export(self, path: str) -> None:
+        from superqt.utils import thread_worker
+
+        from ..core.model.model_zoo import export_model
+
+        def failed(exc: BaseException) -> None:
+            text = str(exc) if isinstance(exc, UnetLoopError) else f"{type(exc).__name__}: {exc}"
+            self._say(f"Could not save the model: {text}")
+
+        def finished() -> None:
+            with contextlib.suppress(RuntimeError):  # the dock was closed meanwhile
+                self.save_button.setEnabled(True)
+
+        self.save_button.setEnabled(False)
+        self._say(f"Saving a bioimage.io package to {path}…")
+        handlers = {
+            "returned": lambda out: self._say(f"Saved a bioimage.io package to {out}"),
+            "errored": failed,
+            "finished": finished,
+        }
+        # a copy: a retrain started meanwhile must not change the weights being written
+        worker = thread_worker(export_model, start_thread=False, connect=handlers)
+        self._worker = worker(self._session.model.copy(), path)
+        self._worker.start()
+
+
+_FILTERS = "Model (*.safetensors);;bioimage.io package (*.zip)"

@@ -1,46 +1,38 @@
-"""bioimage.io model packages: export ours (model 0.5 spec) and import ones we exported.
+"""bioimage.io model packages: export ours (model 0.5 spec); ``model_package`` reads them back.
 
 Export writes a zip with the weights as a PyTorch state dict plus the U-Net's source file (so
-the package runs without this project installed) and as TorchScript (deepImageJ, Java tools);
-our normalisation as the spec's ``scale_range`` (percentiles per image, all channels together)
-or ``scale_linear``; softmax as postprocessing; a test input and output; a cover; and our model
-metadata under ``config``. It needs the optional ``bioimageio.spec``
-(``pip install napari-unet-loop[bioimageio]``).
-
-Import reads only packages of our own architecture (found by ``config.napari_unet_loop``): the
-weights are loaded with ``torch.load(weights_only=True)``, so nothing in the package is run.
+the package runs without this project installed), as TorchScript (deepImageJ, Java tools) and,
+where onnx and onnxruntime are installed, as ONNX; our normalisation as the spec's
+``scale_range`` (percentiles per image, all channels together) or ``scale_linear``; softmax as
+postprocessing; a test input and output; a cover; the training data and metrics from the
+model's provenance; and our model metadata under ``config``. It needs the optional
+``bioimageio.spec`` (``pip install napari-unet-loop[bioimageio]``).
 """
 
 from __future__ import annotations
 
-import io
+import importlib.util
 import json
 import os
+import re
 import tempfile
-import zipfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from ..errors import InputError, ModelFileError, UnetLoopError, one_line
+from ..errors import InputError, UnetLoopError, one_line
 
 if TYPE_CHECKING:
     from .modelfile import Model
 
-RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 _WEIGHTS = "weights.pt"
 _TORCHSCRIPT = "weights.torchscript.pt"
+_ONNX = "weights.onnx"
+ONNX_OPSET = 17
 _TEST_SIDE = 64
-
-
-def is_model_package(path: str | os.PathLike) -> bool:
-    """A ``.zip`` or a folder holding a bioimage.io description."""
-    path = Path(path)
-    if path.is_dir():
-        return any((path / name).is_file() for name in RDF_NAMES)
-    return path.suffix.lower() == ".zip" and path.is_file()
 
 
 def _test_image(model: Model) -> np.ndarray:
@@ -82,21 +74,51 @@ def _preprocessing(model: Model, spec) -> list:
 
 
 def _documentation(model: Model) -> str:
-    metrics = model.provenance.get("metrics") or model.provenance.get("held_out") or {}
+    """The package's README: what goes in and out, and the training data, runs and held-out
+    metrics from the model's provenance."""
+    norm, prov = model.normalization, model.provenance
+    scaling = {
+        "percentile": f"the {norm.low:g} and {norm.high:g} percentiles map to 0 and 1 "
+        "(`scale_range`, over all channels together)",
+        "scale": f"divided by {norm.scale:g} (`scale_linear`)",
+        "none": "used as is",
+    }[norm.mode]
     lines = [
         f"# {model.name}",
         "",
-        "A 2D U-Net exported by napari-unet-loop. Input: one image (grey or RGB), normalised "
-        "per image; output: class probabilities (softmax) for "
-        f"{', '.join(model.class_names)}. Labels are the arg-max over classes.",
+        "A 2D U-Net exported by [napari-unet-loop](https://github.com/napari-unet-loop/"
+        "napari-unet-loop); `unet-loop segment --model` and the napari plugin load this package.",
         "",
-        "## Training data and metrics",
-        "",
-        "```json",
-        json.dumps({"data": model.provenance.get("data"), "metrics": metrics}, indent=2),
-        "```",
+        f"- input `raw`: one image (batch × {model.in_channels} channel(s) × Y × X, Y and X "
+        f"multiples of {model.config.size_multiple}); per image, {scaling}.",
+        f"- output `probabilities`: softmax over the classes {', '.join(model.class_names)}; "
+        "the labels are the arg-max over classes.",
     ]
+    for title, value in (
+        ("Training data", prov.get("data")),
+        ("Training runs", prov.get("training")),
+        ("Held-out metrics", prov.get("held_out_metrics")),
+    ):
+        if value:
+            lines += ["", f"## {title}", "", "```json", json.dumps(value, indent=2), "```"]
     return "\n".join(lines) + "\n"
+
+
+def _spec_name(text: str) -> str:
+    """``text`` with only the characters the spec allows in a name (others become spaces)."""
+    return re.sub(r"[^A-Za-z0-9_+\- ()]+", " ", text).strip()[:100]
+
+
+def _training_data(spec, model: Model):
+    """The training data named in the model's provenance, as an inline dataset description."""
+    data = model.provenance.get("data")
+    if not isinstance(data, dict) or not data.get("images"):
+        return None
+    images = [str(i) for i in data["images"]][:3]
+    name = _spec_name(", ".join(images))
+    keys = ("images", "labels", "slices", "val_slices", "label_map")
+    parts = [f"{key}: {data[key]}" for key in keys if data.get(key) is not None]
+    return spec.DatasetDescr(name=f"{name} (training data)", description="; ".join(parts)[:1000])
 
 
 def _cover(image: np.ndarray, probabilities: np.ndarray, path: Path) -> None:
@@ -144,6 +166,30 @@ def export_model(
     return output
 
 
+def onnx_available() -> bool:
+    """ONNX weights are written only where onnxruntime can check them (``bioimageio.core``)."""
+    return all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
+
+
+def _write_onnx(model: Model, image: np.ndarray, path: Path) -> None:
+    """The network as ONNX, any batch and image size (the TorchScript-based exporter, which
+    needs neither onnxscript nor a dynamo trace)."""
+    dynamic = {0: "batch", 2: "y", 3: "x"}
+    example = torch.from_numpy(model.normalization(image[0])[None])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
+        torch.onnx.export(
+            model.network.eval(),
+            (example,),
+            str(path),
+            dynamo=False,
+            opset_version=ONNX_OPSET,
+            input_names=["raw"],
+            output_names=["logits"],
+            dynamic_axes={"raw": dynamic, "logits": dynamic},
+        )
+
+
 def _write_files(model: Model, folder: Path) -> None:
     """Weights, architecture source, test tensors, documentation and cover, into ``folder``."""
     from . import unet
@@ -152,6 +198,8 @@ def _write_files(model: Model, folder: Path) -> None:
     probabilities = predict_probabilities(model, image)
     torch.save(model.network.state_dict(), folder / _WEIGHTS)
     torch.jit.script(model.network.eval()).save(str(folder / _TORCHSCRIPT))  # for deepImageJ
+    if onnx_available():
+        _write_onnx(model, image, folder / _ONNX)
     (folder / "unet.py").write_text(Path(unet.__file__).read_text())  # imports only torch
     np.save(folder / "test_input.npy", image)
     np.save(folder / "test_output.npy", probabilities)
@@ -207,9 +255,14 @@ def _describe(spec, model: Model, folder: Path, authors: list[str]):
         torchscript=spec.TorchscriptWeightsDescr(
             source=folder / _TORCHSCRIPT, pytorch_version=version, parent="pytorch_state_dict"
         ),
+        onnx=spec.OnnxWeightsDescr(
+            source=folder / _ONNX, opset_version=ONNX_OPSET, parent="pytorch_state_dict"
+        )
+        if (folder / _ONNX).is_file()
+        else None,
     )
     return spec.ModelDescr(
-        name=f"{model.name} U-Net",  # the spec wants 5 characters or more
+        name=f"{_spec_name(model.name)} U-Net",  # the spec wants 5 characters or more
         description=f"2D U-Net segmenting {', '.join(model.class_names[1:])} (napari-unet-loop)",
         authors=[spec.Author(name=name) for name in authors],
         cite=[
@@ -223,51 +276,9 @@ def _describe(spec, model: Model, folder: Path, authors: list[str]):
         documentation=spec.FileDescr(source=folder / "README.md"),
         covers=[spec.FileDescr(source=folder / "cover.png")],
         tags=["napari-unet-loop", "unet", "semantic-segmentation", "2d", "pytorch"],
+        training_data=_training_data(spec, model),
         inputs=[inputs],
         outputs=[outputs],
         weights=weights,
         config=spec.Config(**{"napari_unet_loop": model.metadata()}),
     )
-
-
-def _read_package(path: Path) -> tuple[dict, bytes]:
-    """The description and the state-dict bytes of a zip or folder package."""
-    import yaml
-
-    def read(name: str) -> bytes:
-        if path.is_dir():
-            return (path / name).read_bytes()
-        with zipfile.ZipFile(path) as archive:
-            return archive.read(name)
-
-    for name in RDF_NAMES:
-        try:
-            rdf = yaml.safe_load(read(name))
-            break
-        except (KeyError, FileNotFoundError):
-            continue
-    else:
-        raise ModelFileError(f"{path}: no rdf.yaml or bioimageio.yaml; not a bioimage.io package")
-    if not isinstance(rdf, dict) or "napari_unet_loop" not in (rdf.get("config") or {}):
-        raise ModelFileError(
-            f"{path}: a bioimage.io package of another architecture; only packages exported "
-            "by napari-unet-loop (`unet-loop export`) can be loaded"
-        )
-    source = (rdf.get("weights") or {}).get("pytorch_state_dict", {}).get("source")
-    if not isinstance(source, str) or "/" in source or source.startswith("."):
-        raise ModelFileError(f"{path}: the package has no PyTorch state dict beside its rdf")
-    return rdf, read(source)
-
-
-def read_package(path: str | os.PathLike) -> tuple[dict, dict]:
-    """The model metadata and state dict of a bioimage.io package (zip or folder) exported by
-    this project; ``modelfile.load_model`` builds the model from them."""
-    path = Path(path)
-    try:
-        rdf, weights = _read_package(path)
-        state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
-    except ModelFileError:
-        raise
-    except Exception as exc:
-        raise ModelFileError(f"{path}: not a readable bioimage.io package ({exc})") from None
-    return rdf["config"]["napari_unet_loop"], state

@@ -218,7 +218,7 @@ def load_model(name_or_path: str | os.PathLike) -> Model:
     """Load a shipped model by name, a model file or a bioimage.io package we exported, by path
     (fp32, on the CPU, in eval mode)."""
     path = resolve_model_path(name_or_path)
-    from .model_zoo import is_model_package, read_package
+    from .model_package import is_model_package, read_package
 
     if is_model_package(path):
         return model_from_state(str(path), *read_package(path))
