@@ -150,3 +150,20 @@ def test_onnx_weights_take_any_size_the_package_allows(package):
     with torch.no_grad():
         expected = model.network.eval()(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(session.run(None, {"raw": x})[0], expected, atol=1e-4)
+
+
+def test_a_model_that_inverts_exports_the_inversion(tmp_path):
+    pytest.importorskip("bioimageio.spec", reason="bioimageio.spec not installed ([bioimageio])")
+    from dataclasses import replace
+
+    model = new_model(["background", "nucleus"], depth=2, base_channels=4, seed=0, name="dark")
+    model.normalization = replace(model.normalization, polarity="invert")
+    path = model_zoo.export_model(model, tmp_path / "dark.zip")
+    with zipfile.ZipFile(path) as archive:
+        rdf = yaml.safe_load(archive.read("rdf.yaml"))
+    steps = [s for s in rdf["inputs"][0]["preprocessing"] if s["id"] != "ensure_dtype"]
+    assert [s["id"] for s in steps] == ["scale_range", "scale_linear"]
+    assert (steps[1]["kwargs"]["gain"], steps[1]["kwargs"]["offset"]) == (-1.0, 1.0)
+    core = pytest.importorskip("bioimageio.core", reason="bioimageio.core not installed")
+    summary = core.test_model(str(path))
+    assert summary.status == "passed", summary.format()

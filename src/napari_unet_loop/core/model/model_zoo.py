@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError, UnetLoopError, one_line
+from .normalize import Normalization
 
 if TYPE_CHECKING:
     from .modelfile import Model
@@ -46,9 +48,16 @@ def _test_image(model: Model) -> np.ndarray:
     return np.repeat(image[None, None], model.in_channels, axis=1)
 
 
+def package_normalization(model: Model) -> Normalization:
+    """The normalisation a package can state: automatic inversion depends on the image, which
+    the spec's steps cannot express, so only a fixed ``invert`` is kept."""
+    norm = model.normalization
+    return replace(norm, polarity="invert" if norm.polarity == "invert" else "keep")
+
+
 def predict_probabilities(model: Model, image: np.ndarray) -> np.ndarray:
     """What the package computes: our normalisation, the network, softmax (1×C×Y×X)."""
-    norm = model.normalization
+    norm = package_normalization(model)
     x = norm.apply(image[0], norm.parameters(image[0]))[None]
     with torch.no_grad():
         logits = model.network.eval()(torch.from_numpy(np.ascontiguousarray(x)))
@@ -56,7 +65,13 @@ def predict_probabilities(model: Model, image: np.ndarray) -> np.ndarray:
 
 
 def _preprocessing(model: Model, spec) -> list:
-    norm = model.normalization
+    steps = _scaling(model.normalization, spec)
+    if package_normalization(model).polarity == "invert":  # 1 - x after the scaling
+        steps.append(spec.ScaleLinearDescr(kwargs=spec.ScaleLinearKwargs(gain=-1.0, offset=1.0)))
+    return steps
+
+
+def _scaling(norm: Normalization, spec) -> list:
     if norm.mode == "percentile":
         return [
             spec.ScaleRangeDescr(
@@ -83,6 +98,13 @@ def _documentation(model: Model) -> str:
         "scale": f"divided by {norm.scale:g} (`scale_linear`)",
         "none": "used as is",
     }[norm.mode]
+    if package_normalization(model).polarity == "invert":
+        scaling += ", then inverted (`scale_linear`: 1 - x)"
+    elif norm.polarity == "auto" and norm.background is not None:
+        scaling += (
+            f"; napari-unet-loop also inverts a grey image whose background is not "
+            f"{norm.background}, which this package does not"
+        )
     lines = [
         f"# {model.name}",
         "",
@@ -175,7 +197,7 @@ def _write_onnx(model: Model, image: np.ndarray, path: Path) -> None:
     """The network as ONNX, any batch and image size (the TorchScript-based exporter, which
     needs neither onnxscript nor a dynamo trace)."""
     dynamic = {0: "batch", 2: "y", 3: "x"}
-    example = torch.from_numpy(model.normalization(image[0])[None])
+    example = torch.from_numpy(package_normalization(model)(image[0])[None])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
         torch.onnx.export(
