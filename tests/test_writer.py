@@ -1,13 +1,16 @@
-"""npe2 writer: Labels saved to TIFF, OME-TIFF or OME-Zarr keep values, shape, pixel size."""
+"""npe2 writer: Labels saved to TIFF, OME-TIFF or OME-Zarr keep values, shape, pixel size and,
+in OME-Zarr, class names."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from napari_unet_loop._writer import write_labels
+from napari_unet_loop._reader import read_layers
+from napari_unet_loop._writer import class_names, write_labels
 from napari_unet_loop.core.errors import InputError
 from napari_unet_loop.core.io.read import read_stack
+from napari_unet_loop.core.io.read_zarr import label_features
 
 
 def test_stack_round_trip_with_scale(tmp_path):
@@ -58,3 +61,28 @@ def test_napari_saves_ome_formats_with_the_scale(make_napari_viewer, tmp_path, n
     with read_stack(path) as stack:
         np.testing.assert_array_equal(stack.to_numpy(), layer.data)
         assert stack.scale == pytest.approx((0.25, 0.5))
+
+
+def test_ome_zarr_keeps_the_class_names_and_napari_ome_zarr_opens_it(tmp_path):
+    import pandas as pd
+
+    labels = np.zeros((6, 8), np.uint8)
+    labels[1:3, 2:6] = 2
+    features = pd.DataFrame({"index": [0, 1, 2], "class": ["background", "cell", "edge"]})
+    path = tmp_path / "seg.zarr"
+    write_labels(str(path), labels, {"scale": [0.5, 0.25], "features": features})
+    assert label_features(path) == {"index": [1, 2], "class": ["cell", "edge"]}
+    [(_, meta, kind)] = read_layers(str(path))  # the plugin reads the names back as features
+    assert kind == "labels" and meta["features"] == {"index": [1, 2], "class": ["cell", "edge"]}
+    reader = pytest.importorskip("napari_ome_zarr._reader", reason="napari-ome-zarr not installed")
+    [(data, meta, kind)] = reader.napari_get_reader(str(path))(str(path))
+    assert kind == "labels" and meta["scale"] == pytest.approx((0.5, 0.25))
+    assert meta["properties"]["class"] == ["cell", "edge"]
+    np.testing.assert_array_equal(np.asarray(data[0]), labels)
+
+
+def test_class_names_from_features():
+    import pandas as pd
+
+    assert class_names(None) == {} and class_names(pd.DataFrame({"area": [1.0]})) == {}
+    assert class_names(pd.DataFrame({"class": ["bg", "cell"]})) == {0: "bg", 1: "cell"}
