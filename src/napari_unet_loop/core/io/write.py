@@ -262,9 +262,14 @@ def write_labels(
     *,
     scale: Sequence[float] | None = None,
     class_names: Sequence[str] | Mapping[int, str] | None = None,
+    image=None,
+    rgb: bool = False,
+    name: str = "labels",
 ) -> Path:
     """Save a 2D label image or a Z×Y×X label stack atomically (TIFF, OME-TIFF or OME-Zarr by
-    its name); an OME-Zarr label image names ``class_names`` in its properties.
+    its name); an OME-Zarr label image names ``class_names`` in its properties. With ``image``
+    (same Y×X and Z, colour last when ``rgb``), an OME-Zarr is that image with the labels at
+    ``labels/<name>``; a TIFF does not store it.
 
     The file type is the smallest of uint8, uint16, uint32 (int16, int32 with negative values)
     that holds every label.
@@ -278,8 +283,8 @@ def write_labels(
         raise InputError(f"{path}: labels must be integers, got {labels.dtype}")
     low, high = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
     dtype = _label_dtype(path, low, high)
-    options = {"scale": scale, "dtype": dtype, "shape": labels.shape}
-    with open_label_writer(path, class_names=class_names, **options) as writer:
+    options = {"scale": scale, "dtype": dtype, "shape": labels.shape, "class_names": class_names}
+    with open_label_writer(path, image=image, rgb=rgb, name=name, **options) as writer:
         for labels_slice in labels.reshape(-1, *labels.shape[-2:]):
             writer.write(labels_slice)
     return path

@@ -12,6 +12,7 @@ hidden folder beside the output and renamed into place when every slice is writt
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -83,6 +84,20 @@ def image_label_metadata(
     return meta
 
 
+# a label image's name is a folder name under labels/
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def _check_image(path: Path, image, shape: tuple[int, ...], rgb: bool) -> None:
+    image_shape = tuple(int(n) for n in image.shape)
+    spatial = image_shape[:-1] if rgb else image_shape
+    if spatial != shape or (rgb and image_shape[-1] not in (3, 4)):
+        colour = " plus colour" if rgb else ""
+        raise InputError(
+            f"{path}: the image's shape {image_shape} is not the labels' {shape}{colour}"
+        )
+
+
 class OmeZarrWriter(SliceWriter):
     """Write label slices as an OME-Zarr label image, with a copy of ``image`` when given.
 
@@ -114,6 +129,10 @@ class OmeZarrWriter(SliceWriter):
         if self.dtype.kind not in "ui":
             raise ValueError(f"OME-Zarr labels are integers, not {self.dtype}")
         self.image, self.rgb, self.name = image, rgb, name
+        if image is not None:
+            _check_image(self.path, image, self.shape, rgb)
+            if not _NAME.fullmatch(name):
+                raise ValueError(f"label image name {name!r}: letters, digits, . _ - only")
         self.class_names, self.version = class_names, version
         scale = self.scale or (1.0,) * len(self.shape)
         if len(scale) != len(self.shape):
