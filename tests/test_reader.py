@@ -108,6 +108,7 @@ def test_ome_zarr_opens_lazily_as_image_and_labels_with_scale(tmp_path):
     assert (kind, label_kind) == ("image", "labels")
     assert meta["name"] == "cells" and label_meta["name"] == "cells classes"
     assert meta["scale"] == label_meta["scale"] == pytest.approx((2.0, 0.5, 0.5))
+    assert label_meta["features"] == {"index": [1], "class": ["cell"]}
     assert isinstance(data, da.Array) and data.chunks[0] == (1,) * 4
     np.testing.assert_array_equal(data.compute(), image)
     np.testing.assert_array_equal(np.asarray(label_data), labels)

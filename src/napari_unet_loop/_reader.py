@@ -1,5 +1,6 @@
 """npe2 reader: TIFF stacks (2D, Z×Y×X, RGB, RGB stacks), zarr arrays and OME-Zarr images as
-lazy Image layers with their scale; an OME-Zarr image's label images come along as Labels layers.
+lazy Image layers with their scale; an OME-Zarr image's label images come along as Labels layers,
+with their ``image-label`` properties (class names) as the layer's features.
 
 Stacks are wrapped in dask with one chunk per slice, so napari reads only the slices it shows.
 Label files (integer values named like labels, or a few values: ``truth.looks_like_labels``)
@@ -15,7 +16,7 @@ from typing import Any
 from .app.truth import looks_like_labels
 from .core.errors import InputError
 from .core.io.read import is_tiff_path, read_stack
-from .core.io.read_zarr import is_label_image, is_zarr_path, label_images
+from .core.io.read_zarr import is_label_image, is_zarr_path, label_features, label_images
 from .core.io.stack import Stack
 
 LayerData = tuple[Any, dict, str]
@@ -51,6 +52,11 @@ def _is_labels(stack: Stack, name: str) -> bool:
     return not stack.rgb and looks_like_labels(stack[len(stack) // 2], name)
 
 
+def _with_features(meta: dict, path) -> dict:
+    features = label_features(path)
+    return {**meta, "features": features} if features else meta
+
+
 def read_layers(path: str | list[str]) -> list[LayerData]:
     """Layer data for each path, named after it: Labels for label files, else an Image (RGB
     where it is colour), then a Labels layer for each label image an OME-Zarr lists (an
@@ -62,7 +68,7 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
         name = Path(p).name.removesuffix(".zarr") if zarr else Path(p).stem
         meta = {"name": name, "scale": stack.scale}
         if zarr and is_label_image(p):
-            layers.append((_lazy(stack), meta, "labels"))
+            layers.append((_lazy(stack), _with_features(meta, p), "labels"))
             continue
         if not zarr and _is_labels(stack, name):
             with stack:
@@ -72,5 +78,5 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
         for labels_path in label_images(p) if zarr else []:
             labels = read_stack(labels_path)
             meta = {"name": f"{name} {labels_path.name}", "scale": labels.scale}
-            layers.append((_lazy(labels), meta, "labels"))
+            layers.append((_lazy(labels), _with_features(meta, labels_path), "labels"))
     return layers

@@ -1,4 +1,5 @@
-"""OME-Zarr labels out: NGFF 0.4 as other tools read it (ome-zarr-models, napari-ome-zarr)."""
+"""OME-Zarr labels out: NGFF 0.4 (0.5 from a 0.5 input) as other tools read it (ome-zarr-models,
+napari-ome-zarr)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import zarr
 from napari_unet_loop.core.errors import InputError
 from napari_unet_loop.core.inference.batch import segment_file
 from napari_unet_loop.core.io.read import read_image, read_scale
+from napari_unet_loop.core.io.read_zarr import label_features, ngff_version
 from napari_unet_loop.core.io.write import write_labels
 from napari_unet_loop.core.io.write_ome_zarr import OmeZarrWriter
 from napari_unet_loop.core.model.modelfile import new_model
@@ -76,6 +78,57 @@ def test_napari_ome_zarr_opens_labels_with_the_scale(segmented):
     np.testing.assert_array_equal(np.asarray(data[0]), labels)
     assert meta["scale"] == pytest.approx(SCALE)
     assert meta["properties"]["class"] == ["membrane"]
+
+
+def test_a_05_input_gives_a_05_output_other_tools_read(model, tmp_path):
+    image = np.random.default_rng(3).integers(0, 255, (2, 24, 32), dtype=np.uint8)
+    source = tmp_path / "in.zarr"
+    with OmeZarrWriter(source, image=image, shape=image.shape, scale=SCALE, version="0.5") as w:
+        for plane in image:
+            w.write(plane // 128)
+    assert ngff_version(source) == "0.5"
+    out = segment_file(source, tmp_path / "out.zarr", model=model)
+    root = zarr.open_group(out, mode="r")
+    assert root.metadata.zarr_format == 3 and ngff_version(out) == "0.5"
+    assert ngff_version(out / "labels/classes") == "0.5"
+    assert root["labels/classes/0"].metadata.dimension_names == ("z", "y", "x")
+    np.testing.assert_array_equal(root["0"][:], image)
+    assert read_scale(out / "labels/classes") == SCALE
+    assert label_features(out / "labels/classes") == {"index": [1], "class": ["membrane"]}
+    models = pytest.importorskip("ome_zarr_models.v05", reason="ome-zarr-models not installed")
+    assert models.Image.from_zarr(root).labels is not None
+    models.ImageLabel.from_zarr(zarr.open_group(out / "labels/classes", mode="r"))
+    reader = pytest.importorskip("napari_ome_zarr._reader", reason="napari-ome-zarr not installed")
+    [_, (data, meta, kind)] = reader.napari_get_reader(str(out))(str(out))
+    assert kind == "labels" and meta["scale"] == pytest.approx(SCALE)
+    np.testing.assert_array_equal(np.asarray(data[0]), read_image(out / "labels/classes"))
+
+
+def test_a_04_input_and_a_tiff_give_04(segmented, tmp_path):
+    assert ngff_version(segmented[2]) == "0.4"
+    with pytest.raises(ValueError, match="0.3"):
+        OmeZarrWriter(tmp_path / "x.zarr", shape=(8, 10), version="0.3")
+
+
+def test_label_features_skip_what_is_not_a_label_value_with_plain_values(tmp_path):
+    group = zarr.open_group(str(tmp_path / "l.zarr"), mode="w", zarr_format=2)
+    properties = [
+        {"label-value": 2, "class": "b", "area": 4.5},
+        {"label-value": 1, "class": "a"},
+        {"label-value": "3", "class": "x"},
+        {"label-value": True, "class": "x"},
+        {"label-value": 4, "class": {"nested": 1}},
+        "junk",
+    ]
+    group.attrs["image-label"] = {"properties": properties}
+    assert label_features(tmp_path / "l.zarr") == {
+        "index": [1, 2, 4],
+        "area": [None, 4.5, None],
+        "class": ["a", "b", None],
+    }
+    group.attrs["image-label"] = {"properties": "junk"}
+    assert label_features(tmp_path / "l.zarr") == {}
+    assert label_features(tmp_path / "missing.zarr") == {}
 
 
 def test_a_labels_layer_alone_is_a_label_image_root(tmp_path):

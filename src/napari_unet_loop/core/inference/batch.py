@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.read import read_stack
-from ..io.read_zarr import is_zarr_path
+from ..io.read_zarr import is_zarr_path, ngff_version
 from ..io.write import open_label_writer
 from ..model.modelfile import Model, load_model
 from .postprocess import StackInstances
@@ -177,10 +177,14 @@ def iter_segment_file(
 
 
 def _describe_labels(image: StackLike, rgb: bool, model: Model, instances: bool) -> dict:
-    """What an OME-Zarr output stores beside the labels: the input image and class names."""
+    """What an OME-Zarr output stores beside the labels: the input image and class names, in
+    the input's NGFF version where that is 0.5 (else 0.4)."""
+    source = getattr(image, "path", None) if getattr(image, "storage", None) == "zarr" else None
+    version = "0.5" if source is not None and ngff_version(source) == "0.5" else "0.4"
+    described = {"image": image, "rgb": rgb, "version": version}
     if instances:
-        return {"image": image, "rgb": rgb, "name": "instances"}
-    return {"image": image, "rgb": rgb, "name": "classes", "class_names": model.class_names}
+        return {**described, "name": "instances"}
+    return {**described, "name": "classes", "class_names": model.class_names}
 
 
 def _iter_segment_on_cluster(

@@ -104,6 +104,48 @@ def is_label_image(path: str | os.PathLike) -> bool:
     return attrs is not None and "image-label" in attrs
 
 
+def ngff_version(path: str | os.PathLike) -> str | None:
+    """The OME-Zarr version of an image or label image ("0.4", "0.5"...), None for others."""
+    import zarr
+
+    try:
+        attrs = dict(zarr.open_group(store=str(path), mode="r").attrs)
+    except Exception:
+        return None
+    if isinstance(attrs.get("ome"), dict):
+        version = attrs["ome"].get("version")
+    else:
+        multiscales = attrs.get("multiscales")
+        first = multiscales[0] if isinstance(multiscales, list) and multiscales else {}
+        version = first.get("version") if isinstance(first, dict) else None
+    return version if isinstance(version, str) else None
+
+
+# properties beyond this many label values are not read (a hostile file could list millions)
+_MAX_PROPERTIES = 65536
+
+
+def label_features(path: str | os.PathLike) -> dict[str, list]:
+    """A label image's ``image-label`` properties as napari Labels features: an ``index``
+    column (the label value) and one column per property key (``class`` in our files).
+    Entries that are not a label value with plain values are skipped; {} when there are none.
+    """
+    properties = ((_group_attrs(path) or {}).get("image-label") or {}).get("properties")
+    if not isinstance(properties, list):
+        return {}
+    rows = {}
+    for entry in properties[:_MAX_PROPERTIES]:
+        value = entry.get("label-value") if isinstance(entry, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            plain = (str, int, float, bool, type(None))
+            rows[value] = {k: v for k, v in entry.items() if isinstance(v, plain)}
+    if not rows:
+        return {}
+    keys = sorted({k for row in rows.values() for k in row} - {"label-value", "index"})
+    values = sorted(rows)
+    return {"index": values, **{k: [rows[v].get(k) for v in values] for k in keys}}
+
+
 def label_images(path: str | os.PathLike) -> list[Path]:
     """The label images an OME-Zarr image lists in its ``labels`` group (none for others)."""
     names = (_group_attrs(path, "labels") or {}).get("labels", [])

@@ -10,7 +10,7 @@ picks the writer from the output name; ``write_labels`` saves a whole array.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -211,16 +211,18 @@ def open_label_writer(
     *,
     image=None,
     rgb: bool = False,
-    class_names: Sequence[str] | None = None,
+    class_names: Sequence[str] | Mapping[int, str] | None = None,
     name: str = "labels",
+    version: str = "0.4",
     channels: int = 1,
     **options,
 ) -> SliceWriter:
     """The writer for ``path``'s name: OME-Zarr labels for ``.zarr`` (a plain zarr array for
     float data such as probabilities), OME-TIFF for ``.ome.tif``, else ImageJ TIFF.
 
-    ``image`` (the input, with ``rgb``), ``class_names`` and ``name`` describe the labels for
-    OME-Zarr (see ``core.io.write_ome_zarr.OmeZarrWriter``); the TIFF writers do not use them.
+    ``image`` (the input, with ``rgb``), ``class_names``, ``name`` and the NGFF ``version``
+    describe the labels for OME-Zarr (see ``core.io.write_ome_zarr.OmeZarrWriter``); the TIFF
+    writers do not use them.
     ``channels`` planes per slice (probabilities) become a channel axis in a TIFF's header;
     a zarr keeps the planes in one flat axis.
     """
@@ -232,7 +234,13 @@ def open_label_writer(
         from .write_ome_zarr import OmeZarrWriter
 
         return OmeZarrWriter(
-            path, image=image, rgb=rgb, class_names=class_names, name=name, **options
+            path,
+            image=image,
+            rgb=rgb,
+            class_names=class_names,
+            name=name,
+            version=version,
+            **options,
         )
     if is_ome_tiff_path(path):
         return OmeTiffWriter(path, channels=channels, **options)
@@ -249,9 +257,19 @@ def _label_dtype(path: Path, low: int, high: int) -> np.dtype:
 
 
 def write_labels(
-    path: str | os.PathLike, labels: np.ndarray, *, scale: Sequence[float] | None = None
+    path: str | os.PathLike,
+    labels: np.ndarray,
+    *,
+    scale: Sequence[float] | None = None,
+    class_names: Sequence[str] | Mapping[int, str] | None = None,
+    image=None,
+    rgb: bool = False,
+    name: str = "labels",
 ) -> Path:
-    """Save a 2D label image or a Z×Y×X label stack atomically (TIFF or zarr by its name).
+    """Save a 2D label image or a Z×Y×X label stack atomically (TIFF, OME-TIFF or OME-Zarr by
+    its name); an OME-Zarr label image names ``class_names`` in its properties. With ``image``
+    (same Y×X and Z, colour last when ``rgb``), an OME-Zarr is that image with the labels at
+    ``labels/<name>``; a TIFF does not store it.
 
     The file type is the smallest of uint8, uint16, uint32 (int16, int32 with negative values)
     that holds every label.
@@ -265,7 +283,8 @@ def write_labels(
         raise InputError(f"{path}: labels must be integers, got {labels.dtype}")
     low, high = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
     dtype = _label_dtype(path, low, high)
-    with open_label_writer(path, scale=scale, dtype=dtype, shape=labels.shape) as writer:
+    options = {"scale": scale, "dtype": dtype, "shape": labels.shape, "class_names": class_names}
+    with open_label_writer(path, image=image, rgb=rgb, name=name, **options) as writer:
         for labels_slice in labels.reshape(-1, *labels.shape[-2:]):
             writer.write(labels_slice)
     return path

@@ -1,17 +1,20 @@
-"""Write labels as OME-Zarr (NGFF 0.4): the image group with a ``labels/<name>`` label image.
+"""Write labels as OME-Zarr (NGFF 0.4 or 0.5): an image group with a ``labels/<name>`` label image.
 
 With the input image at hand (``image=``) the output is the layout every NGFF tool reads: the
 image at ``0`` in the root group and the labels at ``labels/<name>/0``, both with named axes,
 units and the pixel size as a scale transform. Without it (a Labels layer saved from napari) the
 root group is the label image itself. Class names and colours go into the ``image-label``
-metadata. The store is built in a hidden folder beside the output and renamed into place when
-every slice is written (``core.io.atomic``); zarr is imported only here.
+metadata. NGFF 0.4 is a zarr v2 store with the metadata at the top of each group's attributes;
+0.5 (chosen where the input is 0.5) is zarr v3 with it under ``ome``. The store is built in a
+hidden folder beside the output and renamed into place when every slice is written
+(``core.io.atomic``); zarr is imported only here.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +23,7 @@ from ..errors import InputError, one_line
 from .atomic import commit_folder, temporary_folder_beside
 from .slice_writer import ZARR_CHUNK_SIDE, SliceWriter
 
-NGFF_VERSION = "0.4"
+NGFF_VERSIONS = ("0.4", "0.5")
 # NGFF 0.4 is zarr v2 with nested chunk folders ("/" between chunk indices)
 _NGFF_CHUNK_KEYS = {"name": "v2", "separator": "/"}
 
@@ -45,21 +48,54 @@ def _axes(spatial: int, unit: str | None, channel: bool = False) -> list[dict]:
     return axes
 
 
-def _multiscales(name: str, axes: list[dict], scale: Sequence[float]) -> list[dict]:
+def _versioned(version: str) -> dict:
+    # 0.5 gives the version once, in the "ome" attributes (see _attributes), not per object
+    return {"version": version} if version == "0.4" else {}
+
+
+def _multiscales(
+    name: str, axes: list[dict], scale: Sequence[float], version: str = "0.4"
+) -> list[dict]:
     dataset = {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": list(scale)}]}
-    return [{"version": NGFF_VERSION, "name": name, "axes": axes, "datasets": [dataset]}]
+    return [{**_versioned(version), "name": name, "axes": axes, "datasets": [dataset]}]
 
 
-def image_label_metadata(class_names: Sequence[str] | None) -> dict:
-    """``image-label`` attributes: one colour and a ``class`` property per non-zero class."""
-    meta: dict = {"version": NGFF_VERSION}
-    if class_names:
-        values = range(1, len(class_names))
+def _attributes(version: str, **meta) -> dict:
+    """A group's attributes: NGFF 0.4 at the top level, 0.5 under ``ome`` with the version."""
+    return meta if version == "0.4" else {"ome": {"version": version, **meta}}
+
+
+def image_label_metadata(
+    class_names: Sequence[str] | Mapping[int, str] | None, version: str = "0.4"
+) -> dict:
+    """``image-label`` attributes: one colour and a ``class`` property per non-zero class.
+
+    ``class_names`` is the model's list (index = label value, background first) or a mapping
+    from label value to name (a napari layer's features); value 0 is background and unnamed.
+    """
+    meta: dict = _versioned(version)
+    names = dict(enumerate(class_names)) if isinstance(class_names, Sequence) else class_names
+    values = sorted(v for v in (names or {}) if v != 0)
+    if values:
         meta["colors"] = [
             {"label-value": v, "rgba": list(_PALETTE[(v - 1) % len(_PALETTE)])} for v in values
         ]
-        meta["properties"] = [{"label-value": v, "class": class_names[v]} for v in values]
+        meta["properties"] = [{"label-value": v, "class": names[v]} for v in values]
     return meta
+
+
+# a label image's name is a folder name under labels/
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def _check_image(path: Path, image, shape: tuple[int, ...], rgb: bool) -> None:
+    image_shape = tuple(int(n) for n in image.shape)
+    spatial = image_shape[:-1] if rgb else image_shape
+    if spatial != shape or (rgb and image_shape[-1] not in (3, 4)):
+        colour = " plus colour" if rgb else ""
+        raise InputError(
+            f"{path}: the image's shape {image_shape} is not the labels' {shape}{colour}"
+        )
 
 
 class OmeZarrWriter(SliceWriter):
@@ -69,7 +105,8 @@ class OmeZarrWriter(SliceWriter):
     slice with the same Y×X (a :class:`~.io.Stack`, numpy or dask), colour on its last axis
     when ``rgb``; each of its slices is copied as the matching label slice is written, so memory
     stays at one slice. ``name`` names the label image (``labels/<name>``); ``class_names`` (the
-    model's, background first) become its properties; ``unit`` labels the spatial axes.
+    model's, background first, or a mapping from label value to name) become its properties;
+    ``unit`` labels the spatial axes; ``version`` is the NGFF version written ("0.4" or "0.5").
     """
 
     def __init__(
@@ -79,17 +116,24 @@ class OmeZarrWriter(SliceWriter):
         image=None,
         rgb: bool = False,
         name: str = "labels",
-        class_names: Sequence[str] | None = None,
+        class_names: Sequence[str] | Mapping[int, str] | None = None,
         unit: str | None = "micrometer",
+        version: str = "0.4",
         **options,
     ) -> None:
         super().__init__(path, **options)
+        if version not in NGFF_VERSIONS:
+            raise ValueError(f"OME-Zarr {version} is not written; choose one of {NGFF_VERSIONS}")
         if self.shape is None:
             raise ValueError("an OME-Zarr output needs its shape in advance")
         if self.dtype.kind not in "ui":
             raise ValueError(f"OME-Zarr labels are integers, not {self.dtype}")
         self.image, self.rgb, self.name = image, rgb, name
-        self.class_names = list(class_names) if class_names else None
+        if image is not None:
+            _check_image(self.path, image, self.shape, rgb)
+            if not _NAME.fullmatch(name):
+                raise ValueError(f"label image name {name!r}: letters, digits, . _ - only")
+        self.class_names, self.version = class_names, version
         scale = self.scale or (1.0,) * len(self.shape)
         if len(scale) != len(self.shape):
             raise ValueError(f"scale {scale} does not match the labels' shape {self.shape}")
@@ -112,7 +156,8 @@ class OmeZarrWriter(SliceWriter):
         except OSError as exc:
             raise InputError(f"{self.path}: cannot write ({one_line(exc)})") from None
         try:
-            root = zarr.open_group(store=str(self._tmp), mode="w", zarr_format=2)
+            zarr_format = 2 if self.version == "0.4" else 3
+            root = zarr.open_group(store=str(self._tmp), mode="w", zarr_format=zarr_format)
             spatial = len(self.shape)
             side = tuple(min(n, ZARR_CHUNK_SIDE) for n in self.shape[-2:])
             chunks = (*(1,) * (spatial - 2), *side)
@@ -120,25 +165,20 @@ class OmeZarrWriter(SliceWriter):
             if self.image is not None:
                 group = self._start_image(root, chunks)
                 labels = root.create_group("labels")
-                labels.attrs["labels"] = [self.name]
+                labels.attrs.update(_attributes(self.version, labels=[self.name]))
                 group = labels.create_group(self.name)
-            label_meta = image_label_metadata(self.class_names)
+            label_meta = image_label_metadata(self.class_names, self.version)
             if self.image is not None:
                 label_meta["source"] = {"image": "../../"}
+            axes = _axes(spatial, self.unit)
             group.attrs.update(
-                {
-                    "multiscales": _multiscales(self.name, _axes(spatial, self.unit), self._pixel),
-                    "image-label": label_meta,
-                }
+                _attributes(
+                    self.version,
+                    multiscales=_multiscales(self.name, axes, self._pixel, self.version),
+                    **{"image-label": label_meta},
+                )
             )
-            self._labels = group.create_array(
-                "0",
-                shape=self.shape,
-                chunks=chunks,
-                dtype=self.dtype,
-                fill_value=0,
-                chunk_key_encoding=_NGFF_CHUNK_KEYS,
-            )
+            self._labels = self._create_array(group, self.shape, chunks, self.dtype, axes)
         except BaseException:
             self._discard()
             raise
@@ -148,18 +188,24 @@ class OmeZarrWriter(SliceWriter):
         shape = ((channels,) if channels else ()) + self.shape
         name = Path(str(getattr(self.image, "path", "image"))).name
         scale = ((1.0,) if channels else ()) + self._pixel
-        root.attrs["multiscales"] = _multiscales(
-            name, _axes(len(self.shape), self.unit, channel=bool(channels)), scale
+        axes = _axes(len(self.shape), self.unit, channel=bool(channels))
+        root.attrs.update(
+            _attributes(self.version, multiscales=_multiscales(name, axes, scale, self.version))
         )
-        self._image = root.create_array(
-            "0",
-            shape=shape,
-            chunks=((1,) if channels else ()) + chunks,
-            dtype=np.dtype(self.image.dtype),
-            fill_value=0,
-            chunk_key_encoding=_NGFF_CHUNK_KEYS,
-        )
+        chunks = ((1,) if channels else ()) + chunks
+        self._image = self._create_array(root, shape, chunks, np.dtype(self.image.dtype), axes)
         return root
+
+    def _create_array(self, group, shape, chunks, dtype, axes: list[dict]):
+        # v2 (NGFF 0.4) needs nested chunk folders asked for; v3 (0.5) nests them by default
+        # and names each dimension after its axis
+        if self.version == "0.4":
+            keys = {"chunk_key_encoding": _NGFF_CHUNK_KEYS}
+        else:
+            keys = {"dimension_names": [axis["name"] for axis in axes]}
+        return group.create_array(
+            "0", shape=shape, chunks=chunks, dtype=dtype, fill_value=0, **keys
+        )
 
     def _append(self, labels: np.ndarray) -> None:
         z = self.slices_written
