@@ -19,7 +19,7 @@ from napari_unet_loop.core.io.read import (
     read_stack,
 )
 
-DATA = Path(__file__).parents[2].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 
 
 @pytest.fixture
