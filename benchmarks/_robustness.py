@@ -188,7 +188,7 @@ def _factors(factors: list[float]) -> str:
     return f"{float(np.median(factors)):.2f} ({low:.2f}–{high:.2f})"
 
 
-def robustness_table(name: str, result: dict, class_names: list[str]) -> str:
+def robustness_table(result: dict, class_names: list[str]) -> str:
     """One Markdown table of a model's robustness: a row per change."""
     first = next(iter(result.values()))["scale 1"]
     header = ["change", "auto factor"] + [f"Dice {c}" for c in class_names]
@@ -205,4 +205,4 @@ def robustness_table(name: str, result: dict, class_names: list[str]) -> str:
         if "vi" in first:
             row += [_pair(r, lambda s: s["adapted_rand_error"]), _pair(r, lambda s: s["vi"], 2)]
         rows.append(row)
-    return f"**{name}**\n\n" + markdown_table(header, rows)
+    return markdown_table(header, rows)

@@ -359,8 +359,8 @@ def robustness_section(results: dict[str, dict]) -> list[str]:
     ]
     for name, r in results.items():
         robust = r["robustness"]
-        parts.append(f"{name}: {robust['held_out']}")
-        parts.append(robustness_table(name, robust["changes"], r["class_names"]))
+        parts.append(f"**{name}**: {robust['held_out']}")
+        parts.append(robustness_table(robust["changes"], r["class_names"]))
     return parts
 
 
@@ -455,7 +455,7 @@ def robustness_of(path: Path, held: HeldOut, args: argparse.Namespace, device) -
     """The robustness rows of one model, on at most ``--robustness-images`` images spread
     evenly over its held-out split."""
     samples = held.samples
-    if args.robustness_images and args.robustness_images < len(samples):
+    if args.robustness_images is not None and args.robustness_images < len(samples):
         picks = np.linspace(0, len(samples) - 1, args.robustness_images).round().astype(int)
         samples = [samples[i] for i in picks]
     subset = "" if len(samples) == len(held.samples) else f", {len(samples)} images spread over it"
@@ -474,6 +474,10 @@ def run(args: argparse.Namespace) -> None:
         raise BenchmarkError(f"unknown model(s) {unknown}: choose from {', '.join(MODELS)}")
     if args.update_models and args.quick:
         raise BenchmarkError("--update-models records full-split scores: drop --quick")
+    if args.robustness_images is not None and args.robustness_images < 1:
+        raise BenchmarkError(
+            f"--robustness-images must be at least 1, got {args.robustness_images}"
+        )
     for name in names:
         require(args.data, *NEEDS[name])
     paths = {name: model_path(name, args.model_dir) for name in names}

@@ -59,6 +59,8 @@ def test_bad_options_are_refused(load_script, tmp_path):
         load_script("accuracy").main(["--models", "em-membranes,cells"])
     with pytest.raises(SystemExit, match="drop --quick"):
         load_script("accuracy").main(["--quick", "--update-models"])
+    with pytest.raises(SystemExit, match="at least 1"):
+        load_script("accuracy").main(["--robustness-images", "0"])
     with pytest.raises(SystemExit, match="bad --ks"):
         load_script("loop").main(["--ks", "1,x"])
 
@@ -120,7 +122,7 @@ def test_robustness_scores_each_change_at_scale_1_and_auto(load_script):
         for mode in robust.MODES:
             assert 0 <= scores[mode]["ap_50"] <= 1
             assert set(scores[mode]["dice_mean"]) == {"background", "nucleus"}
-    table = robust.robustness_table("nuclei", result, model.class_names)
+    table = robust.robustness_table(result, model.class_names)
     assert "| scale 2× |" in table and "AP@0.5" in table
 
 
@@ -142,5 +144,5 @@ def test_robustness_of_a_membrane_stack_has_rand_error_and_vi(load_script):
         assert scores["auto_factors"] == [1.0]  # a model without a record is never rescaled
         assert scores["auto"] == scores["scale 1"]
         assert scores["auto"]["vi"] >= 0 and 0 <= scores["auto"]["adapted_rand_error"] <= 1
-    table = robust.robustness_table("em", result, model.class_names)
+    table = robust.robustness_table(result, model.class_names)
     assert "VI (bits)" in table
