@@ -4,7 +4,9 @@ Each model is scored on data its recipe never trained on nor chose weights by: e
 ISBI 2012 training slices 24-29 (the recipe trains on 0-21 and validates on 22-23), nuclei on
 the nuclei-test split, wbc on the wbc-test split (recipes/splits). Prints Markdown tables and
 writes benchmarks/results/accuracy.json/.md; ``--update-models`` also stores the scores in each
-model file's provenance.
+model file's provenance. The robustness table scores each model on its split scaled 0.5× and
+2×, blurred, noisy and with contrast and gamma changed, at scale 1 and at the automatic object
+scale (``_robustness.py``).
 """
 
 from __future__ import annotations
@@ -40,8 +42,14 @@ from _common import (
     run_script,
     split_ids,
 )
+from _robustness import CHANGES, robustness, robustness_table
 
-from napari_unet_loop.core.evaluation.metrics import adapted_rand_error, object_metrics, pixel_error
+from napari_unet_loop.core.evaluation.metrics import (
+    adapted_rand_error,
+    object_metrics,
+    pixel_error,
+    variation_of_information,
+)
 from napari_unet_loop.core.inference.postprocess import METHODS, instance_labels
 from napari_unet_loop.core.inference.predict import Prediction, predict
 from napari_unet_loop.core.model.devices import get_device
@@ -198,6 +206,9 @@ def evaluate(name: str, path: Path, held: HeldOut, device: torch.device) -> dict
         pred_stack, truth_stack = np.stack(preds), np.stack(truths)
         result["pixel_error"] = pixel_error(pred_stack, truth_stack)
         result["adapted_rand_error"] = adapted_rand_error(pred_stack, truth_stack)
+        vi = variation_of_information(pred_stack, truth_stack)
+        result["variation_of_information"] = {"split": vi.split, "merge": vi.merge}
+        result["vi"] = vi.total
     if held.samples[0].instances is not None:
         result["objects"] = {m: object_scores(predictions, held.samples, m) for m in METHODS}
     return result
@@ -215,6 +226,7 @@ def held_out_metrics(result: dict) -> dict:
         "pixel_accuracy",
         "pixel_error",
         "adapted_rand_error",
+        "variation_of_information",
         "objects",
     )
 
@@ -278,6 +290,7 @@ def report(results: dict[str, dict], env: dict) -> str:
             fmt(r["pixel_accuracy"]),
             fmt(r.get("pixel_error")),
             fmt(r.get("adapted_rand_error")),
+            fmt(r.get("vi")),
             fmt(r["seconds_per_megapixel"], 2),
             fmt(r["megapixels"], 2),
         ]
@@ -291,6 +304,7 @@ def report(results: dict[str, dict], env: dict) -> str:
                 "pixel accuracy",
                 "pixel error",
                 "adapted Rand error",
+                "VI (bits)",
                 "predict s / MP",
                 "MP",
             ],
@@ -324,9 +338,30 @@ def report(results: dict[str, dict], env: dict) -> str:
                 rows,
             )
         )
+    robust = {name: r for name, r in results.items() if "robustness" in r}
+    if robust:
+        parts += robustness_section(robust)
     if "em-membranes" in results:
         parts += anchors(results["em-membranes"])
     return "\n\n".join(parts)
+
+
+def robustness_section(results: dict[str, dict]) -> list[str]:
+    parts = [
+        "## Robustness",
+        "Each held-out split changed as a user's images may differ from the training images "
+        f"({', '.join(c.name for c in CHANGES[1:])}), stored back in the image's own type. "
+        "Scale changes resize the truth too (nearest neighbour). Each cell is *scale 1 / auto*: "
+        "segmented as it is, and at the factor the automatic object scale picks "
+        "(`core.inference.scale`, as Segment, Batch and `unet-loop segment` do); *auto factor* "
+        "is that factor (median and range over images). Dice is the mean over images; AP@0.5 "
+        "from the watershed instances, counts summed over the images; VI = split + merge.",
+    ]
+    for name, r in results.items():
+        robust = r["robustness"]
+        parts.append(f"**{name}**: {robust['held_out']}")
+        parts.append(robustness_table(robust["changes"], r["class_names"]))
+    return parts
 
 
 def anchors(em: dict) -> list[str]:
@@ -396,11 +431,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="write the held-out scores into each model file's provenance",
     )
     p.add_argument(
+        "--robustness",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also score each model on its split scaled, blurred, noisy, with contrast and "
+        "gamma changed, at scale 1 and auto (default: %(default)s)",
+    )
+    p.add_argument(
+        "--robustness-images",
+        type=int,
+        metavar="N",
+        help="robustness on at most N images of each split, spread evenly (default: all)",
+    )
+    p.add_argument(
         "--quick",
         action="store_true",
         help=f"smoke run: the first {QUICK_IMAGES} images of each split only",
     )
     return p.parse_args(argv)
+
+
+def robustness_of(path: Path, held: HeldOut, args: argparse.Namespace, device) -> dict:
+    """The robustness rows of one model, on at most ``--robustness-images`` images spread
+    evenly over its held-out split."""
+    samples = held.samples
+    if args.robustness_images is not None and args.robustness_images < len(samples):
+        picks = np.linspace(0, len(samples) - 1, args.robustness_images).round().astype(int)
+        samples = [samples[i] for i in picks]
+    subset = "" if len(samples) == len(held.samples) else f", {len(samples)} images spread over it"
+    changes = robustness(load_model(path), samples, rgb=held.rgb, stack=held.stack, device=device)
+    return {
+        "held_out": held.description + subset,
+        "images": [s.name for s in samples],
+        "changes": changes,
+    }
 
 
 def run(args: argparse.Namespace) -> None:
@@ -410,6 +474,10 @@ def run(args: argparse.Namespace) -> None:
         raise BenchmarkError(f"unknown model(s) {unknown}: choose from {', '.join(MODELS)}")
     if args.update_models and args.quick:
         raise BenchmarkError("--update-models records full-split scores: drop --quick")
+    if args.robustness_images is not None and args.robustness_images < 1:
+        raise BenchmarkError(
+            f"--robustness-images must be at least 1, got {args.robustness_images}"
+        )
     for name in names:
         require(args.data, *NEEDS[name])
     paths = {name: model_path(name, args.model_dir) for name in names}
@@ -422,6 +490,9 @@ def run(args: argparse.Namespace) -> None:
         held = held_out(name, args.data, args.quick)
         print(f"evaluating {name} on {held.description}…", file=sys.stderr, flush=True)
         results[name] = evaluate(name, paths[name], held, device)
+        if args.robustness:
+            print(f"robustness of {name}…", file=sys.stderr, flush=True)
+            results[name]["robustness"] = robustness_of(paths[name], held, args, device)
     markdown = report(results, env)
     payload = {
         "benchmark": "accuracy",

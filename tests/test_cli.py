@@ -175,6 +175,8 @@ def test_train_then_evaluate_round_trip(data, tmp_path, capsys):
     report = json.loads(out)
     assert [s["slice"] for s in report["per_slice"]] == [1, 2]
     assert 0 <= report["pixel_error"] <= 1 and 0 <= report["adapted_rand_error"] <= 1
+    information = report["variation_of_information"]
+    assert information["total"] == pytest.approx(information["split"] + information["merge"])
     code, out, _ = _run(capsys, "evaluate", pred, data / "truth.tif")
     assert "mean" in out and "pixel error" in out
 
@@ -322,3 +324,5 @@ def test_evaluate_on_isbi_labels_against_themselves(capsys):
     assert code == 0, err
     report = json.loads(out)
     assert report["pixel_error"] == 0 and report["mean_over_slices"]["dice"]["class 1"] == 1
+    assert report["adapted_rand_error"] == 0
+    assert report["variation_of_information"]["total"] == pytest.approx(0, abs=1e-12)

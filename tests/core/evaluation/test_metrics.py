@@ -12,6 +12,7 @@ from napari_unet_loop.core.evaluation.metrics import (
     object_metrics,
     pixel_error,
     segmentation_report,
+    variation_of_information,
 )
 
 # ---------------------------------------------------------------- confusion counts, Dice, IoU
@@ -275,6 +276,36 @@ def test_adapted_rand_error_stack_is_mean_over_slices():
     assert adapted_rand_error(pred, truth) == pytest.approx(single / 2)
     with pytest.raises(InputError, match="undefined"):
         adapted_rand_error(np.ones((4, 4)), np.ones((4, 4)))
+
+
+def test_variation_of_information_splits_and_merges():
+    truth = _membrane_map()
+    perfect = variation_of_information(truth, truth)
+    assert (perfect.split, perfect.merge) == pytest.approx((0.0, 0.0))
+    merged = truth.copy()
+    merged[8, 1:8] = 0  # a gap joins cells of 49 and 42 px (of 169 counted)
+    vi = variation_of_information(merged, truth)
+    p = np.array([49, 42]) / 91
+    expected = 91 / 169 * float(-(p * np.log2(p)).sum())  # H(truth | merged cell), in bits
+    assert vi.split == pytest.approx(0.0)
+    assert vi.merge == pytest.approx(expected)
+    assert vi.total == pytest.approx(expected)
+    thick = truth.copy()
+    thick[7, :] = 1  # predicted membrane inside cells: each such pixel is its own segment
+    vi = variation_of_information(thick, truth)
+    assert vi.split > 0 and vi.merge == pytest.approx(0.0)
+
+
+def test_variation_of_information_stack_is_mean_over_slices():
+    truth = np.stack([_membrane_map()] * 2)
+    pred = truth.copy()
+    pred[1, 8, 1:8] = 0
+    single = variation_of_information(pred[1], truth[1]).merge
+    assert variation_of_information(pred, truth).merge == pytest.approx(single / 2)
+    with pytest.raises(InputError, match="undefined"):
+        variation_of_information(np.ones((4, 4)), np.ones((4, 4)))
+    with pytest.raises(InputError, match="does not match"):
+        variation_of_information(truth[0], truth[0, :-1])
 
 
 # ---------------------------------------------------------------- objects

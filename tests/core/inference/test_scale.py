@@ -12,6 +12,7 @@ from napari_unet_loop.core.inference.scale import (
     automatic_factor,
     estimate_scale,
     labelled_diameter,
+    model_scale,
     record_scale,
     resize,
     resize_to,
@@ -66,6 +67,18 @@ def test_factors_inside_the_dead_band_are_one_and_a_given_diameter_is_taken_as_i
     with pytest.raises(InputError, match="no object size"):
         automatic_factor({}, [], diameter=10)
     assert automatic_factor({}, [np.zeros((8, 8))]) == 1.0
+
+
+def test_a_damaged_scale_record_counts_as_none():
+    record = {"object_diameter": "15", "image_scale": float("nan"), "other": 3.0}
+    assert model_scale({"scale": record}) == {}
+    assert model_scale({"scale": {"image_scale": -2, "object_diameter": 12}}) == {
+        "object_diameter": 12.0
+    }
+    assert model_scale({"scale": [1, 2]}) == {}
+    assert automatic_factor({"scale": record}, [np.zeros((8, 8))]) == 1.0
+    with pytest.raises(InputError, match="no object size"):
+        automatic_factor({"scale": record}, [], diameter=10)
 
 
 def test_automatic_factor_brings_large_objects_to_the_model_scale_but_not_small_images():

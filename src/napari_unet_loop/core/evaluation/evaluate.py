@@ -10,22 +10,39 @@ import numpy as np
 from ..errors import InputError
 from ..io.read import read_stack
 from .labelmap import check_class_indices, parse_index_list, parse_label_map
-from .metrics import SegmentationReport, adapted_rand_error, pixel_error, segmentation_report
+from .metrics import (
+    SegmentationReport,
+    VariationOfInformation,
+    adapted_rand_error,
+    pixel_error,
+    segmentation_report,
+    variation_of_information,
+)
 
 
 @dataclass
 class EvaluationReport:
-    """Dice/IoU per class and slice, plus the ISBI 2012 scores of a two-class (EM) map."""
+    """Dice/IoU per class and slice, plus the EM scores of a two-class (boundary) map."""
 
     report: SegmentationReport
     pixel_error: float | None
     rand_error: float | None
+    information: VariationOfInformation | None = None
 
     def to_dict(self) -> dict:
         return {
             **self.report.to_dict(),
             "pixel_error": self.pixel_error,
             "adapted_rand_error": self.rand_error,
+            "variation_of_information": (
+                None
+                if self.information is None
+                else {
+                    "split": self.information.split,
+                    "merge": self.information.merge,
+                    "total": self.information.total,
+                }
+            ),
         }
 
     def format_table(self) -> str:
@@ -34,6 +51,12 @@ class EvaluationReport:
             lines.append(f"pixel error (class 1 vs rest) {self.pixel_error:.4f}")
         if self.rand_error is not None:
             lines.append(f"adapted Rand error (class 1 as boundary) {self.rand_error:.4f}")
+        if self.information is not None:
+            vi = self.information
+            lines.append(
+                f"variation of information {vi.total:.4f} bits "
+                f"(split {vi.split:.4f}, merge {vi.merge:.4f})"
+            )
         return "\n".join(lines)
 
 
@@ -66,7 +89,8 @@ def evaluate_arrays(
     class_names: list[str] | None = None,
     slices: list[int] | None = None,
 ) -> EvaluationReport:
-    """Score class maps (Y,X) or (Z,Y,X); pixel and Rand error are added for two classes."""
+    """Score class maps (Y,X) or (Z,Y,X); for two classes, pixel error, adapted Rand error and
+    variation of information (class 1 as the boundary) are added."""
     prediction, truth = _as_stack(prediction), _as_stack(truth)
     if prediction.shape != truth.shape:
         raise InputError(
@@ -77,12 +101,16 @@ def evaluate_arrays(
     check_class_indices(prediction, num_classes, "prediction")
     check_class_indices(truth, num_classes, "ground truth")
     report = segmentation_report(prediction, truth, num_classes, class_names, slices)
-    pe = re = None
-    if num_classes == 2:
-        chosen = slices if slices is not None else list(range(len(truth)))
-        pe = pixel_error(prediction[chosen], truth[chosen])
-        re = adapted_rand_error(prediction[chosen], truth[chosen])
-    return EvaluationReport(report, pe, re)
+    if num_classes != 2:
+        return EvaluationReport(report, None, None)
+    chosen = slices if slices is not None else list(range(len(truth)))
+    pred, true = prediction[chosen], truth[chosen]
+    return EvaluationReport(
+        report,
+        pixel_error(pred, true),
+        adapted_rand_error(pred, true),
+        variation_of_information(pred, true),
+    )
 
 
 def evaluate_files(

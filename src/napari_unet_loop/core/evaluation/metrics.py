@@ -17,7 +17,8 @@ otherwise (e.g. precision of a class never predicted but present in the truth). 
 from a slice scores Dice = IoU = 1.0 there, which lifts its mean over slices;
 :class:`SegmentationReport` counts those slices per class. Object scores follow the same rule.
 
-EM scores (ISBI 2012 challenge): :func:`pixel_error` and :func:`adapted_rand_error`.
+EM scores (ISBI 2012 challenge): :func:`pixel_error`, :func:`adapted_rand_error` and
+:func:`variation_of_information`.
 Object scores (2018 Data Science Bowl / StarDist): :func:`match_instances`, :func:`object_metrics`.
 """
 
@@ -30,6 +31,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 from skimage.metrics import adapted_rand_error as skimage_are
+from skimage.metrics import variation_of_information as skimage_vi
 
 from ..errors import InputError
 
@@ -355,6 +357,18 @@ def _cells(classes: np.ndarray, boundary_class: int) -> tuple[np.ndarray, int]:
     return ndi.label(classes != boundary_class)
 
 
+def _cell_pairs(pred_classes, truth_classes, boundary_class: int):
+    """Per slice: (truth cells, 0 on truth boundary; predicted cells, each predicted boundary
+    pixel a segment of its own)."""
+    _check_same_shape(pred_classes, truth_classes)
+    for z in range(_num_slices(truth_classes)):
+        truth_cells, _ = _cells(_slice(truth_classes, z), boundary_class)
+        pred_cells, n = _cells(_slice(pred_classes, z), boundary_class)
+        boundary = pred_cells == 0
+        pred_cells[boundary] = n + 1 + np.arange(int(boundary.sum()))
+        yield truth_cells, pred_cells
+
+
 def adapted_rand_error(pred_classes, truth_classes, boundary_class: int = 1) -> float:
     """ISBI 2012 / SNEMI3D adapted Rand error of a boundary (membrane) class map; 0.0 is perfect.
 
@@ -366,14 +380,8 @@ def adapted_rand_error(pred_classes, truth_classes, boundary_class: int = 1) -> 
     pixels in the same cell in both maps). For a stack it is the mean over slices; slices where
     it is undefined (no two truth cell pixels share a segment in either map) are left out.
     """
-    _check_same_shape(pred_classes, truth_classes)
     scores = []
-    for z in range(_num_slices(truth_classes)):
-        pred = _slice(pred_classes, z)
-        truth_cells, _ = _cells(_slice(truth_classes, z), boundary_class)
-        pred_cells, n = _cells(pred, boundary_class)
-        boundary = pred_cells == 0
-        pred_cells[boundary] = n + 1 + np.arange(int(boundary.sum()))
+    for truth_cells, pred_cells in _cell_pairs(pred_classes, truth_classes, boundary_class):
         with np.errstate(divide="ignore", invalid="ignore"):
             error = float(skimage_are(truth_cells, pred_cells, ignore_labels=(0,))[0])
         if np.isfinite(error):
@@ -381,6 +389,39 @@ def adapted_rand_error(pred_classes, truth_classes, boundary_class: int = 1) -> 
     if not scores:
         raise InputError("the truth has no cell of two or more pixels: Rand error is undefined")
     return float(np.mean(scores))
+
+
+@dataclass(frozen=True)
+class VariationOfInformation:
+    """Variation of information in bits, 0.0 is perfect: ``split`` = H(prediction | truth)
+    (over-segmentation), ``merge`` = H(truth | prediction) (under-segmentation)."""
+
+    split: float
+    merge: float
+
+    @property
+    def total(self) -> float:
+        return self.split + self.merge
+
+
+def variation_of_information(
+    pred_classes, truth_classes, boundary_class: int = 1
+) -> VariationOfInformation:
+    """Variation of information (Meilă 2007) of the cells of a boundary (membrane) class map.
+
+    Cells are made and counted as in :func:`adapted_rand_error`: the 4-connected non-boundary
+    components of each 2D slice, truth boundary pixels left out, each predicted boundary pixel
+    a segment of its own (so a membrane predicted inside a cell counts as a split). For a stack
+    both parts are the mean over slices; a slice without truth cell pixels is left out.
+    """
+    parts = []
+    for truth_cells, pred_cells in _cell_pairs(pred_classes, truth_classes, boundary_class):
+        if truth_cells.any():
+            parts.append(skimage_vi(truth_cells, pred_cells, ignore_labels=(0,)))
+    if not parts:
+        raise InputError("the truth has no cell pixels: variation of information is undefined")
+    split, merge = np.mean(parts, axis=0)
+    return VariationOfInformation(float(split), float(merge))
 
 
 # ---------------------------------------------------------------------------- objects

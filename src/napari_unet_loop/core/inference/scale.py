@@ -117,9 +117,23 @@ def scale_factor(
 
 
 def model_scale(provenance: dict) -> dict:
-    """The ``scale`` record of a model's provenance: ``object_diameter`` and ``image_scale``."""
+    """The ``scale`` record of a model's provenance: ``object_diameter`` and ``image_scale``.
+
+    A value that is not a positive finite number (a hostile or damaged file) is left out, as
+    in files older than the record: such a model is not rescaled automatically.
+    """
     record = provenance.get("scale")
-    return record if isinstance(record, dict) else {}
+    if not isinstance(record, dict):
+        return {}
+    return {
+        key: float(value)
+        for key, value in record.items()
+        if key in ("object_diameter", "image_scale")
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and np.isfinite(value)
+        and value > 0
+    }
 
 
 def record_scale(
