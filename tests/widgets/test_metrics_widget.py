@@ -177,11 +177,11 @@ def test_repeated_resegments_leave_no_metrics_workers_or_copies(
 
     from superqt.utils import FunctionWorker, WorkerBase
 
-    from napari_unet_loop.app import loop
+    from napari_unet_loop.app import evaluation
     from napari_unet_loop.widgets.retrain_widget import RetrainWidget
 
     lock, in_flight, peak = threading.Lock(), [0], [0]
-    evaluate = loop.evaluate
+    evaluate = evaluation.evaluate
 
     def counted(*args, **kwargs):
         with lock:
@@ -193,7 +193,7 @@ def test_repeated_resegments_leave_no_metrics_workers_or_copies(
             with lock:
                 in_flight[0] -= 1
 
-    monkeypatch.setattr(loop, "evaluate", counted)
+    monkeypatch.setattr(evaluation, "evaluate", counted)
     metrics = _widget(viewer, wait_idle)
     retrain = RetrainWidget(viewer)
     retrain.labels_combo.setCurrentText(SEG)

@@ -22,8 +22,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..app.loop import known_devices, start_torch_import
 from ..app.session import DEFAULT_MODEL
+from ..app.warm_up import known_devices, start_torch_import
 from ..core.errors import InputError
 from ._panel import row
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..app.loop import predict_slices, slices_text
+from ..app.jobs import predict_slices
+from ..app.status_text import slices_text
 from ._edits import write_slices
 from ._layers import layer_alive
 from ._worker import start_worker

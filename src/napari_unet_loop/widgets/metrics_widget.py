@@ -45,7 +45,7 @@ from ._tables import fill_table, score_table
 if TYPE_CHECKING:
     from napari.viewer import Viewer
 
-    from ..app.loop import Evaluation
+    from ..app.evaluation import Evaluation
     from ..app.session import ModelVersion
     from ..app.truth import SwapHint
 
@@ -247,7 +247,7 @@ class MetricsWidget(QWidget):
 
     def export_csv(self) -> None:
         """Write the per-slice table, the mean and the round history to a CSV file."""
-        from ..app.loop import write_csv
+        from ..app.csv_export import write_csv
 
         ev = self.evaluation
         if ev is None:

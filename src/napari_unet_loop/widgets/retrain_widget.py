@@ -25,9 +25,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..app.loop import RetrainReport, retrain, slices_text, start_warm_up
+from ..app.jobs import retrain
 from ..app.progress_text import Throttle
 from ..app.session import session_for
+from ..app.status_text import RetrainReport, slices_text
+from ..app.warm_up import start_warm_up
 from ..core.errors import UnetLoopError
 from ._autosave import AutosaveFolder, watch_viewer
 from ._compare import CompareToggle
