@@ -40,7 +40,7 @@ from _loop_report import report
 from _loop_scenarios import SCENARIOS, Scenario, start_model
 from _scribbles import scribble
 
-from napari_unet_loop.app.loop import warm_up
+from napari_unet_loop.app.warm_up import warm_up
 from napari_unet_loop.core.evaluation.metrics import (
     ConfusionCounts,
     confusion_counts,

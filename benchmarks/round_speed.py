@@ -29,7 +29,7 @@ from _common import (
     run_script,
 )
 
-from napari_unet_loop.app.loop import warm_up
+from napari_unet_loop.app.warm_up import warm_up
 from napari_unet_loop.core.model.devices import get_device
 from napari_unet_loop.core.model.modelfile import load_model
 from napari_unet_loop.core.training.rounds import DEFAULT_ROUND, correction_round, run_round

@@ -148,7 +148,7 @@ def make_screenshots(
     shots.shoot(SEGMENT, "segment")
 
     if truth_name:
-        from napari_unet_loop.app.loop import class_map
+        from napari_unet_loop.core.evaluation.labelmap import class_map
 
         # the truth as the model's classes (ISBI: 255 = interior = class 0, hence "swap")
         truth_data = viewer.layers[truth_name].data

@@ -1,4 +1,4 @@
-"""The compute core must import on a machine with no Qt and no napari."""
+"""The compute core and the application layer must import on a machine with no Qt and no napari."""
 
 import subprocess
 import sys
@@ -15,7 +15,10 @@ import pkgutil, importlib
 import napari_unet_loop.core as core
 for info in pkgutil.walk_packages(core.__path__, 'napari_unet_loop.core.'):
     importlib.import_module(info.name)
-import napari_unet_loop.cli, napari_unet_loop.app.session
+import napari_unet_loop.app as app
+for info in pkgutil.walk_packages(app.__path__, 'napari_unet_loop.app.'):
+    importlib.import_module(info.name)
+import napari_unet_loop.cli
 print('ok')
 """
 

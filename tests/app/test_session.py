@@ -1,3 +1,5 @@
+import numpy as np
+
 from napari_unet_loop.app.session import LoopSession, forget_session, session_for
 from napari_unet_loop.core.model.modelfile import new_model
 
@@ -31,18 +33,59 @@ def test_every_version_stays_and_a_version_not_adopted_is_listed_but_not_current
     assert session.model is kept and session.versions[-1].label == "worse round"
 
 
-def test_edits_and_notifications():
+def _stroke(*pixels):
+    mask = np.zeros((4, 4), bool)
+    for y, x in pixels:
+        mask[y, x] = True
+    return mask
+
+
+def test_painted_strokes_mark_slices_edited_and_keep_their_pixels():
     session = LoopSession()
-    calls = []
-    session.subscribe(lambda: calls.append(1))
-    session.mark_edited("seg", [3, 1])
-    session.mark_edited("seg", {3})
+    session.paint("seg", {3: _stroke((0, 0)), 1: _stroke((1, 1))})
+    session.paint("seg", {3: _stroke((2, 2))})
     assert session.edited_slices("seg") == [1, 3]
+    np.testing.assert_array_equal(session.painted_mask("seg", 3), _stroke((0, 0), (2, 2)))
+    assert session.painted_mask("seg", 0) is None and session.painted_mask("other", 3) is None
+    session.painted("seg")[3][:] = True  # copies: the session's masks stay as painted
+    assert session.painted_mask("seg", 3).sum() == 2
+
+
+def test_signals_fire_on_a_stroke_and_when_the_edited_slices_change():
+    session = LoopSession()
+    strokes, edits, anything = [], [], []
+    session.events.painted.connect(lambda layer, slices: strokes.append((layer, slices)))
+    session.events.edits.connect(edits.append)
+    session.events.all.connect(lambda info: anything.append(info.signal.name))
+    session.paint("seg", {3: _stroke((0, 0))})
+    session.paint("seg", {3: _stroke((1, 1))})  # the same slice again: no new edited slice
+    assert strokes == [("seg", {3}), ("seg", {3})] and edits == ["seg"]
+    session.restore("seg", {0: _stroke((0, 0))})  # reloaded corrections: no stroke
+    assert len(strokes) == 2 and edits == ["seg", "seg"]
     session.rename_layer("seg", "seg2")
-    assert session.edited_slices("seg2") == [1, 3]
+    assert session.edited_slices("seg2") == [0, 3] and session.painted_mask("seg2", 3).sum() == 2
+    assert edits[-2:] == ["seg", "seg2"]
     session.clear_edits("seg2")
-    assert session.edited_slices("seg2") == []
-    assert len(calls) == 4
+    assert session.edited_slices("seg2") == [] and session.painted("seg2") == {}
+    assert edits[-1] == "seg2"
+    session.push_model(_model(0), "loaded")
+    assert anything.count("versions") == 1 and anything.count("painted") == 2
+
+
+def test_scores_per_version_live_in_the_session():
+    session = LoopSession()
+    scored = []
+    session.events.scores.connect(lambda: scored.append(1))
+    session.push_model(_model(0), "loaded")
+    session.push_model(_model(1), "retrain 1")
+    session.record_score("truth", 0, {"a": 0.5, "b": 0.25})
+    session.record_score("truth", 1, {"a": 0.75, "b": 0.5})
+    session.record_score("truth", 1, {"a": 0.8, "b": 0.5})  # rescored: the row is replaced
+    assert session.scores.rows("truth", ["a", "b"]) == [
+        ["loaded", "0.5000", "0.2500"],
+        ["retrain 1", "0.8000", "0.5000"],
+    ]
+    assert session.scores.rows("other truth", ["a", "b"]) == [] and len(scored) == 3
 
 
 def test_one_session_per_viewer():

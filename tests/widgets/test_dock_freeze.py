@@ -13,9 +13,9 @@ import sys
 SCRIPT = """
 import sys, threading
 
-from napari_unet_loop.app import loop
+from napari_unet_loop.app import warm_up
 
-loop.start_torch_import = loop.start_warm_up = lambda: threading.Thread()
+warm_up.start_torch_import = warm_up.start_warm_up = lambda: threading.Thread()
 import napari
 from napari_unet_loop._sample_data import em_membranes_sample
 from napari_unet_loop.widgets.loop_panel import LoopPanel

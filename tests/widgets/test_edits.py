@@ -109,10 +109,10 @@ def test_programmatic_writes_are_not_edits(layer, session):
 def test_tracking_twice_connects_once(layer, session):
     first = track_edits(layer, session)
     assert track_edits(layer, session) is first
-    notified = []
-    session.subscribe(lambda: notified.append(1))
+    strokes = []
+    session.events.painted.connect(lambda name, slices: strokes.append((name, slices)))
     layer.paint((0, 5, 5), 1)
-    assert len(notified) == 1
+    assert strokes == [("seg", {0})]
 
 
 def test_renaming_the_layer_keeps_its_edits(layer, session):

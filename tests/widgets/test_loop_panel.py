@@ -29,7 +29,7 @@ def test_panel_docks_with_its_sections_and_the_hint_follows_the_loop(make_napari
     seg[:, :, 16:] = 1
     viewer.add_labels(seg, name="em segmentation", metadata=META)
     assert panel.step.section == CORRECT and "Paint" in panel.hint.text()
-    session_for(viewer).mark_edited("em segmentation", [0])
+    session_for(viewer).paint("em segmentation", {0: np.ones((32, 32), bool)})
     assert "Retrain" in panel.hint.text() and "1 corrected slice" in panel.hint.text()
 
     session_for(viewer).clear_edits("em segmentation")

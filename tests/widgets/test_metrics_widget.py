@@ -177,11 +177,11 @@ def test_repeated_resegments_leave_no_metrics_workers_or_copies(
 
     from superqt.utils import FunctionWorker, WorkerBase
 
-    from napari_unet_loop.app import loop
+    from napari_unet_loop.app import evaluation
     from napari_unet_loop.widgets.retrain_widget import RetrainWidget
 
     lock, in_flight, peak = threading.Lock(), [0], [0]
-    evaluate = loop.evaluate
+    evaluate = evaluation.evaluate
 
     def counted(*args, **kwargs):
         with lock:
@@ -193,7 +193,7 @@ def test_repeated_resegments_leave_no_metrics_workers_or_copies(
             with lock:
                 in_flight[0] -= 1
 
-    monkeypatch.setattr(loop, "evaluate", counted)
+    monkeypatch.setattr(evaluation, "evaluate", counted)
     metrics = _widget(viewer, wait_idle)
     retrain = RetrainWidget(viewer)
     retrain.labels_combo.setCurrentText(SEG)
@@ -272,3 +272,15 @@ def test_history_rows_follow_the_ground_truth_and_class_names(viewer, wait_idle,
     wait_idle(widget)
     rows = widget.history_table.rowCount()
     assert [widget.history_table.item(r, 0).text() for r in range(rows)] == ["nuclei"]
+
+
+def test_closing_the_dice_dock_keeps_the_scores_of_every_version(viewer, wait_idle, qtbot):
+    widget = _widget(viewer, wait_idle)
+    session_for(viewer).push_model(tiny_model(), "retrain 1")
+    qtbot.waitUntil(lambda: widget.history_table.rowCount() == 2, timeout=10_000)
+    wait_idle(widget)
+    with qtbot.waitSignal(widget.destroyed):
+        widget.deleteLater()
+    reopened = _widget(viewer, wait_idle)
+    rows = reopened.history_table.rowCount()
+    assert [reopened.history_table.item(r, 0).text() for r in range(rows)] == ["tiny", "retrain 1"]

@@ -18,22 +18,22 @@ import pytest
 pytestmark = pytest.mark.slow
 
 SLOW_WARM_UP = """
-from napari_unet_loop.app import loop
+from napari_unet_loop.app import warm_up
 
-loop.warm_up = lambda: time.sleep(3)
+warm_up.warm_up = lambda: time.sleep(3)
 """
 
 SLOW_IMPORT = """
-from napari_unet_loop.app import loop
+from napari_unet_loop.app import warm_up
 
-loop.import_torch = lambda: time.sleep(3)
+warm_up.import_torch = lambda: time.sleep(3)
 """
 
 SLOW_METRICS = """
-from napari_unet_loop.app import loop
+from napari_unet_loop.app import evaluation
 
-real = loop.evaluate
-loop.evaluate = lambda *args, **kwargs: time.sleep(3) or real(*args, **kwargs)
+real = evaluation.evaluate
+evaluation.evaluate = lambda *args, **kwargs: time.sleep(3) or real(*args, **kwargs)
 """
 
 SCRIPT = """

@@ -1,8 +1,9 @@
-"""The Dice widget's "per round" history: mean Dice per model version, for one ground truth.
+"""The "per round" history: mean Dice per model version, for one ground truth.
 
-Plain Python (no Qt). A row belongs to a model version, a ground truth and the class names it
-was scored with, so switching the ground truth or to a model with other classes shows only
-the rows that compare like with like, under headers with the right class names.
+Plain Python (no Qt); the session keeps it (``LoopSession.scores``), the Dice widget shows it.
+A row belongs to a model version, a ground truth and the class names it was scored with, so
+switching the ground truth or to a model with other classes shows only the rows that compare
+like with like, under headers with the right class names.
 """
 
 from __future__ import annotations

@@ -102,10 +102,10 @@ def swap_hint(current: dict[str, float], swapped: dict[str, float]) -> SwapHint 
 def score(
     pred: np.ndarray, truth: np.ndarray, class_names: Sequence[str], *, invert: bool, **kwargs: Any
 ) -> tuple[Any, SwapHint | None]:
-    """``loop.evaluate``, plus a :class:`SwapHint` for two-valued ground truth whose classes
+    """``evaluation.evaluate``, plus a :class:`SwapHint` for two-valued ground truth whose classes
     are read the wrong way round."""
     from ..core.evaluation.labelmap import distinct_values
-    from .loop import evaluate
+    from .evaluation import evaluate
 
     evaluation = evaluate(pred, truth, class_names, invert=invert, **kwargs)
     if len(class_names) != 2 or distinct_values(truth).size != 2:  # a raw image is no truth

@@ -70,7 +70,11 @@ class Autosaver:
         self._timer.setSingleShot(True)
         self._last_write = 0.0
         self._timer.timeout.connect(self.flush)
-        tracker.listeners.append(self.save_later)
+        tracker.session.events.painted.connect(self._painted)
+
+    def _painted(self, layer: str, slices: set[int]) -> None:
+        if layer == self.tracker.name:
+            self.save_later(slices)
 
     def save_later(self, slices: set[int]) -> None:
         """Save these slices right after this event, or within the interval of the last write."""
@@ -105,8 +109,7 @@ class Autosaver:
             planes[z], masks[z] = plane, mask
         if planes:
             write_slices(layer, planes)
-            for z, mask in masks.items():
-                self.tracker.restore(z, mask)
+            self.tracker.session.restore(self.tracker.name, masks)
         return sorted(planes)
 
     def retarget(self, folder: Path) -> list[int]:
@@ -119,8 +122,7 @@ class Autosaver:
 
     def detach(self) -> None:
         self.flush()
-        if self.save_later in self.tracker.listeners:
-            self.tracker.listeners.remove(self.save_later)
+        self.tracker.session.events.painted.disconnect(self._painted)
         _AUTOSAVERS.pop(self.tracker.layer, None)
 
 

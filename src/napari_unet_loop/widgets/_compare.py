@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from qtpy.QtWidgets import QPushButton
 
-from ..app.loop import predict_slices
+from ..app.jobs import predict_slices
 from ._edits import write_slices
 from ._layers import META_KEY, current_slice, get_layer, layer_alive, viewer_alive
 from ._worker import start_worker

@@ -1,5 +1,8 @@
 """Which slices of a segmentation the user corrected, and which pixels they painted.
 
+The tracker turns a Labels layer's events into the session's state (edited slices and painted
+masks live in ``app.session.LoopSession``, so every widget sees the same).
+
 Brush, fill and polygon strokes reach us as the Labels layer's ``paint`` events; replacing the
 whole array (``layer.data = ...``) as a ``data`` event, diffed against the previous array.
 Writes by the plugin itself (Segment, re-segmenting after Retrain) happen inside
@@ -10,7 +13,7 @@ stroke still counts as edited.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -71,7 +74,7 @@ def _atom_pieces(atom, ndim: int) -> Iterator[tuple[int, tuple, object]]:
 
 
 class EditTracker:
-    """The painted pixels of one Labels layer, per slice; reports edits to the session."""
+    """Reports the strokes painted on one Labels layer to the session."""
 
     def __init__(self, layer: Labels, session: LoopSession) -> None:
         if layer.ndim not in (2, 3):
@@ -79,8 +82,6 @@ class EditTracker:
         self._layer = weakref.ref(layer)
         self.session = session
         self.name = layer.name
-        self.listeners: list[Callable[[set[int]], None]] = []
-        self._painted: dict[int, np.ndarray] = {}
         self._data = layer.data
         layer.events.paint.connect(self._on_paint)
         layer.events.data.connect(self._on_data)
@@ -92,28 +93,20 @@ class EditTracker:
 
     def painted_mask(self, z: int) -> np.ndarray:
         """Boolean (Y,X) mask of the pixels painted on slice ``z`` (all False if none)."""
-        mask = self._painted.get(z)
-        return np.zeros(self._data.shape[-2:], bool) if mask is None else mask.copy()
+        mask = self.session.painted_mask(self.name, z)
+        return np.zeros(self._data.shape[-2:], bool) if mask is None else mask
 
     def painted(self) -> dict[int, np.ndarray]:
         """Copies of the painted masks of every edited slice."""
-        return {z: mask.copy() for z, mask in self._painted.items()}
-
-    def restore(self, z: int, mask: np.ndarray) -> None:
-        """Mark slice ``z`` edited with a saved painted mask (reloading autosaved corrections)."""
-        self._painted[z] = np.asarray(mask, bool).copy()
-        self.session.mark_edited(self.name, [z])
+        return self.session.painted(self.name)
 
     def _record(self, pieces) -> None:
-        touched = set()
+        strokes: dict[int, np.ndarray] = {}
         for z, index, mask in pieces:
-            target = self._painted.setdefault(z, np.zeros(self._data.shape[-2:], bool))
+            target = strokes.setdefault(z, np.zeros(self._data.shape[-2:], bool))
             target[index] |= mask
-            touched.add(z)
-        if touched:
-            self.session.mark_edited(self.name, touched)
-            for listener in list(self.listeners):
-                listener(touched)
+        if strokes:
+            self.session.paint(self.name, strokes)
 
     def _on_paint(self, event) -> None:
         if id(self.layer) in _PROGRAMMATIC:
@@ -128,7 +121,6 @@ class EditTracker:
         if new is old:
             return
         if old.shape != new.shape:  # another image's segmentation: old edits no longer apply
-            self._painted.clear()
             self.session.clear_edits(self.name)
             return
         if id(layer) in _PROGRAMMATIC:

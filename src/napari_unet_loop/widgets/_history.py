@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..core.errors import UnetLoopError
+from ._signals import connect_while_alive
 
 if TYPE_CHECKING:
     from ..app.session import LoopSession
@@ -59,9 +60,7 @@ class ModelHistory(QWidget):
         layout.addLayout(save)
         self.history.itemClicked.connect(lambda _: self.use_selected())
         self.save_button.clicked.connect(self.save)
-        session.subscribe(self.refresh)
-        callback = self.refresh
-        self.destroyed.connect(lambda: session.unsubscribe(callback))
+        connect_while_alive(self, self.refresh, session.events.versions)
         self.refresh()
 
     def refresh(self) -> None:

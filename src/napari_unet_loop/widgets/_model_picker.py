@@ -7,7 +7,6 @@ model back on the GUI thread to record it in the session's history.
 
 from __future__ import annotations
 
-import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,10 +21,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..app.loop import known_devices, start_torch_import
 from ..app.session import DEFAULT_MODEL
+from ..app.warm_up import known_devices, start_torch_import
 from ..core.errors import InputError
 from ._panel import row
+from ._signals import connect_while_alive
 
 if TYPE_CHECKING:
     from ..app.session import LoopSession
@@ -122,19 +122,7 @@ class ModelPicker(QWidget):
         self.combo.currentIndexChanged.connect(self._show_file_row)
         self._select(DEFAULT_MODEL)
         self._show_file_row()
-
-        # A weak callback: the session outlives the widget and must not keep it (or the viewer).
-        this = weakref.ref(self)
-
-        def changed() -> None:
-            picker = this()
-            if picker is None:
-                session.unsubscribe(changed)
-            else:
-                picker._sync_session()
-
-        session.subscribe(changed)
-        self.destroyed.connect(lambda *_: session.unsubscribe(changed))
+        connect_while_alive(self, self._sync_session, session.events.versions)
         self._sync_session()
 
     def _show_file_row(self, *_: object) -> None:

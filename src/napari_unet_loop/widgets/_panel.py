@@ -45,6 +45,7 @@ class WorkerPanel(QWidget):
         self._viewer = real_viewer(viewer)
         self._worker: GeneratorWorker | None = None
         self._uses: tuple[Layer, ...] = ()  # layers the running worker reads
+        self._idle_only: tuple[QWidget, ...] = ()  # enabled only while no worker runs
         self.run_button = QPushButton(run_text)
         self.cancel_button = QPushButton("Cancel")
         self.status = QLabel()
@@ -71,6 +72,11 @@ class WorkerPanel(QWidget):
         layout.addWidget(self.progress)
         return box
 
+    def idle_only(self, *widgets: QWidget) -> None:
+        """Widgets that start work of their own: disabled, as Run is, while a worker runs."""
+        self._idle_only += widgets
+        self._set_running(self.running)
+
     def say(self, text: str) -> None:
         self.status.setText(text)
 
@@ -88,13 +94,15 @@ class WorkerPanel(QWidget):
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         on_abort: Callable[[], None] | None = None,
+        on_finish: Callable[[], None] | None = None,
         uses: tuple[Layer, ...] = (),
         **kwargs: Any,
     ) -> None:
         """Run ``job`` in a worker; the handlers run on the GUI thread while the viewer is open.
 
         Errors are notified by ``start_worker``; ``on_error`` (default: a status line) adds to it.
-        Removing one of the layers in ``uses`` stops the worker.
+        ``on_finish`` runs once the panel is idle again (after success, error or cancel), so it
+        may start the next worker. Removing one of the layers in ``uses`` stops the worker.
         """
 
         def failed(exc: BaseException) -> None:
@@ -126,7 +134,7 @@ class WorkerPanel(QWidget):
             on_done=on_done and self._when_alive(on_done),
             on_error=self._when_alive(on_error or failed),
             on_abort=self._when_alive(on_abort or (lambda: self.say("Cancelled."))),
-            on_finish=self._idle,
+            on_finish=lambda: self._idle(on_finish),
             **kwargs,
         )
 
@@ -149,14 +157,17 @@ class WorkerPanel(QWidget):
         return call
 
     def _set_running(self, running: bool) -> None:
-        self.run_button.setEnabled(not running)
+        for widget in (self.run_button, *self._idle_only):
+            widget.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.progress.setVisible(running)
 
-    def _idle(self) -> None:
+    def _idle(self, then: Callable[[], None] | None = None) -> None:
         self._worker, self._uses = None, ()
         if viewer_alive(self._viewer):
             self._set_running(False)
+            if then is not None:
+                then()
 
 
 def row(*widgets: QWidget) -> QWidget:

@@ -1,4 +1,4 @@
-"""Re-segment slices of a corrected labels layer with the session's model, in a worker.
+"""Re-segment slices of a corrected labels layer with the session's model, in a panel's worker.
 
 Used by Retrain for the current slice after a run and for "Re-segment all unedited slices".
 A slice is written only while it is unedited: the user may paint while the worker runs.
@@ -9,20 +9,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..app.loop import predict_slices, slices_text
+from ..app.jobs import predict_slices
+from ..app.status_text import slices_text
 from ._edits import write_slices
 from ._layers import layer_alive
-from ._worker import start_worker
 
 if TYPE_CHECKING:
     from napari.layers import Image, Labels
     from napari.viewer import Viewer
-    from superqt.utils import GeneratorWorker
 
     from ..app.session import LoopSession
+    from ._panel import WorkerPanel
 
 
 def start_resegment(
+    panel: WorkerPanel,
     viewer: Viewer,
     session: LoopSession,
     labels: Labels,
@@ -30,13 +31,14 @@ def start_resegment(
     slices: list[int],
     *,
     say: Callable[[str], None],
-    on_finish: Callable[[], None],
+    on_abort: Callable[[], None],
     before: str = "",
-) -> GeneratorWorker:
-    """Predict ``slices`` of ``image`` into ``labels``, saying progress (after ``before``).
+) -> None:
+    """Predict ``slices`` of ``image`` into ``labels`` in ``panel``'s worker, saying progress
+    (after ``before``).
 
     The status reads "Re-segmenting 29 slices… 3/29", then "Re-segmented 29 slices." once all
-    are done (not after Stop or an error, which ``start_worker`` reports).
+    are done (after Stop or an error the panel says what happened).
     """
     what = slices_text(slices) if len(slices) == 1 else f"{len(slices)} slices"
 
@@ -48,7 +50,7 @@ def start_resegment(
             say(f"{before}Re-segmenting {what}… {done}/{total}")
 
     say(f"{before}Re-segmenting {what}…")
-    return start_worker(
+    panel.start(
         predict_slices,
         image.data,
         session.model,
@@ -56,10 +58,10 @@ def start_resegment(
         rgb=image.rgb,
         stack=labels.ndim == 3,
         description="Re-segment",
-        viewer=viewer,
         total=lambda item: item[1],
         step=lambda item: item[0],
         on_yield=write,
         on_done=lambda _: say(f"{before}Re-segmented {what}."),
-        on_finish=on_finish,
+        on_abort=on_abort,
+        uses=(labels, image),
     )

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RetrainJob:
-    """The layers, slices and training data of one round (``args`` go to ``loop.retrain``)."""
+    """The layers, slices and training data of one round (``args`` go to ``jobs.retrain``)."""
 
     labels: Labels
     image: Image

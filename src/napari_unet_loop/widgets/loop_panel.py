@@ -18,6 +18,7 @@ from ..app.next_step import BATCH, CORRECT, MEASURE, SEGMENT, LoopState, NextSte
 from ..app.session import session_for
 from ..app.truth import Candidate, is_truth_like, pick_truth
 from ._layers import META_KEY, real_viewer, viewer_alive
+from ._signals import connect_while_alive
 
 if TYPE_CHECKING:
     from napari.viewer import Viewer
@@ -98,9 +99,8 @@ class LoopPanel(QWidget):
         events = self._viewer.layers.events
         for event in (events.inserted, events.removed):
             event.connect(self.refresh_hint)
-        self._session.subscribe(self.refresh_hint)
-        session, callback = self._session, self.refresh_hint
-        self.destroyed.connect(lambda: session.unsubscribe(callback))
+        session = self._session.events
+        connect_while_alive(self, self.refresh_hint, session.edits, session.versions)
         self.refresh_hint()
 
     def _index(self, name: str) -> int:

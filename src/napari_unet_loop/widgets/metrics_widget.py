@@ -2,7 +2,8 @@
 
 Scores are recomputed a moment after either layer changes (painting, Segment, Retrain) and
 after every model change; one history row per model version shows what each round of
-corrections gained, for the ground truth and class names in use. The stack mean leaves out
+corrections gained, for the ground truth and class names in use (the rows are the session's:
+closing this dock loses none). The stack mean leaves out
 edited slices when there are unedited ones (corrected slices equal the truth). Ground truth
 may be a Labels or an Image layer; how its values become classes is ``labelmap.class_map``'s rule,
 shown in the status line when it applies; two classes that score much better swapped bring a
@@ -40,13 +41,13 @@ from ..core.errors import UnetLoopError
 from ._autosave import watch_viewer
 from ._layers import META_KEY, LayerChooser, TruthChooser, real_viewer, viewer_alive
 from ._panel import swap_classes_check
+from ._signals import connect_while_alive
 from ._tables import fill_table, score_table
 
 if TYPE_CHECKING:
     from napari.viewer import Viewer
 
-    from ..app.loop import Evaluation
-    from ..app.session import ModelVersion
+    from ..app.evaluation import Evaluation
     from ..app.truth import SwapHint
 
 RECOMPUTE_DELAY_MS = 300  # wait for a brush stroke or a re-segmentation to end
@@ -63,7 +64,6 @@ class MetricsWidget(QWidget):
         self._watched: list = []
         self._worker = None
         self._again = False
-        self._history = RoundHistory()
         self.evaluation: Evaluation | None = None
         self._history_rows: list[list[str]] = []  # the history table's rows
         self.pred_combo = LayerChooser(napari_viewer, Labels)
@@ -111,9 +111,8 @@ class MetricsWidget(QWidget):
         self.swap_button.clicked.connect(self.invert_check.toggle)
         self._propose_swap(None)
         napari_viewer.layers.events.inserted.connect(self._choose_layers)
-        self._session.subscribe(self.schedule)
-        session, callback = self._session, self.schedule
-        self.destroyed.connect(lambda: session.unsubscribe(callback))
+        events = self._session.events
+        connect_while_alive(self, self.schedule, events.edits, events.versions)
         self._choose_layers()
         self._rewatch()
 
@@ -196,8 +195,7 @@ class MetricsWidget(QWidget):
             self._propose_swap(None)
             self._say("Choose a prediction (Labels) and a different ground-truth layer.")
             return
-        versions = self._session.versions
-        version = versions[self._session.current_index] if versions else None
+        version = self._session.current_index  # -1: no model version yet
         # Copies, so painting during the computation cannot tear the arrays being scored.
         handlers = {
             "returned": lambda result: self._show(*result, version, truth.name),
@@ -227,9 +225,7 @@ class MetricsWidget(QWidget):
             message = str(exc) if isinstance(exc, UnetLoopError) else f"{type(exc).__name__}: {exc}"
             self._say(message)
 
-    def _show(
-        self, ev: Evaluation, hint: SwapHint | None, version: ModelVersion | None, truth: str
-    ) -> None:
+    def _show(self, ev: Evaluation, hint: SwapHint | None, version: int, truth: str) -> None:
         if not viewer_alive(self._viewer):
             return
         self.evaluation = ev
@@ -239,15 +235,15 @@ class MetricsWidget(QWidget):
         means = ", ".join(f"{name} {value:.3f}" for name, value in ev.mean_dice.items())
         note = f" ({ev.note})" if ev.note else ""
         self._say(f"Mean Dice over {len(ev.scored)} unedited slice(s): {means}{note}")
-        if version is not None:
-            self._history.record(truth, id(version), version.label, ev.mean_dice)
-        rows = self._history.rows(truth, list(ev.mean_dice))
+        if version >= 0:
+            self._session.record_score(truth, version, ev.mean_dice)
+        rows = self._session.scores.rows(truth, list(ev.mean_dice))
         fill_table(self.history_table, RoundHistory.header(list(ev.mean_dice)), rows)
         self._history_rows = rows
 
     def export_csv(self) -> None:
         """Write the per-slice table, the mean and the round history to a CSV file."""
-        from ..app.loop import write_csv
+        from ..app.csv_export import write_csv
 
         ev = self.evaluation
         if ev is None:

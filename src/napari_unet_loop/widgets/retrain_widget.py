@@ -14,33 +14,26 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from napari.layers import Image, Labels
-from napari.utils.notifications import show_error
-from qtpy.QtWidgets import (
-    QComboBox,
-    QFormLayout,
-    QLabel,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout
 
-from ..app.loop import RetrainReport, retrain, slices_text, start_warm_up
+from ..app.jobs import retrain
 from ..app.progress_text import Throttle
 from ..app.session import session_for
+from ..app.status_text import RetrainReport, slices_text
+from ..app.warm_up import start_warm_up
 from ..core.errors import UnetLoopError
 from ._autosave import AutosaveFolder, watch_viewer
 from ._compare import CompareToggle
 from ._curve import CurveChart
 from ._edits import track_edits
 from ._history import ModelHistory
-from ._layers import META_KEY, LayerChooser, current_slice, layer_alive, real_viewer, viewer_alive
+from ._layers import META_KEY, LayerChooser, current_slice, layer_alive, viewer_alive
 from ._model_picker import make_precision_combo
-from ._panel import row
+from ._panel import WorkerPanel
 from ._resegment import start_resegment
 from ._retrain_job import RetrainJob, make_job
+from ._signals import connect_while_alive
 from ._suggestions import Suggestions
-from ._worker import start_worker
 
 if TYPE_CHECKING:
     from napari.viewer import Viewer
@@ -48,19 +41,21 @@ if TYPE_CHECKING:
     from ..core.training.rounds import RoundResult, RoundSettings
 
 
-class RetrainWidget(QWidget):
+class RetrainWidget(WorkerPanel):
     """Pick the corrected labels, retrain in a worker, step through and save model versions."""
 
     def __init__(self, napari_viewer: Viewer) -> None:
-        super().__init__()
-        napari_viewer = real_viewer(napari_viewer)
-        self._viewer, self._session = napari_viewer, session_for(napari_viewer)
+        super().__init__(napari_viewer, "Retrain")
+        napari_viewer = self._viewer
+        self._session = session_for(napari_viewer)
         self._settings: RoundSettings | None = None  # read when first needed: see settings
-        self._worker = self._result = None
+        self._result: RoundResult | None = None
         self._job: RetrainJob | None = None
         self._report, self._redraw = RetrainReport(), Throttle()
-        self._targets: tuple = ()  # the layers the running worker reads or writes
-        self._training = False
+        self._training = False  # False: updates still queued from a stopped round are ignored
+        self._stop_note = "Stopped."  # what Stop leaves of the running work
+        self.retrain_button, self.stop_button = self.run_button, self.cancel_button
+        self.stop_button.setText("Stop")
         watch_viewer(napari_viewer)
         self.labels_combo = LayerChooser(napari_viewer, Labels)
         self.image_combo = LayerChooser(napari_viewer, Image)
@@ -77,10 +72,7 @@ class RetrainWidget(QWidget):
             "the held-back corrections stop improving"
         )
         self.precision_combo = make_precision_combo()
-        self.retrain_button, self.stop_button = QPushButton("Retrain"), QPushButton("Stop")
         self.resegment_button = QPushButton("Re-segment all unedited slices")
-        self.status = QLabel()
-        self.status.setWordWrap(True)
         self.curve = CurveChart()  # loss and held-back Dice, live and per model version
         self.models = ModelHistory(self._session, self._say)
         self.suggestions = Suggestions(napari_viewer, self._session)
@@ -102,7 +94,7 @@ class RetrainWidget(QWidget):
         layout.addWidget(self.edited_label)
         layout.addLayout(form)
         for widget in (
-            row(self.retrain_button, self.stop_button),
+            self.button_row(),
             self.status,
             self.curve,
             self.resegment_button,
@@ -112,17 +104,12 @@ class RetrainWidget(QWidget):
         ):
             layout.addWidget(widget)
         self.labels_combo.currentTextChanged.connect(self._labels_chosen)
-        self.retrain_button.clicked.connect(self.retrain)
-        self.stop_button.clicked.connect(self.stop)
         self.resegment_button.clicked.connect(lambda: self.resegment_unedited())
         self.models.history.currentRowChanged.connect(self._show_curve)
         self.models.switched.connect(self._version_switched)
-        napari_viewer.layers.events.removed.connect(self._layer_removed)
-        self._session.subscribe(self._refresh)
-        session, callback = self._session, self._refresh
-        self.destroyed.connect(lambda: session.unsubscribe(callback))
+        connect_while_alive(self, self._refresh, self._session.events.edits)
         self._labels_chosen()
-        self._set_running(False)
+        self.idle_only(self.resegment_button, self.compare)
         self._warm_up = start_warm_up()
 
     @property
@@ -140,23 +127,13 @@ class RetrainWidget(QWidget):
         self._settings = value
 
     @property
-    def running(self) -> bool:
-        """True while a retraining or re-segmentation worker runs."""
-        return self._worker is not None
-
-    @property
     def warming_up(self) -> bool:
         """True while torch prepares for the first Retrain of this process."""
         return self._warm_up.is_alive()
 
     def _say(self, text: str) -> None:
         if viewer_alive(self._viewer):
-            self.status.setText(text)
-
-    def _set_running(self, running: bool) -> None:
-        for button in (self.retrain_button, self.resegment_button, self.compare):
-            button.setEnabled(not running)
-        self.stop_button.setEnabled(running)
+            self.say(text)
 
     def _labels_chosen(self, *_: object) -> None:
         """Follow the chosen labels layer: its image, autosave folder and edited slices.
@@ -188,9 +165,9 @@ class RetrainWidget(QWidget):
             else "Edited slices: none yet (paint corrections with the brush)"
         )
 
-    def retrain(self) -> None:
+    def run(self) -> None:
         """Start retraining on the edited slices (the Retrain button)."""
-        if self._worker is not None:
+        if self.running:
             return
         from ..core.training.rounds import with_iterations
 
@@ -206,26 +183,25 @@ class RetrainWidget(QWidget):
                 settings=settings,
             )
         except UnetLoopError as exc:
-            self._say(str(exc))
-            show_error(str(exc))
+            self.refuse(str(exc))
             return
         self._say(f"Retraining on {slices_text(self._job.slices)}…")
-        self._set_running(True)
-        self._training = True
+        self._training, self._stop_note = True, "Stopped: the model is unchanged."
         self._report, self._redraw = RetrainReport(), Throttle()
         self.curve.start()
-        self._targets = (self._job.labels, self._job.image)
-        self._worker = start_worker(
+        self.start(
             retrain,
             *self._job.args,
             description="Retrain",
-            viewer=self._viewer,
             total=lambda u: getattr(u, "total", None),
             step=lambda u: getattr(u, "iteration", None),
             on_yield=self._progress,
-            on_error=lambda exc: self._say(f"Retrain failed: {exc}"),
+            on_abort=self._stopped,
             on_finish=self._training_finished,
+            uses=(self._job.labels, self._job.image),
         )
+
+    retrain = run
 
     def _progress(self, item) -> None:
         if not self._training:
@@ -240,12 +216,10 @@ class RetrainWidget(QWidget):
 
     def _training_finished(self) -> None:
         # Adopt only once the training worker is over, so re-segmenting can start a new one.
-        result, self._result = self._result, None
-        self._idle()
-        if viewer_alive(self._viewer):
-            self.curve.stop()
-            if result is not None:
-                self._adopt(result)
+        result, self._result, self._training = self._result, None, False
+        self.curve.stop()
+        if result is not None:
+            self._adopt(result)
 
     def _adopt(self, result: RoundResult) -> None:
         job = self._job
@@ -274,27 +248,32 @@ class RetrainWidget(QWidget):
         if 0 <= row < len(self._session.versions):
             self.curve.show_curve(self._session.versions[row].curve)
 
-    def stop(self) -> None:
+    def cancel(self) -> None:
         """Stop retraining; the partly trained model is discarded (the Stop button)."""
-        if self._worker is not None:
-            self._worker.quit()
-            self._say("Stopped: the model is unchanged." if self._training else "Stopped.")
-            self._training = False  # updates still queued from the worker are ignored
+        if self.running:
+            super().cancel()
+            self._training = False
+            self._stopped()
 
-    def _idle(self) -> None:
-        self._worker, self._training = None, False
-        if viewer_alive(self._viewer):
-            self._set_running(False)
+    stop = cancel
 
     def _layer_removed(self, event) -> None:
-        if self._worker is not None and any(event.value is x for x in self._targets):
-            self._worker.quit()
-            self._say(f"Stopped: '{event.value.name}' was removed.")
+        if self.running and any(event.value is x for x in self._uses):
+            super()._layer_removed(event)
             self._training = False
+            self._stopped()
+
+    def _stopped(self) -> None:
+        """What a stop leaves: said at once, and again when the worker ends."""
+        removed = [x.name for x in self._uses if not layer_alive(self._viewer, x)]
+        if removed:
+            self._say(f"Stopped: '{removed[0]}' was removed.")
+        else:
+            self._say(self._stop_note)
 
     def _version_switched(self) -> None:
         """One click in the history: the chosen version re-segments the unedited slices."""
-        if self._worker is None:
+        if not self.running:
             self.resegment_unedited(before=f"{self.status.text()} ")
 
     def resegment_unedited(self, before: str = "") -> None:
@@ -314,15 +293,15 @@ class RetrainWidget(QWidget):
         self._resegment(labels, image, slices, before=before)
 
     def _resegment(self, labels: Labels, image: Image, slices: list[int], before: str = "") -> None:
-        self._set_running(True)
-        self._targets = (labels, image)
-        self._worker = start_resegment(
+        self._stop_note = "Stopped."
+        start_resegment(
+            self,
             self._viewer,
             self._session,
             labels,
             image,
             slices,
             say=self._say,
-            on_finish=self._idle,
+            on_abort=self._stopped,
             before=before,
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_unet_loop.app.loop import evaluate
+from napari_unet_loop.app.evaluation import evaluate
 from napari_unet_loop.core.evaluation.evaluate import evaluate_arrays
 from napari_unet_loop.core.evaluation.metrics import (
     ConfusionCounts,

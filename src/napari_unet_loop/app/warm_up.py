@@ -1,0 +1,61 @@
+"""Torch imported and warmed up in the background, before the first click needs it.
+
+Per process, not per viewer: torch is imported once, and the threads may outlive every viewer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+_threads: dict[str, threading.Thread] = {}  # one per job, for the process
+_devices: list[str] | None = None  # what import_torch found
+
+
+def import_torch() -> None:
+    """Import torch and find the devices: a second of work, better done before a click."""
+    global _devices
+    from ..core.model.devices import available_devices  # imports torch
+
+    _devices = available_devices()
+
+
+def warm_up() -> None:
+    """:func:`import_torch`, then build a throwaway optimizer, before the first Retrain.
+
+    torch imports its compiler stack on the first optimizer of a process: seconds of work
+    that holds the GIL in stretches long enough to stutter the viewer mid-training.
+    """
+    import_torch()
+    import torch
+
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+
+
+def known_devices() -> list[str] | None:
+    """The devices :func:`import_torch` found (best first), or None while it still runs."""
+    return _devices
+
+
+def _start_once(work: Callable[[], None]) -> threading.Thread:
+    """Run ``work`` once per process in a plain thread; returns that thread.
+
+    Not a Qt worker: the thread may outlive the widget and the viewer (napari closed right
+    after a widget opened), and a Qt worker then emits signals of deleted objects, which aborts
+    Python. Not a daemon either, so quitting waits for it rather than cutting torch off mid-import.
+    """
+    if work.__name__ not in _threads:
+        thread = threading.Thread(target=work, name=f"unet-loop {work.__name__}")
+        _threads[work.__name__] = thread
+        thread.start()
+    return _threads[work.__name__]
+
+
+def start_torch_import() -> threading.Thread:
+    """:func:`import_torch` in the background (Segment and Batch: no optimizer needed)."""
+    return _start_once(import_torch)
+
+
+def start_warm_up() -> threading.Thread:
+    """:func:`warm_up` in the background (Retrain)."""
+    return _start_once(warm_up)
