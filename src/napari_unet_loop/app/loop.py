@@ -107,6 +107,9 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Sequence[object]]) -> Path
 def import_torch() -> None:
     """Import torch and find the devices: a second of work, better done before a click."""
     global _devices
+    from ..core.model.torch_libraries import preload_torch_libraries
+
+    preload_torch_libraries()  # the slow part of the import, without stalling the GUI thread
     from ..core.model.devices import available_devices  # imports torch
 
     _devices = available_devices()
