@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import dask.array as da
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tifffile
 import zarr
 
 from napari_unet_loop._reader import get_reader
+from napari_unet_loop.core.io.stack import Stack
 from napari_unet_loop.core.io.write import write_labels
 from napari_unet_loop.core.io.write_ome_zarr import OmeZarrWriter
 
@@ -33,9 +36,31 @@ def test_stack_is_lazy_with_scale_from_imagej_metadata(tmp_path):
     [(data, meta, kind)] = _layers(path)
     assert kind == "image" and meta["name"] == "em" and not meta["rgb"]
     assert meta["scale"] == pytest.approx((2.0, 0.5, 0.5))
-    assert isinstance(data, da.Array) and data.chunks[0] == (1,) * 5  # read slice by slice
+    assert isinstance(data, Stack) and data.storage == "pages"  # read slice by slice
     np.testing.assert_array_equal(np.asarray(data[3]), stack[3])
-    np.testing.assert_array_equal(data.compute(), stack)
+    np.testing.assert_array_equal(data[..., 2:9], stack[..., 2:9])  # napari's indexing
+    np.testing.assert_array_equal(data[1, ...], stack[1])
+    assert data.size == stack.size
+    np.testing.assert_array_equal(np.asarray(data), stack)
+
+
+# Walkthrough defect 10: the first file opened froze napari while dask.array imported xarray
+# and pandas. Checked in a fresh process, where nothing else has imported them.
+COLD_READ = """
+import sys
+import numpy as np, tifffile
+tifffile.imwrite({path!r}, np.zeros((4, 32, 32), np.uint16), photometric="minisblack")
+from napari_unet_loop._reader import get_reader
+[(data, _, _)] = get_reader({path!r})({path!r})
+print(type(data).__name__, [m for m in ("dask.array", "pandas", "torch") if m in sys.modules])
+"""
+
+
+def test_opening_a_stack_reads_lazily_without_importing_dask(tmp_path):
+    script = COLD_READ.format(path=str(tmp_path / "em.tif"))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["Stack", "[]"]
 
 
 def test_2d_and_rgb(tmp_path):
@@ -88,6 +113,9 @@ def test_napari_opens_through_the_manifest(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     [layer] = viewer.open(str(path), plugin="napari-unet-loop")
     assert layer.name == "cells" and layer.data.shape == (3, 16, 16)
+    viewer.dims.set_current_step(0, 2)
+    viewer.dims.ndisplay = 3  # napari reads the whole stack for a 3D view
+    assert layer.get_value((2, 5, 5)) == 1
 
 
 def test_ome_zarr_opens_lazily_as_image_and_labels_with_scale(tmp_path):
@@ -109,8 +137,8 @@ def test_ome_zarr_opens_lazily_as_image_and_labels_with_scale(tmp_path):
     assert meta["name"] == "cells" and label_meta["name"] == "cells classes"
     assert meta["scale"] == label_meta["scale"] == pytest.approx((2.0, 0.5, 0.5))
     assert label_meta["features"] == {"index": [1], "class": ["cell"]}
-    assert isinstance(data, da.Array) and data.chunks[0] == (1,) * 4
-    np.testing.assert_array_equal(data.compute(), image)
+    assert isinstance(data, Stack) and data.storage == "zarr"
+    np.testing.assert_array_equal(np.asarray(data), image)
     np.testing.assert_array_equal(np.asarray(label_data), labels)
     [(alone, alone_meta, alone_kind)] = _layers(path / "labels" / "classes")
     assert alone_kind == "labels" and alone_meta["scale"] == pytest.approx((2.0, 0.5, 0.5))

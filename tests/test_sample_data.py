@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 
-from napari_unet_loop._sample_data import SAMPLE_SHAPE, em_membranes_sample, nuclei_sample
+from napari_unet_loop._sample_data import (
+    SAMPLE_SHAPE,
+    em_membranes_sample,
+    load_sample,
+    nuclei_sample,
+)
 
 
 @pytest.mark.parametrize(
@@ -48,5 +55,32 @@ print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
 
 def test_sample_reader_writer_and_widget_modules_do_not_import_torch():
     out = subprocess.run([sys.executable, "-c", NO_TORCH], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+BUNDLED = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+@pytest.mark.parametrize("name", ["em_membranes", "nuclei"])
+def test_open_sample_data_is_the_bundled_stacks(name):
+    """make_samples.py writes both: they stay the same data."""
+    image, labels = load_sample(name)
+    np.testing.assert_array_equal(image, tifffile.imread(BUNDLED / f"{name}.tif"))
+    np.testing.assert_array_equal(labels, tifffile.imread(BUNDLED / f"{name}_labels.tif"))
+
+
+# Walkthrough defect 10: napari opens a sample on the GUI thread, and generating it there
+# (scipy's spatial and filter modules, then the stacks) froze the viewer for seconds.
+COLD_SAMPLE = """
+import sys
+from napari_unet_loop._sample_data import em_membranes_sample
+em_membranes_sample()
+print([m for m in ("scipy.spatial", "scipy.ndimage", "torch") if m in sys.modules])
+"""
+
+
+def test_opening_a_sample_reads_it_rather_than_generating_it():
+    out = subprocess.run([sys.executable, "-c", COLD_SAMPLE], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

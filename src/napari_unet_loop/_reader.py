@@ -2,7 +2,9 @@
 lazy Image layers with their scale; an OME-Zarr image's label images come along as Labels layers,
 with their ``image-label`` properties (class names) as the layer's features.
 
-Stacks are wrapped in dask with one chunk per slice, so napari reads only the slices it shows.
+A stack goes to napari as it is (a ``core.io.stack.Stack`` is an array napari can slice), so
+napari reads only the slices it shows. Not dask: importing dask.array imports xarray and pandas,
+seconds on the GUI thread on the first file opened.
 Label files (integer values named like labels, or a few values: ``truth.looks_like_labels``)
 open as Labels layers, in memory so they can be painted.
 """
@@ -37,15 +39,12 @@ def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerD
 
 
 def _lazy(stack: Stack) -> Any:
-    """Array for napari: dask with one chunk per slice, or numpy for a single 2D image."""
+    """Array for napari: the stack itself, read slice by slice, or numpy for a 2D image."""
     if stack.is_2d or stack.storage == "memory":
         data = stack.to_numpy()
         stack.close()
         return data
-    import dask.array as da
-
-    # The Stack stays open: it is the layer's data source from now on.
-    return da.from_array(stack, chunks=(1, *stack.slice_shape), asarray=True, name=False)
+    return stack  # stays open: it is the layer's data source from now on
 
 
 def _is_labels(stack: Stack, name: str) -> bool:

@@ -15,6 +15,9 @@ _devices: list[str] | None = None  # what import_torch found
 def import_torch() -> None:
     """Import torch and find the devices: a second of work, better done before a click."""
     global _devices
+    from ..core.model.torch_libraries import preload_torch_libraries
+
+    preload_torch_libraries()  # the slow part of the import, without stalling the GUI thread
     from ..core.model.devices import available_devices  # imports torch
 
     _devices = available_devices()

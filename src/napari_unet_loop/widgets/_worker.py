@@ -2,9 +2,8 @@
 
 Core long work is written as generators; each ``yield`` is a place where the worker can stop.
 Results reach the widget through ``on_yield``/``on_done`` on the GUI thread. Errors travel as
-values into a notification, so they never crash the viewer. A worker that ends after its
-viewer was closed notifies nothing: napari's notifications are global, so "Retrain cancelled"
-would otherwise pop up in the next viewer.
+values into a notification, so they never crash the viewer. Notifications go to the viewer
+that started the worker only (``_notify``).
 
 Quitting Python while a worker runs (napari closed mid-run) is safe too: at exit our workers are
 asked to stop and every Qt worker thread gets time to end. A worker thread still running once
@@ -24,7 +23,7 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QThreadPool
 
 from ..app.progress_text import Throttle
-from ._layers import viewer_alive
+from ._notify import notify
 
 if TYPE_CHECKING:
     from napari.viewer import Viewer
@@ -68,7 +67,7 @@ def start_worker(
     item (None leaves it alone); the bar is redrawn a few times a second at most (see
     ``progress_text.Throttle``), while ``on_yield`` gets every item. ``on_abort`` runs after a
     cancel, ``on_finish`` after success, error or cancel alike. Notifications go out only while
-    ``viewer`` is open.
+    ``viewer`` is open and the current one.
     """
     generator = job(*args, **kwargs)
 
@@ -90,17 +89,13 @@ def start_worker(
         if on_yield is not None:
             on_yield(item)
 
-    def notify(show: Callable[[str], None], text: str) -> None:
-        if viewer is None or viewer_alive(viewer):
-            show(text)
-
     def errored(exc: BaseException) -> None:
-        notify(show_error, f"{description} failed: {_message(exc)}")
+        notify(viewer, show_error, f"{description} failed: {_message(exc)}")
         if on_error is not None:
             on_error(exc)
 
     def aborted() -> None:
-        notify(show_info, f"{description} cancelled")
+        notify(viewer, show_info, f"{description} cancelled")
         if on_abort is not None:
             on_abort()
 

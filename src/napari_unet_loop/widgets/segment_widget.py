@@ -35,6 +35,7 @@ from ._layers import (
     uncertainty_name,
 )
 from ._model_picker import ModelPicker, check_device, make_device_combo, make_precision_combo
+from ._notify import notify
 from ._panel import WorkerPanel
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ class SegmentWidget(WorkerPanel):
         done = f"Done: '{layer.name}' ({result.model.name}{scale}{inverted})."
         self.say(f"{done}{' ' + warning if warning else ''}")
         if warning:
-            show_warning(warning)
+            notify(self._viewer, show_warning, warning)
 
     def _target(self, request: SegmentRequest) -> tuple[str, Labels | None]:
         """The labels layer to (re)use, skipping layers whose corrections this run would hit."""
@@ -205,9 +206,11 @@ class SegmentWidget(WorkerPanel):
                 continue  # another kind or shape of layer owns this name
             if skipped:
                 first, edited = next(iter(skipped.items()))
-                show_info(
+                notify(
+                    self._viewer,
+                    show_info,
                     f"'{first}' has your corrections on slice(s) {edited}: the new "
-                    f"segmentation went to '{name}' instead of overwriting them."
+                    f"segmentation went to '{name}' instead of overwriting them.",
                 )
             return name, layer
         raise RuntimeError("numbered_names is endless")

@@ -61,6 +61,10 @@ class Stack:
         return len(self.shape)
 
     @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
     def rgb(self) -> bool:
         return len(self.slice_shape) == 3
 
@@ -79,6 +83,7 @@ class Stack:
         return int(z) % n
 
     def __getitem__(self, index: int | slice | tuple) -> np.ndarray:
+        index = self._without_ellipsis(index)
         first, rest = (index[0], index[1:]) if isinstance(index, tuple) and index else (index, ())
         if isinstance(first, (int, np.integer)):
             data = self._read(self._slice_index(first))
@@ -91,6 +96,15 @@ class Stack:
         else:
             raise TypeError(f"stack indices must be an int, a slice or a tuple, not {index!r}")
         return data[rest]
+
+    def _without_ellipsis(self, index):
+        """``...`` spelled out as full slices (napari indexes layer data with it)."""
+        items = index if isinstance(index, tuple) else (index,)
+        if not any(item is Ellipsis for item in items):
+            return index
+        at = next(i for i, item in enumerate(items) if item is Ellipsis)
+        full = (slice(None),) * (self.ndim - len(items) + 1)
+        return (*items[:at], *full, *items[at + 1 :])
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for z in range(self._num_slices):
