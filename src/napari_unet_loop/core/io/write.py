@@ -20,6 +20,7 @@ from ..errors import InputError, one_line
 from .atomic import commit, commit_folder, discard, temporary_beside, temporary_folder_beside
 from .read_zarr import SUFFIX as ZARR_SUFFIX
 from .slice_writer import ZARR_CHUNK_SIDE, SliceWriter, check_writable
+from .zarr_pending import wait_for_zarr_writes
 
 # Labels are stored in the smallest of these that holds every value.
 _UNSIGNED_LABEL_DTYPES = (np.uint8, np.uint16, np.uint32)
@@ -197,6 +198,7 @@ class ZarrWriter(SliceWriter):
     def _discard(self) -> None:
         self._array = None
         if self._tmp is not None:
+            wait_for_zarr_writes()
             discard(self._tmp)
             self._tmp = None
 

@@ -13,15 +13,15 @@ hidden folder beside the output and renamed into place when every slice is writt
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError, one_line
-from .atomic import commit_folder, temporary_folder_beside
+from .atomic import commit_folder, discard, temporary_folder_beside
 from .slice_writer import ZARR_CHUNK_SIDE, SliceWriter
+from .zarr_pending import wait_for_zarr_writes
 
 NGFF_VERSIONS = ("0.4", "0.5")
 # NGFF 0.4 is zarr v2 with nested chunk folders ("/" between chunk indices)
@@ -230,5 +230,6 @@ class OmeZarrWriter(SliceWriter):
     def _discard(self) -> None:
         self._labels = self._image = None
         if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+            wait_for_zarr_writes()
+            discard(self._tmp)
             self._tmp = None
