@@ -13,9 +13,11 @@ from napari_unet_loop.core.inference.scale import (
     estimate_scale,
     labelled_diameter,
     model_scale,
+    peak_clarity,
     record_scale,
     resize,
     resize_to,
+    response_curve,
     scale_factor,
 )
 from napari_unet_loop.core.model.modelfile import new_model
@@ -86,12 +88,30 @@ def test_automatic_factor_brings_large_objects_to_the_model_scale_but_not_small_
     record_scale(
         provenance, [blobs(5, seed=s)[0] for s in range(3)], [blobs(5, seed=s)[1] for s in range(3)]
     )
-    assert set(provenance["scale"]) == {"image_scale", "object_diameter"}
+    assert set(provenance["scale"]) == {"image_scale", "image_peak", "object_diameter"}
     large = blobs(15, side=512)[0]
     assert 0.2 <= automatic_factor(provenance, [large]) <= 0.5
     assert automatic_factor(provenance, [blobs(5)[0]]) == 1.0
     small_image = blobs(15, side=140)[0]
     assert automatic_factor(provenance, [small_image]) == 1.0  # never below 128 px
+
+
+def test_blobs_of_one_size_peak_clearly_and_a_flat_curve_does_not():
+    assert peak_clarity(response_curve(blobs(6)[0])) >= 0.3
+    assert peak_clarity(np.ones(25)) == 0.0
+    assert peak_clarity(np.linspace(1.0, 0.5, 25)) == 0.0  # a maximum at the end: no size in range
+    hump = 1.0 - 0.1 * np.abs(np.arange(25) - 12) / 6
+    assert peak_clarity(hump) == pytest.approx(0.1)
+
+
+def test_a_model_whose_training_images_had_no_clear_size_is_not_rescaled_automatically():
+    large = blobs(15, side=512)[0]
+    clear = {"scale": {"image_scale": 10.0, "image_peak": 0.4, "object_diameter": 10.0}}
+    flat = {"scale": {"image_scale": 10.0, "image_peak": 0.1, "object_diameter": 10.0}}
+    assert automatic_factor(clear, [large]) < 0.5
+    assert automatic_factor(flat, [large]) == 1.0
+    # a diameter the user gives still rescales
+    assert automatic_factor(flat, [large], diameter=30.0) == pytest.approx(1 / 3)
 
 
 def test_resizing_round_trips_and_keeps_label_values():

@@ -307,3 +307,17 @@ def test_a_new_network_records_its_background_and_a_trained_one_keeps_its_own():
     bright = run_to_end(train(first, 255 - dark, labels, config=TINY))
     assert bright.normalization.background == "dark"  # it inverts them, as Segment does
     assert first.normalization.inverts(255 - dark[0])
+
+
+def test_a_new_network_records_the_scale_it_learns_at_and_a_trained_one_keeps_its_own():
+    rng = np.random.default_rng(1)
+    images = rng.normal(20, 3, (2, 64, 64)).astype(np.float32)
+    labels = np.zeros((2, 64, 64), np.int16)
+    labels[:, 10:22, 10:22] = labels[:, 40:52, 30:42] = 1
+    images[labels == 1] += 150
+    first = run_to_end(train(tiny_model(), images, labels, config=TINY))
+    record = first.provenance["scale"]
+    assert set(record) == {"image_scale", "image_peak", "object_diameter"}
+    assert record["object_diameter"] == pytest.approx(2 * np.sqrt(144 / np.pi), abs=0.01)
+    again = run_to_end(train(first, images[:, ::2, ::2], labels[:, ::2, ::2], config=TINY))
+    assert again.provenance["scale"] == record

@@ -1,10 +1,12 @@
 """Object scale: bring a user's image to the scale a model was trained at, and back.
 
 A network learns objects of the sizes it was shown; nuclei three times larger come out in
-pieces. Each model records two numbers about its training images (``model_scale``):
+pieces. Each model records three numbers about its training images (``model_scale``):
 ``object_diameter``, the median equivalent diameter of its objects (from the training masks,
-for models of objects), and ``image_scale``, what :func:`estimate_scale` measures on its
-training images (their median). A user's image is resized by ``factor`` = the model's measure /
+for models of objects), ``image_scale``, what :func:`estimate_scale` measures on its
+training images (their median), and ``image_peak``, how clearly that measure peaks on them
+(:func:`peak_clarity`): images without a characteristic size, as EM slices, are never
+rescaled automatically. A user's image is resized by ``factor`` = the model's measure /
 the image's before the network, and the result is mapped back to the image's own grid, so
 labels always match it. A stack is measured on up to ``STACK_SAMPLES`` slices and their median
 taken: the measure varies between slices of one kind (ISBI: 3.4 to 6.7 px).
@@ -39,6 +41,14 @@ MIN_SIDE = 128
 FACTOR_RANGE = (0.1, 10.0)
 _SIGMAS = 2.0 ** np.arange(0.0, 6.01, 0.25)  # 1 to 64 px: blob diameters of about 3 to 180 px
 _WORK_SIDE = 1024  # larger slices are measured on their central 1024 px square
+_PEAK_SPAN = 6  # steps of _SIGMAS: 1.5 octaves
+# An automatic factor needs training images with a characteristic size, a curve that peaks.
+# EM slices (thin membranes around cells of every size) give a nearly flat one (clarity 0.14
+# for ISBI; nuclei and blood cells 0.40), whose maximum jumps with blur, noise or gamma: on
+# ISBI, blur (σ 2 px) moved it 4× (auto shrank the slices to 0.25×, membrane Dice 0.70 ->
+# 0.18), noise and gamma 2 moved it the other way (enlarged 2.4×, 0.80 -> 0.63 and 0.79 ->
+# 0.51). Models whose record says so are not rescaled automatically.
+MIN_PEAK_CLARITY = 0.25
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
@@ -59,15 +69,11 @@ def _pyramid(x: np.ndarray, levels: int) -> list[np.ndarray]:
     return out
 
 
-def estimate_scale(image: np.ndarray) -> float:
-    """Characteristic structure diameter (px) of one slice, about 3 to 180 px.
-
-    For each σ, the scale-normalised Laplacian of Gaussian σ²|∇²G_σ * I| is taken at its
-    strongest 1 % of pixels (the centres of the most salient blobs, not the background);
-    the σ where that peaks gives the diameter 2√2 σ (a disc's response peaks there). Large σ
-    run on halved images and large slices are measured on their centre, so the cost stays
-    that of a few small filters.
-    """
+def response_curve(image: np.ndarray) -> np.ndarray:
+    """The scale measure's curve of one slice: for each σ of ``_SIGMAS``, the scale-normalised
+    Laplacian of Gaussian σ²|∇²G_σ * I| at its strongest 1 % of pixels (the centres of the
+    most salient blobs, not the background). Large σ run on halved images and large slices are
+    measured on their centre, so the cost stays that of a few small filters."""
     x = _grey(image)
     top, left = (max((n - _WORK_SIDE) // 2, 0) for n in x.shape)
     x = x[top : top + _WORK_SIDE, left : left + _WORK_SIDE]
@@ -80,7 +86,24 @@ def estimate_scale(image: np.ndarray) -> float:
         part, s = pyramid[level], sigma / 2**level
         response = np.abs(s * s * ndi.gaussian_laplace(part, s, mode="reflect"))
         responses.append(float(np.percentile(response, 99)))
-    return float(2.0 * np.sqrt(2.0) * _SIGMAS[int(np.argmax(responses))])
+    return np.asarray(responses)
+
+
+def estimate_scale(image: np.ndarray) -> float:
+    """Characteristic structure diameter (px) of one slice, about 3 to 180 px: 2√2 σ at the
+    σ where :func:`response_curve` peaks (a disc's response peaks there)."""
+    return float(2.0 * np.sqrt(2.0) * _SIGMAS[int(np.argmax(response_curve(image)))])
+
+
+def peak_clarity(curve: np.ndarray) -> float:
+    """How clearly a response curve peaks: 1 − the larger of its values ``_PEAK_SPAN`` either
+    side of its maximum (the curve's end where the span runs past it), relative to the
+    maximum. 0 is flat; blobs of one size give about 0.4."""
+    curve = np.asarray(curve, dtype=float) / max(float(np.max(curve)), 1e-12)
+    peak = int(np.argmax(curve))
+    left = curve[max(peak - _PEAK_SPAN, 0)]
+    right = curve[min(peak + _PEAK_SPAN, len(curve) - 1)]
+    return float(1.0 - max(left, right))
 
 
 def labelled_diameter(labels: np.ndarray, background: int = 0) -> float | None:
@@ -117,7 +140,8 @@ def scale_factor(
 
 
 def model_scale(provenance: dict) -> dict:
-    """The ``scale`` record of a model's provenance: ``object_diameter`` and ``image_scale``.
+    """The ``scale`` record of a model's provenance: ``object_diameter``, ``image_scale`` and
+    ``image_peak`` (the :func:`peak_clarity` of its training images' curves).
 
     A value that is not a positive finite number (a hostile or damaged file) is left out, as
     in files older than the record: such a model is not rescaled automatically.
@@ -128,7 +152,7 @@ def model_scale(provenance: dict) -> dict:
     return {
         key: float(value)
         for key, value in record.items()
-        if key in ("object_diameter", "image_scale")
+        if key in ("object_diameter", "image_scale", "image_peak")
         and isinstance(value, (int, float))
         and not isinstance(value, bool)
         and np.isfinite(value)
@@ -140,8 +164,13 @@ def record_scale(
     provenance: dict, images: Iterable[np.ndarray], labels: Iterable[np.ndarray] | None
 ) -> dict:
     """Measure training images (and masks) and store the ``scale`` record in ``provenance``."""
-    scales = [estimate_scale(image) for image in images]
-    record: dict = {"image_scale": round(float(np.median(scales)), 2)}
+    curves = [response_curve(image) for image in images]
+    scales = [2.0 * np.sqrt(2.0) * _SIGMAS[int(np.argmax(c))] for c in curves]
+    typical = np.median([c / max(float(c.max()), 1e-12) for c in curves], axis=0)
+    record: dict = {
+        "image_scale": round(float(np.median(scales)), 2),
+        "image_peak": round(peak_clarity(typical), 3),
+    }
     if labels is not None:
         diameters = [d for d in (labelled_diameter(label) for label in labels) if d]
         if diameters:
@@ -150,14 +179,21 @@ def record_scale(
     return record
 
 
+def measurable(record: dict) -> bool:
+    """Whether a model's training images had a size the automatic scale can match (see
+    ``MIN_PEAK_CLARITY``); a record from before ``image_peak`` was kept counts as one."""
+    return record.get("image_peak", 1.0) >= MIN_PEAK_CLARITY
+
+
 def automatic_factor(
     provenance: dict, slices: Sequence[np.ndarray], diameter: float | None = None
 ) -> float:
     """The factor to segment a stack (its 2D ``slices``, grey or RGB) with.
 
     From the user's object ``diameter`` when given (needs the model's ``object_diameter``),
-    else from :func:`estimate_scale` on up to ``STACK_SAMPLES`` slices spread over the stack.
-    An automatic factor never shrinks slices below ``MIN_SIDE``.
+    else from :func:`estimate_scale` on up to ``STACK_SAMPLES`` slices spread over the stack,
+    for models whose training images are :func:`measurable`. An automatic factor never shrinks
+    slices below ``MIN_SIDE``.
     """
     record = model_scale(provenance)
     if diameter is not None:
@@ -166,7 +202,7 @@ def automatic_factor(
         if "object_diameter" not in record:
             raise InputError("this model records no object size: leave the diameter on auto")
         return scale_factor(record["object_diameter"], diameter, dead_band=False)
-    if "image_scale" not in record or not len(slices):
+    if "image_scale" not in record or not len(slices) or not measurable(record):
         return 1.0
     picks = np.unique(np.linspace(0, len(slices) - 1, STACK_SAMPLES).round().astype(int))
     measured = float(np.median([estimate_scale(np.asarray(slices[int(i)])) for i in picks]))

@@ -31,6 +31,7 @@ import torch
 from ..errors import DeviceMemoryError, InputError, TrainingDivergedError
 from ..evaluation.labelmap import IGNORE_INDEX
 from ..evaluation.metrics import ConfusionCounts, confusion_counts, mean_foreground_dice
+from ..inference.scale import record_scale
 from ..model.channels import looks_rgb, model_channels
 from ..model.devices import (
     autocast_dtype,
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 _FINISH = "finish"
 
 SCHEDULES = ("constant", "cosine")
+SCALE_SAMPLES = 48  # a new network's scale record is measured on at most about this many images
 
 
 @dataclass(frozen=True)
@@ -327,6 +329,10 @@ def _training_loop(
         # of the other kind (core.model.normalize).
         background = training_background(image for image, _ in pairs)
         trained.normalization = replace(trained.normalization, background=background)
+    if not model.provenance.get("training") and "scale" not in trained.provenance:
+        # and the scale it learns at, so Segment can bring other images to it
+        every = max(len(pairs) // SCALE_SAMPLES, 1)
+        record_scale(trained.provenance, *zip(*pairs[::every], strict=True))
     network = trained.network.to(device).to(memory_format=memory_format(device))
     freeze = config.freeze_batchnorm
     if freeze is None:
