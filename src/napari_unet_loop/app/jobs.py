@@ -19,10 +19,13 @@ def retrain(model, images, labels, context, settings, scale=1.0) -> Generator:
     )
 
 
-def predict_slices(image, model, slices: Sequence[int], *, rgb: bool, stack: bool) -> Generator:
-    """Worker job: yields ``(done, total, z, labels)`` as each slice is predicted."""
+def predict_slices(
+    image, model, slices: Sequence[int], *, rgb: bool, stack: bool, scale: float = 1.0
+) -> Generator:
+    """Worker job: yields ``(done, total, z, labels)`` as each slice is predicted, at the
+    object ``scale`` Segment chose for the layer (``core.inference.scale``)."""
     from ..core.inference.predict import predict
 
     for done, z in enumerate(slices, start=1):
         plane = np.asarray(image[z] if stack else image)
-        yield done, len(slices), z, predict(plane, model, rgb=rgb).labels
+        yield done, len(slices), z, predict(plane, model, rgb=rgb, scale=scale).labels

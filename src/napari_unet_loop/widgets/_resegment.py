@@ -2,6 +2,8 @@
 
 Used by Retrain for the current slice after a run and for "Re-segment all unedited slices".
 A slice is written only while it is unedited: the user may paint while the worker runs.
+Slices are predicted at the object scale Segment chose for the layer, and written a few times
+a second at most: each write refreshes the layer and whatever follows it (Dice / IoU).
 """
 
 from __future__ import annotations
@@ -10,9 +12,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..app.jobs import predict_slices
+from ..app.progress_text import Throttle
 from ..app.status_text import slices_text
 from ._edits import write_slices
-from ._layers import layer_alive
+from ._layers import META_KEY, layer_alive
+
+# A slice takes about a third of a second on two CPU cores: writing each one would refresh the
+# layer (and Dice / IoU) three times a second.
+WRITES_PER_SECOND = 1
 
 if TYPE_CHECKING:
     from napari.layers import Image, Labels
@@ -41,13 +48,24 @@ def start_resegment(
     are done (after Stop or an error the panel says what happened).
     """
     what = slices_text(slices) if len(slices) == 1 else f"{len(slices)} slices"
+    pending: dict[int, object] = {}
+    due = Throttle(per_second=WRITES_PER_SECOND)
+
+    def flush() -> None:
+        if layer_alive(viewer, labels):
+            edited = set(session.edited_slices(labels.name))
+            unedited = {z: plane for z, plane in pending.items() if z not in edited}
+            if unedited:
+                write_slices(labels, unedited)
+        pending.clear()
 
     def write(item: tuple) -> None:
         done, total, z, plane = item
-        if layer_alive(viewer, labels) and z not in session.edited_slices(labels.name):
-            write_slices(labels, {z: plane})
-        if total > 1:
-            say(f"{before}Re-segmenting {what}… {done}/{total}")
+        pending[z] = plane
+        if due.due(final=done >= total):
+            flush()
+            if total > 1:
+                say(f"{before}Re-segmenting {what}… {done}/{total}")
 
     say(f"{before}Re-segmenting {what}…")
     panel.start(
@@ -57,11 +75,13 @@ def start_resegment(
         slices,
         rgb=image.rgb,
         stack=labels.ndim == 3,
+        scale=float((labels.metadata.get(META_KEY) or {}).get("scale", 1.0)),
         description="Re-segment",
         total=lambda item: item[1],
         step=lambda item: item[0],
         on_yield=write,
         on_done=lambda _: say(f"{before}Re-segmented {what}."),
         on_abort=on_abort,
+        on_finish=flush,  # the slices done before Stop or an error
         uses=(labels, image),
     )

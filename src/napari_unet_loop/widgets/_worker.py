@@ -24,6 +24,7 @@ from qtpy.QtCore import QThreadPool
 
 from ..app.progress_text import Throttle
 from ._notify import notify
+from ._spinner import slow_spinners
 
 if TYPE_CHECKING:
     from napari.viewer import Viewer
@@ -104,6 +105,7 @@ def start_worker(
         # LabelWriter removing its temporary file) at once rather than at garbage collection.
         generator.close()
         bar.close()
+        normal_spinners()
         if on_finish is not None:
             on_finish()
 
@@ -114,5 +116,6 @@ def start_worker(
     worker.aborted.connect(aborted)
     worker.finished.connect(finished)
     _STARTED.add(worker)
+    normal_spinners = slow_spinners()
     worker.start()
     return worker

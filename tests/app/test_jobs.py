@@ -1,0 +1,20 @@
+import numpy as np
+
+from napari_unet_loop.app.jobs import predict_slices
+from napari_unet_loop.core.inference.predict import predict
+from napari_unet_loop.core.model.modelfile import new_model
+
+
+def test_re_segmented_slices_are_predicted_at_the_layers_object_scale():
+    rng = np.random.default_rng(0)
+    stack = rng.normal(100, 20, (3, 64, 64)).astype(np.float32)
+    model = new_model(["background", "nucleus"], depth=2, base_channels=4)
+    items = list(predict_slices(stack, model, [0, 2], rgb=False, stack=True, scale=0.5))
+    assert [(done, total, z) for done, total, z, _ in items] == [(1, 2, 0), (2, 2, 2)]
+    for _, _, z, labels in items:
+        assert labels.shape == (64, 64)
+        expected = predict(stack[z], model, rgb=False, scale=0.5).labels
+        np.testing.assert_array_equal(labels, expected)
+    at_one = predict(stack[2], model, rgb=False).probabilities
+    at_half = predict(stack[2], model, rgb=False, scale=0.5).probabilities
+    assert not np.allclose(at_one, at_half)  # so the test above can tell the scales apart
