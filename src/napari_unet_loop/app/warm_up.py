@@ -5,9 +5,14 @@ Per process, not per viewer: torch is imported once, and the threads may outlive
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Callable
 
+from .activity import wait_until_idle
+
+IDLE_WAIT_S = 600  # the optimizer waits this long at most for a running job to end
 _threads: dict[str, threading.Thread] = {}  # one per job, for the process
 _devices: list[str] | None = None  # what import_torch found
 
@@ -27,12 +32,34 @@ def warm_up() -> None:
     """:func:`import_torch`, then build a throwaway optimizer, before the first Retrain.
 
     torch imports its compiler stack on the first optimizer of a process: seconds of work
-    that holds the GIL in stretches long enough to stutter the viewer mid-training.
+    that holds the GIL in stretches long enough to stutter the viewer mid-training. That part
+    waits until no job runs (``app.activity``): done during a Segment started right after
+    the dock opened, it cost that Segment about a third of its time on 2 cores.
     """
     import_torch()
     import torch
 
+    _wait_for_idle()
+    _yield_the_cpu()
     torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+
+
+def _wait_for_idle() -> None:
+    """Until no job runs, ``IDLE_WAIT_S`` at most; at once when Python is exiting (the thread
+    is not a daemon, so exit waits for it)."""
+    end = time.monotonic() + IDLE_WAIT_S
+    while time.monotonic() < end and threading.main_thread().is_alive():
+        if wait_until_idle(0.5):
+            return
+
+
+def _yield_the_cpu() -> None:
+    """Run this thread at the lowest priority (Linux; elsewhere nothing changes): the warm-up
+    is a bet on a later click, and must not slow a Segment started meanwhile."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass
 
 
 def known_devices() -> list[str] | None:

@@ -10,13 +10,11 @@ renderer's threads used 12.5 s and 2.9 s of CPU). The dock's own progress bar st
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from qtpy.QtGui import QMovie
 from qtpy.QtWidgets import QApplication, QLabel, QMainWindow
 
 SLOW_SPEED = 10  # percent of the spinner's own pace
-_running = 0  # our jobs running in this process
+NORMAL_SPEED = 100
 
 
 def _spinners() -> list[QMovie]:
@@ -29,27 +27,7 @@ def _spinners() -> list[QMovie]:
     return movies
 
 
-def _set_speed(percent: int) -> None:
+def set_spinner_speed(percent: int) -> None:
+    """Set every status-bar spinner's pace (``SLOW_SPEED`` while jobs run, else normal)."""
     for movie in _spinners():
         movie.setSpeed(percent)
-
-
-def slow_spinners() -> Callable[[], None]:
-    """Slow every status-bar spinner until the returned function is called (once per job;
-    the spinners get their pace back when the last job ends)."""
-    global _running
-    _running += 1
-    _set_speed(SLOW_SPEED)
-    released = False
-
-    def release() -> None:
-        global _running
-        nonlocal released
-        if released:
-            return
-        released = True
-        _running -= 1
-        if _running == 0:
-            _set_speed(100)
-
-    return release

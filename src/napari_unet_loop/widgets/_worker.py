@@ -22,9 +22,10 @@ from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QThreadPool
 
+from ..app.activity import job_ended, job_started, jobs_running
 from ..app.progress_text import Throttle
 from ._notify import notify
-from ._spinner import slow_spinners
+from ._spinner import NORMAL_SPEED, SLOW_SPEED, set_spinner_speed
 
 if TYPE_CHECKING:
     from napari.viewer import Viewer
@@ -105,7 +106,9 @@ def start_worker(
         # LabelWriter removing its temporary file) at once rather than at garbage collection.
         generator.close()
         bar.close()
-        normal_spinners()
+        job_ended()
+        if not jobs_running():
+            set_spinner_speed(NORMAL_SPEED)
         if on_finish is not None:
             on_finish()
 
@@ -116,6 +119,7 @@ def start_worker(
     worker.aborted.connect(aborted)
     worker.finished.connect(finished)
     _STARTED.add(worker)
-    normal_spinners = slow_spinners()
+    job_started()
+    set_spinner_speed(SLOW_SPEED)
     worker.start()
     return worker
