@@ -127,12 +127,14 @@ def test_ome_zarr_opens_lazily_as_image_and_labels_with_scale(tmp_path):
         image=image,
         shape=labels.shape,
         scale=(2.0, 0.5, 0.5),
+        unit="nm",
         name="classes",
         class_names=["background", "cell"],
     ) as writer:
         for plane in labels:
             writer.write(plane)
     [(data, meta, kind), (label_data, label_meta, label_kind)] = _layers(path)
+    assert meta["units"] == label_meta["units"] == ("nanometer",) * 3
     assert (kind, label_kind) == ("image", "labels")
     assert meta["name"] == "cells" and label_meta["name"] == "cells classes"
     assert meta["scale"] == label_meta["scale"] == pytest.approx((2.0, 0.5, 0.5))

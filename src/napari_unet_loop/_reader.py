@@ -1,6 +1,7 @@
 """npe2 reader: TIFF stacks (2D, Z×Y×X, RGB, RGB stacks), zarr arrays and OME-Zarr images as
-lazy Image layers with their scale; an OME-Zarr image's label images come along as Labels layers,
-with their ``image-label`` properties (class names) as the layer's features.
+lazy Image layers with their scale (and its unit where the file gives one); an OME-Zarr image's
+label images come along as Labels layers, with their ``image-label`` properties (class names)
+as the layer's features.
 
 A stack goes to napari as it is (a ``core.io.stack.Stack`` is an array napari can slice), so
 napari reads only the slices it shows. Not dask: importing dask.array imports xarray and pandas,
@@ -51,6 +52,12 @@ def _is_labels(stack: Stack, name: str) -> bool:
     return not stack.rgb and looks_like_labels(stack[len(stack) // 2], name)
 
 
+def _placed(name: str, stack: Stack) -> dict:
+    """A layer's name, pixel size and, where the file gives it, the size's unit."""
+    meta = {"name": name, "scale": stack.scale}
+    return {**meta, "units": (stack.unit,) * len(stack.scale)} if stack.unit else meta
+
+
 def _with_features(meta: dict, path) -> dict:
     features = label_features(path)
     return {**meta, "features": features} if features else meta
@@ -65,7 +72,7 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
         stack = read_stack(p)
         zarr = is_zarr_path(p)
         name = Path(p).name.removesuffix(".zarr") if zarr else Path(p).stem
-        meta = {"name": name, "scale": stack.scale}
+        meta = _placed(name, stack)
         if zarr and is_label_image(p):
             layers.append((_lazy(stack), _with_features(meta, p), "labels"))
             continue
@@ -76,6 +83,6 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
         layers.append((_lazy(stack), {**meta, "rgb": stack.rgb}, "image"))
         for labels_path in label_images(p) if zarr else []:
             labels = read_stack(labels_path)
-            meta = {"name": f"{name} {labels_path.name}", "scale": labels.scale}
+            meta = _placed(f"{name} {labels_path.name}", labels)
             layers.append((_lazy(labels), _with_features(meta, labels_path), "labels"))
     return layers

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .core.io.units import unit_name
 from .core.io.write import write_labels as save_labels
 
 
@@ -29,11 +30,18 @@ def _scale(meta: dict, ndim: int) -> list[float] | None:
     return scale
 
 
+def _unit(meta: dict) -> str | None:
+    """The unit of the layer's last (x) axis, None for napari's default (pixels)."""
+    units = meta.get("units")
+    return unit_name(str(units[-1])) if units else None
+
+
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     """Save one Labels layer's data to ``path``; returns the paths written (npe2 convention)."""
     data = np.asarray(data)
     names = class_names(meta.get("features")) or None
-    return [str(save_labels(path, data, scale=_scale(meta, data.ndim), class_names=names))]
+    scale = _scale(meta, data.ndim)
+    return [str(save_labels(path, data, scale=scale, unit=_unit(meta), class_names=names))]
 
 
 def write_image_and_labels(path: str, layer_data: list[tuple[Any, dict, str]]) -> list[str]:
@@ -48,6 +56,7 @@ def write_image_and_labels(path: str, layer_data: list[tuple[Any, dict, str]]) -
         path,
         labels,
         scale=_scale(meta, labels.ndim),
+        unit=_unit(meta),
         class_names=class_names(meta.get("features")) or None,
         image=image,
         rgb=bool(image_meta.get("rgb")),

@@ -341,3 +341,20 @@ def test_the_contrast_choice_reaches_the_job(setup):
     assert widget._request().contrast == "auto"
     widget.contrast_combo.setCurrentText("inverted")
     assert widget._request().contrast == "invert"
+
+
+def test_the_segmentation_keeps_the_images_pixel_size_and_unit(setup, wait_idle, notes):
+    viewer, widget = setup
+    rng = np.random.default_rng(3)
+    units = ("nanometer",) * 3
+    viewer.add_image(
+        rng.integers(0, 255, (2, 40, 40), dtype=np.uint8), name="em", scale=(40, 4, 4), units=units
+    )
+    widget.image_combo.setCurrentText("em")
+    widget.run()
+    wait_idle(widget)
+    for name in ("em segmentation", "em uncertainty"):
+        layer = viewer.layers[name]
+        assert tuple(layer.scale) == (40, 4, 4)
+        assert tuple(str(u) for u in layer.units) == units
+    assert notes["error"] == []

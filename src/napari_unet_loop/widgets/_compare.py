@@ -113,6 +113,7 @@ class CompareToggle(QPushButton):
             np.zeros(labels.data.shape, labels.data.dtype),
             name=name,
             scale=labels.scale,
+            units=labels.units,
             translate=labels.translate,
             visible=False,
             opacity=labels.opacity,

@@ -247,8 +247,9 @@ class BatchWidget(WorkerPanel):
             for labels in label_images(path) if path.suffix == ".zarr" else [path]:
                 try:
                     with read_stack(labels) as stack:
-                        data, scale = stack.to_numpy(), stack.scale
+                        data, scale, unit = stack.to_numpy(), stack.scale, stack.unit
                 except (OSError, UnetLoopError) as exc:
                     self.refuse(f"Cannot open {path.name}: {exc}")
                     continue
-                self._viewer.add_labels(data, name=name, scale=scale)
+                units = (unit,) * len(scale) if unit else None
+                self._viewer.add_labels(data, name=name, scale=scale, units=units)

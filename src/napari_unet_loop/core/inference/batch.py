@@ -134,6 +134,7 @@ def iter_segment_file(
             open_label_writer(
                 output,
                 scale=scale,
+                unit=getattr(image, "unit", None),
                 dtype=np.uint32 if instances else np.uint8,
                 shape=shape,
                 **_describe_labels(image, rgb, model, instances),
@@ -146,6 +147,7 @@ def iter_segment_file(
                 open_label_writer(
                     probabilities,
                     scale=scale,
+                    unit=getattr(image, "unit", None),
                     dtype=np.float32,
                     shape=planes,
                     channels=model.num_classes,
@@ -203,7 +205,11 @@ def _iter_segment_on_cluster(
         if not isinstance(model, Model):
             model = load_model(model)
         writer = open_label_writer(
-            output, scale=scale, shape=shape, **_describe_labels(image, rgb, model, False)
+            output,
+            scale=scale,
+            unit=getattr(image, "unit", None),
+            shape=shape,
+            **_describe_labels(image, rgb, model, False),
         )
         if isinstance(source, (str, os.PathLike)):
             image = lazy_stack(source)  # read by the workers, not through this process

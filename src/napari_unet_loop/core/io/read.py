@@ -25,6 +25,7 @@ import tifffile
 from ..errors import InputError, one_line
 from .read_zarr import is_zarr_path, open_zarr
 from .stack import Stack
+from .units import DEFAULT_UNIT, unit_name
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 IMAGE_SUFFIXES = (*TIFF_SUFFIXES, ".png")
@@ -131,8 +132,9 @@ def _in_user_order(array, axes: str, *, rgb: bool):
     return array[..., :3] if rgb else array
 
 
-def _tiff_scale(tif: tifffile.TiffFile, is_2d: bool) -> tuple[float, ...]:
-    z = y = x = None
+def _tiff_scale(tif: tifffile.TiffFile, is_2d: bool) -> tuple[tuple[float, ...], str | None]:
+    """Pixel sizes (Z, Y, X or Y, X; 1.0 where unknown) and their unit (None: no sizes)."""
+    z = y = x = unit = None
     if tif.is_ome:
         try:
             pixels = ElementTree.fromstring(tif.ome_metadata).find(".//{*}Image/{*}Pixels")
@@ -140,13 +142,16 @@ def _tiff_scale(tif: tifffile.TiffFile, is_2d: bool) -> tuple[float, ...]:
             pixels = None
         if pixels is not None:
             z, y, x = (pixels.get(f"PhysicalSize{a}") for a in "ZYX")
+            unit = pixels.get("PhysicalSizeXUnit", "µm")  # OME's default
     elif tif.is_imagej:
         z = (tif.imagej_metadata or {}).get("spacing")
         x_res, y_res = tif.pages[0].resolution
         x = 1.0 / x_res if x_res else None
         y = 1.0 / y_res if y_res else None
-    sizes = (y, x) if is_2d else (z, y, x)
-    return tuple(_clean_size(v) for v in sizes)
+        unit = (tif.imagej_metadata or {}).get("unit", "micron")
+    sizes = tuple(_clean_size(v) for v in ((y, x) if is_2d else (z, y, x)))
+    known = set(sizes) != {1.0}
+    return sizes, (unit_name(unit) or DEFAULT_UNIT) if known else None
 
 
 def _plane_reader(
@@ -221,7 +226,7 @@ def _tiff_stack(path: Path, tif: tifffile.TiffFile) -> Stack:
     slice_axes = "".join(a for a in axes if a in "YXS")
     slice_shape = (sizes["Y"], sizes["X"], *((3,) if rgb else ()))
     dtype = np.dtype(series.dtype).newbyteorder("=")
-    scale = _tiff_scale(tif, is_2d)
+    scale, unit = _tiff_scale(tif, is_2d)
 
     def stack(read_slice, storage, on_close=None) -> Stack:
         return Stack(
@@ -234,6 +239,7 @@ def _tiff_stack(path: Path, tif: tifffile.TiffFile) -> Stack:
             scale=scale,
             storage=storage,
             on_close=on_close,
+            unit=unit,
         )
 
     file_dtype = np.dtype(tif.byteorder + series.dtype.char)
@@ -349,24 +355,25 @@ def _open_other(path: Path) -> Stack:
     )
 
 
-def _plane_info(path: Path) -> tuple[tuple[int, ...], np.dtype, tuple[float, ...]]:
-    """Slice shape, dtype and scale of one 2D image in a folder, without reading its pixels."""
+def _plane_info(path: Path) -> tuple[tuple[int, ...], np.dtype, tuple[float, ...], str | None]:
+    """Slice shape, dtype, scale and unit of one 2D image in a folder, without reading its
+    pixels."""
     if not is_tiff_path(path):
         shape, dtype = _other_info(path)
-        return shape, dtype, (1.0, 1.0)
+        return shape, dtype, (1.0, 1.0), None
     with _open_tiff(path) as image:
         if not image.is_2d:
             raise InputError(
                 f"{path}: is a stack of {len(image)} slices; a folder must hold 2D images only"
             )
-        return image.slice_shape, image.dtype, image.scale
+        return image.slice_shape, image.dtype, image.scale, image.unit
 
 
 def _open_folder(folder: Path) -> Stack:
     files = list_images(folder)
     if not files:
         raise InputError(f"{folder}: folder contains no .tif, .tiff or .png images")
-    shape, dtype, scale = _plane_info(files[0])
+    shape, dtype, scale, unit = _plane_info(files[0])
     for path in files[1:]:
         other_shape, other_dtype = _plane_info(path)[:2]
         if (other_shape, other_dtype) != (shape, dtype):
@@ -390,6 +397,7 @@ def _open_folder(folder: Path) -> Stack:
         is_2d=False,
         scale=(1.0, *scale),
         storage="files",
+        unit=unit,
     )
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError, clean_text, one_line
 from .stack import Stack
+from .units import unit_name
 
 SUFFIX = ".zarr"
 _MARKERS = ("zarr.json", ".zarray", ".zgroup")
@@ -34,8 +35,9 @@ def _multiscales(attrs: dict) -> list | None:
     return attrs.get("ome", attrs).get("multiscales")
 
 
-def _ome_image(path: Path, group) -> tuple[object, str, tuple[float, ...] | None]:
-    """The full-resolution array of an OME-Zarr image, its axis names and pixel sizes."""
+def _ome_image(path: Path, group) -> tuple[object, str, tuple[float, ...] | None, str | None]:
+    """The full-resolution array of an OME-Zarr image, its axis names, pixel sizes and the
+    unit of its x axis."""
     multiscales = _multiscales(dict(group.attrs))
     if not multiscales:
         raise InputError(f"{path}: a zarr group without OME-Zarr multiscales metadata")
@@ -47,6 +49,8 @@ def _ome_image(path: Path, group) -> tuple[object, str, tuple[float, ...] | None
             raise ValueError(f"dataset path {name!r} is not inside the image")
         array = group[name]
         axes = "".join(a["name"] if isinstance(a, dict) else a for a in image.get("axes", []))
+        units = [a.get("unit") for a in image.get("axes", []) if isinstance(a, dict)]
+        unit = next((u for a, u in zip(axes, units, strict=False) if a.lower() == "x"), None)
         scale = None
         for transform in level.get("coordinateTransformations", []):
             if transform.get("type") == "scale":
@@ -61,7 +65,7 @@ def _ome_image(path: Path, group) -> tuple[object, str, tuple[float, ...] | None
         raise InputError(f"{path}: OME-Zarr dataset {name!r} is not an array")
     if len(axes) != array.ndim:
         axes = "tczyx"[-array.ndim :]  # OME-Zarr before 0.4 had fixed axes
-    return array, axes.lower(), scale
+    return array, axes.lower(), scale, unit_name(unit)
 
 
 def _plain_axes(path: Path, shape: tuple[int, ...]) -> str:
@@ -165,9 +169,10 @@ def open_zarr(path: str | os.PathLike) -> Stack:
         raise InputError(f"{path}: not a readable zarr array ({one_line(exc)})") from None
     if isinstance(node, zarr.Array):
         array, axes = node, _plain_axes(path, node.shape)
-        scale = dict(node.attrs).get("napari_unet_loop", {}).get("scale")
+        ours = dict(node.attrs).get("napari_unet_loop", {})
+        scale, unit = ours.get("scale"), unit_name(ours.get("unit"))
     else:
-        array, axes, scale = _ome_image(path, node)
+        array, axes, scale, unit = _ome_image(path, node)
     sizes = dict(zip(axes, array.shape, strict=True))
     if set(axes) - set("tczyx") or sizes.get("t", 1) > 1 or sizes.get("c", 1) not in (1, 3, 4):
         raise InputError(
@@ -196,4 +201,5 @@ def open_zarr(path: str | os.PathLike) -> Stack:
         is_2d=is_2d,
         scale=pixel,
         storage="zarr",
+        unit=unit if set(pixel) != {1.0} else None,
     )

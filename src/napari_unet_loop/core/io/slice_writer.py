@@ -12,6 +12,7 @@ from numpy.typing import DTypeLike
 from ..errors import InputError
 from .read import is_tiff_path
 from .read_zarr import SUFFIX as ZARR_SUFFIX
+from .units import DEFAULT_UNIT, unit_name
 
 # zarr chunks: one slice deep, at most this many pixels on a side.
 ZARR_CHUNK_SIDE = 1024
@@ -53,7 +54,8 @@ class SliceWriter:
 
     An exception in the block (KeyboardInterrupt too) or :meth:`abort` discards everything
     written. An output that cannot be written is an InputError at construction, before any
-    work. ``shape`` is the whole output, (Y, X) or (Z, Y, X), when known in advance.
+    work. ``shape`` is the whole output, (Y, X) or (Z, Y, X), when known in advance; ``unit``
+    is that of ``scale`` (the input's ``Stack.unit``).
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class SliceWriter:
         path: str | os.PathLike,
         *,
         scale: Sequence[float] | None = None,
+        unit: str | None = None,
         dtype: DTypeLike = np.uint8,
         shape: Sequence[int] | None = None,
     ) -> None:
@@ -69,6 +72,8 @@ class SliceWriter:
         if self.dtype.kind not in "uif":
             raise ValueError(f"slices must be saved as an integer or float type, not {self.dtype}")
         self.scale = _check_scale(scale)
+        # the pixel size's unit (core.io.units; micrometres when not given)
+        self.unit = unit_name(unit) or DEFAULT_UNIT
         self.shape = None if shape is None else tuple(int(n) for n in shape)
         check_writable(self.path)
         self.slices_written = 0

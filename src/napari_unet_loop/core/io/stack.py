@@ -19,7 +19,8 @@ class Stack:
     with its first element and applies the rest to them (numpy semantics for a Z×Y×X stack).
 
     ``scale`` has one pixel size per spatial axis of ``shape`` (the RGB axis has none): 2 values
-    for a 2D image, 3 for a stack, in the file's unit (usually µm), 1.0 where unknown.
+    for a 2D image, 3 for a stack, in ``unit`` (an OME-Zarr unit name, ``core.io.units``; None
+    where the file gives none), 1.0 where unknown.
     ``storage`` says how slices are read: ``"raw"`` (uncompressed TIFF, each slice read from
     its file offset), ``"memmap"`` (uncompressed, slices not contiguous: memory-mapped),
     ``"zarr"`` (a zarr array),
@@ -40,12 +41,14 @@ class Stack:
         scale: tuple[float, ...],
         storage: str,
         on_close: Callable[[], None] | None = None,
+        unit: str | None = None,
     ) -> None:
         self.path = path
         self.slice_shape = tuple(slice_shape)
         self.dtype = np.dtype(dtype)
         self.is_2d = is_2d
         self.scale = scale
+        self.unit = unit
         self.storage = storage
         self._num_slices = num_slices
         self._read_slice: Callable[[int], np.ndarray] | None = read_slice

@@ -20,6 +20,7 @@ from ..errors import InputError, one_line
 from .atomic import commit, commit_folder, discard, temporary_beside, temporary_folder_beside
 from .read_zarr import SUFFIX as ZARR_SUFFIX
 from .slice_writer import ZARR_CHUNK_SIDE, SliceWriter, check_writable
+from .units import imagej_word, ome_tiff_symbol
 from .zarr_pending import wait_for_zarr_writes
 
 # Labels are stored in the smallest of these that holds every value.
@@ -36,7 +37,7 @@ class LabelWriter(SliceWriter):
 
     Slices go to a hidden ``.<name>.*.tmp`` file in the output folder, renamed to ``path`` at
     the end of the ``with`` block. A single slice is saved as a 2D image (YX), several as a
-    stack (ZYX), with ImageJ metadata (Z spacing, X/Y resolution from ``scale``, unit micron)
+    stack (ZYX), with ImageJ metadata (Z spacing, X/Y resolution from ``scale``, its ``unit``)
     so :func:`read_stack` restores the scale. When ``shape`` says the pixel data will pass
     4 GiB the file is a BigTIFF (which ImageJ opens through Bio-Formats).
     """
@@ -91,7 +92,7 @@ class LabelWriter(SliceWriter):
                 lines += [f"channels={self.channels}", "hyperstack=true", "mode=grayscale"]
             lines.append(f"slices={slices}")
         if self.scale is not None:
-            lines.append("unit=micron")
+            lines.append(f"unit={imagej_word(self.unit)}")
             if slices > 1 and len(self.scale) == 3:
                 lines.append(f"spacing={self.scale[0]!r}")
         # A display range that spans the labels, so ImageJ does not show them all black.
@@ -118,8 +119,8 @@ class LabelWriter(SliceWriter):
 
 class OmeTiffWriter(LabelWriter):
     """Like :class:`LabelWriter`, with an OME-XML header instead of ImageJ's: named axes (YX or
-    ZYX, C first for several planes per slice) and physical pixel sizes in µm, as Bio-Formats,
-    QuPath and Fiji read them."""
+    ZYX, C first for several planes per slice) and physical pixel sizes with their unit, as
+    Bio-Formats, QuPath and Fiji read them."""
 
     def _description(self) -> bytes:
         import tifffile
@@ -131,7 +132,8 @@ class OmeTiffWriter(LabelWriter):
         if self.scale is not None:
             for axis, size in zip("ZYX"[-len(self.scale) :], self.scale, strict=True):
                 if axis in axes:
-                    sizes |= {f"PhysicalSize{axis}": size, f"PhysicalSize{axis}Unit": "µm"}
+                    unit = ome_tiff_symbol(self.unit)
+                    sizes |= {f"PhysicalSize{axis}": size, f"PhysicalSize{axis}Unit": unit}
         xml = tifffile.OmeXml()
         xml.addimage(
             self.dtype,
@@ -140,7 +142,7 @@ class OmeTiffWriter(LabelWriter):
             axes=axes,
             **sizes,
         )
-        return xml.tostring().encode()  # UTF-8: the unit is µm
+        return xml.tostring().encode()  # UTF-8: the unit may be µm or Å
 
 
 def is_ome_tiff_path(path: str | os.PathLike) -> bool:
@@ -179,7 +181,7 @@ class ZarrWriter(SliceWriter):
                 chunks=chunks,
                 dtype=self.dtype,
                 fill_value=0,
-                attributes=zarr_attributes(self.scale),
+                attributes=zarr_attributes(self.scale, self.unit),
             )
         except BaseException:
             self._discard()
@@ -203,9 +205,11 @@ class ZarrWriter(SliceWriter):
             self._tmp = None
 
 
-def zarr_attributes(scale: Sequence[float] | None) -> dict:
+def zarr_attributes(scale: Sequence[float] | None, unit: str | None = None) -> dict:
     """The attributes a written zarr array carries (read back by ``core.io.read_zarr``)."""
-    return {} if scale is None else {"napari_unet_loop": {"scale": list(scale)}}
+    if scale is None:
+        return {}
+    return {"napari_unet_loop": {"scale": list(scale), **({"unit": unit} if unit else {})}}
 
 
 def open_label_writer(
@@ -263,13 +267,15 @@ def write_labels(
     labels: np.ndarray,
     *,
     scale: Sequence[float] | None = None,
+    unit: str | None = None,
     class_names: Sequence[str] | Mapping[int, str] | None = None,
     image=None,
     rgb: bool = False,
     name: str = "labels",
 ) -> Path:
     """Save a 2D label image or a Z×Y×X label stack atomically (TIFF, OME-TIFF or OME-Zarr by
-    its name); an OME-Zarr label image names ``class_names`` in its properties. With ``image``
+    its name), with the pixel size ``scale`` in ``unit`` (micrometres when not given); an
+    OME-Zarr label image names ``class_names`` in its properties. With ``image``
     (same Y×X and Z, colour last when ``rgb``), an OME-Zarr is that image with the labels at
     ``labels/<name>``; a TIFF does not store it.
 
@@ -285,7 +291,8 @@ def write_labels(
         raise InputError(f"{path}: labels must be integers, got {labels.dtype}")
     low, high = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
     dtype = _label_dtype(path, low, high)
-    options = {"scale": scale, "dtype": dtype, "shape": labels.shape, "class_names": class_names}
+    options = {"scale": scale, "unit": unit, "dtype": dtype, "shape": labels.shape}
+    options["class_names"] = class_names
     with open_label_writer(path, image=image, rgb=rgb, name=name, **options) as writer:
         for labels_slice in labels.reshape(-1, *labels.shape[-2:]):
             writer.write(labels_slice)

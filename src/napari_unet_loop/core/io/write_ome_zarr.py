@@ -106,7 +106,8 @@ class OmeZarrWriter(SliceWriter):
     when ``rgb``; each of its slices is copied as the matching label slice is written, so memory
     stays at one slice. ``name`` names the label image (``labels/<name>``); ``class_names`` (the
     model's, background first, or a mapping from label value to name) become its properties;
-    ``unit`` labels the spatial axes; ``version`` is the NGFF version written ("0.4" or "0.5").
+    ``unit`` (see :class:`SliceWriter`) labels the spatial axes; ``version`` is the NGFF version
+    written ("0.4" or "0.5").
     """
 
     def __init__(
@@ -117,7 +118,6 @@ class OmeZarrWriter(SliceWriter):
         rgb: bool = False,
         name: str = "labels",
         class_names: Sequence[str] | Mapping[int, str] | None = None,
-        unit: str | None = "micrometer",
         version: str = "0.4",
         **options,
     ) -> None:
@@ -139,7 +139,7 @@ class OmeZarrWriter(SliceWriter):
             raise ValueError(f"scale {scale} does not match the labels' shape {self.shape}")
         self._pixel = tuple(scale)
         # a unit only where the pixel size is known; 1.0 everywhere means it is not
-        self.unit = unit if self.scale is not None and set(self.scale) != {1.0} else None
+        self.unit = self.unit if self.scale is not None and set(self.scale) != {1.0} else None
         self._tmp: Path | None = None
         self._labels = self._image = None
 
