@@ -9,7 +9,8 @@ NAMES = ["labels.tif", "labels.ome.tif", "labels.zarr"]
 
 
 def test_spellings_map_to_one_name_and_back_to_each_formats_own():
-    assert {unit_name(t) for t in ("µm", "um", "micron", "Micrometre", "μm")} == {"micrometer"}
+    spellings = ("µm", "um", "micron", "Micrometre", "μm", "\\u00B5m")
+    assert {unit_name(t) for t in spellings} == {"micrometer"}
     assert unit_name("nm") == "nanometer"
     assert unit_name("pixel") is None and unit_name(None) is None
     assert ome_tiff_symbol("nanometer") == "nm" and imagej_word("micrometer") == "micron"

@@ -48,6 +48,7 @@ def unit_name(text: object) -> str | None:
     an unknown one or none (pixels)."""
     if not isinstance(text, str):
         return None
+    # ImageJ headers may spell µ as the escape "\\u00B5"
     return _NAMES.get(text.strip().lower().replace("\\u00b5", "µ"))
 
 
