@@ -284,3 +284,18 @@ def test_closing_the_dice_dock_keeps_the_scores_of_every_version(viewer, wait_id
     reopened = _widget(viewer, wait_idle)
     rows = reopened.history_table.rowCount()
     assert [reopened.history_table.item(r, 0).text() for r in range(rows)] == ["tiny", "retrain 1"]
+
+
+def test_while_a_job_runs_the_scores_wait_for_its_end(viewer, wait_idle, qtbot):
+    from napari_unet_loop.app.activity import job_ended, job_started
+
+    widget = _widget(viewer, wait_idle)
+    before = widget.evaluation
+    job_started()
+    try:
+        viewer.layers[SEG].paint((0, 30, 30), 1)
+        qtbot.wait(1200)  # four times the delay: no new scores while the job runs
+        assert widget.evaluation is before
+    finally:
+        job_ended()
+    qtbot.waitUntil(lambda: widget.evaluation is not before, timeout=5000)

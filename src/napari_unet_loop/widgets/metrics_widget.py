@@ -35,6 +35,7 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import thread_worker
 
+from ..app.activity import jobs_running
 from ..app.round_history import RoundHistory
 from ..app.session import session_for
 from ..core.errors import UnetLoopError
@@ -80,7 +81,7 @@ class MetricsWidget(QWidget):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(RECOMPUTE_DELAY_MS)
-        self._timer.timeout.connect(self.recompute)
+        self._timer.timeout.connect(self._due)
 
         form = QFormLayout()
         form.addRow("prediction", self.pred_combo)
@@ -141,6 +142,15 @@ class MetricsWidget(QWidget):
         """Recompute soon; many changes in a row cost one computation."""
         if viewer_alive(self._viewer):
             self._timer.start()
+
+    def _due(self) -> None:
+        """Recompute, or, while a job runs, once it is over: a re-segmentation writes its layer
+        every second, and scoring the whole stack each time took the cores from it (29 ISBI
+        slices: 21.9 s in the viewer against 9.4 s for the same job outside it)."""
+        if jobs_running():
+            self._timer.start()
+        else:
+            self.recompute()
 
     def _rewatch(self, *_: object) -> None:
         """Listen to the data and paint events of the two chosen layers only."""
