@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_unet_loop.core.inference.predict import predict
-from napari_unet_loop.core.inference.scale import model_scale
+from napari_unet_loop.core.inference.scale import measurable, model_scale
 from napari_unet_loop.core.model.modelfile import load_model
 from napari_unet_loop.core.model.registry import SHIPPED_DIR, shipped_models
 from napari_unet_loop.core.synthetic import make_membrane_stack, make_nuclei_stack
@@ -37,8 +37,11 @@ def test_metadata_is_complete(name):
     held_out = provenance["held_out_metrics"]
     dice = held_out["dice_pooled"]
     assert dice and all(0 <= v <= 1 for v in dice.values())
-    # The training object scale the object-size setting compares images with.
-    assert set(model_scale(provenance)) == {"image_scale", "object_diameter"}
+    # The training object scale the object-size setting compares images with; EM slices
+    # have no characteristic size, so auto leaves them at theirs.
+    record = model_scale(provenance)
+    assert set(record) == {"image_scale", "image_peak", "object_diameter"}
+    assert measurable(record) is (name != "em-membranes")
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
