@@ -104,11 +104,13 @@ def start_worker(
     def finished() -> None:
         # A cancelled generator is left suspended; closing it now runs its cleanup (e.g. a
         # LabelWriter removing its temporary file) at once rather than at garbage collection.
-        generator.close()
-        bar.close()
-        job_ended()
-        if not jobs_running():
-            set_spinner_speed(NORMAL_SPEED)
+        try:
+            generator.close()
+        finally:  # the job is over even if its cleanup failed
+            bar.close()
+            job_ended()
+            if not jobs_running():
+                set_spinner_speed(NORMAL_SPEED)
         if on_finish is not None:
             on_finish()
 
