@@ -10,6 +10,7 @@ from qtpy.QtCore import Qt
 from napari_unet_loop.app.session import session_for
 from napari_unet_loop.core.inference import predict as inference
 from napari_unet_loop.widgets._compare import compare_name
+from napari_unet_loop.widgets._layers import META_KEY
 
 
 def _click_row(qtbot, history, row):
@@ -22,13 +23,16 @@ def test_one_click_switches_the_version_and_ab_compares(
 ):
     viewer = loop_viewer(make_napari_viewer)
     first = session_for(viewer).model
+    scales = []
 
     def predict(image, model, **kwargs):  # the first version says 1 everywhere, later ones 2
+        scales.append(kwargs.get("scale", 1.0))
         value = 1 if model is first else 2
         return inference.Prediction(None, np.full(image.shape, value, np.uint8))
 
     monkeypatch.setattr(inference, "predict", predict)
     seg = viewer.layers[SEG]
+    seg.metadata.setdefault(META_KEY, {})["scale"] = 0.5  # Segment resized the slices
     widget = _widget(viewer)
     widget.show()
     correct_slice(seg, 0, viewer.layers["em truth"].data)
@@ -54,3 +58,4 @@ def test_one_click_switches_the_version_and_ab_compares(
     assert seg.visible and not other.visible
     widget.compare._key(viewer)  # Shift-B: the slice is done, so B shows at once
     assert other.visible and not seg.visible and widget.compare.isChecked()
+    assert scales and set(scales) == {0.5}, "re-segmenting and A/B predict at the layer's scale"

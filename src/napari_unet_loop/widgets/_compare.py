@@ -16,7 +16,7 @@ from qtpy.QtWidgets import QPushButton
 
 from ..app.jobs import predict_slices
 from ._edits import write_slices
-from ._layers import META_KEY, current_slice, get_layer, layer_alive, viewer_alive
+from ._layers import META_KEY, current_slice, get_layer, layer_alive, object_scale, viewer_alive
 from ._worker import start_worker
 
 if TYPE_CHECKING:
@@ -93,6 +93,7 @@ class CompareToggle(QPushButton):
             [z],
             rgb=image.rgb,
             stack=labels.ndim == 3,
+            scale=object_scale(labels),
             description="A/B",
             viewer=self._viewer,
             on_yield=write,

@@ -104,6 +104,12 @@ def layer_alive(viewer: Viewer, layer: Layer) -> bool:
     return viewer_alive(viewer) and any(item is layer for item in viewer.layers)
 
 
+def object_scale(labels: Layer) -> float:
+    """The factor Segment resized the image by for the network when it made ``labels``
+    (``core.inference.scale``); Retrain, re-segmenting and A/B predict at it too."""
+    return float((labels.metadata.get(META_KEY) or {}).get("scale", 1.0))
+
+
 def spatial_shape(layer: Image) -> tuple[int, ...]:
     """Shape without the colour axis; raises InputError for what Segment cannot take."""
     if layer.multiscale:

@@ -15,7 +15,7 @@ from ..app.jobs import predict_slices
 from ..app.progress_text import Throttle
 from ..app.status_text import slices_text
 from ._edits import write_slices
-from ._layers import META_KEY, layer_alive
+from ._layers import layer_alive, object_scale
 
 # A slice takes about a third of a second on two CPU cores: writing each one would refresh the
 # layer (and Dice / IoU) three times a second.
@@ -75,7 +75,7 @@ def start_resegment(
         slices,
         rgb=image.rgb,
         stack=labels.ndim == 3,
-        scale=float((labels.metadata.get(META_KEY) or {}).get("scale", 1.0)),
+        scale=object_scale(labels),
         description="Re-segment",
         total=lambda item: item[1],
         step=lambda item: item[0],

@@ -14,7 +14,7 @@ import numpy as np
 from ..app.session import DEFAULT_MODEL
 from ..core.errors import InputError
 from ._edits import track_edits
-from ._layers import META_KEY, spatial_shape
+from ._layers import META_KEY, object_scale, spatial_shape
 
 if TYPE_CHECKING:
     from napari.layers import Image, Labels
@@ -88,7 +88,7 @@ def make_job(
         sparse=sparse,
     )
     # The scale Segment used for this layer: the round trains at the model's own scale.
-    scale = float((labels.metadata.get(META_KEY) or {}).get("scale", 1.0))
+    scale = object_scale(labels)
     return RetrainJob(
         labels,
         image,
