@@ -2,8 +2,8 @@
 
 Used by Retrain for the current slice after a run and for "Re-segment all unedited slices".
 A slice is written only while it is unedited: the user may paint while the worker runs.
-Slices are predicted at the object scale Segment chose for the layer, and written a few times
-a second at most: each write refreshes the layer and whatever follows it (Dice / IoU).
+Slices are predicted at the object scale Segment chose for the layer, and written at most once
+a second: each write refreshes the layer and whatever follows it (Dice / IoU).
 """
 
 from __future__ import annotations

@@ -110,6 +110,8 @@ def test_a_model_whose_training_images_had_no_clear_size_is_not_rescaled_automat
     flat = {"scale": {"image_scale": 10.0, "image_peak": 0.1, "object_diameter": 10.0}}
     assert automatic_factor(clear, [large]) < 0.5
     assert automatic_factor(flat, [large]) == 1.0
+    flattest = {"scale": {"image_scale": 10.0, "image_peak": 0.0, "object_diameter": 10.0}}
+    assert automatic_factor(flattest, [large]) == 1.0
     # a diameter the user gives still rescales
     assert automatic_factor(flat, [large], diameter=30.0) == pytest.approx(1 / 3)
 

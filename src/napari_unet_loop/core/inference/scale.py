@@ -43,11 +43,11 @@ _SIGMAS = 2.0 ** np.arange(0.0, 6.01, 0.25)  # 1 to 64 px: blob diameters of abo
 _WORK_SIDE = 1024  # larger slices are measured on their central 1024 px square
 _PEAK_SPAN = 6  # steps of _SIGMAS: 1.5 octaves
 # An automatic factor needs training images with a characteristic size, a curve that peaks.
-# EM slices (thin membranes around cells of every size) give a nearly flat one (clarity 0.14
-# for ISBI; nuclei and blood cells 0.40), whose maximum jumps with blur, noise or gamma: on
-# ISBI, blur (σ 2 px) moved it 4× (auto shrank the slices to 0.25×, membrane Dice 0.70 ->
-# 0.18), noise and gamma 2 moved it the other way (enlarged 2.4×, 0.80 -> 0.63 and 0.79 ->
-# 0.51). Models whose record says so are not rescaled automatically.
+# EM slices (thin membranes around cells of every size) give a nearly flat one (clarity 0.16
+# for ISBI's training slices; 0.42 for nuclei and blood cells), whose maximum jumps with blur,
+# noise or gamma: on ISBI, blur (σ 2 px) moved it 4× (auto shrank the slices to 0.25×,
+# membrane Dice 0.70 -> 0.18), noise and gamma 2 the other way (enlarged 2.4×, 0.80 -> 0.63
+# and 0.79 -> 0.51). Models whose record says so are not rescaled automatically.
 MIN_PEAK_CLARITY = 0.25
 
 
@@ -156,7 +156,7 @@ def model_scale(provenance: dict) -> dict:
         and isinstance(value, (int, float))
         and not isinstance(value, bool)
         and np.isfinite(value)
-        and value > 0
+        and (value >= 0 if key == "image_peak" else value > 0)  # a clarity may be 0: flat
     }
 
 
