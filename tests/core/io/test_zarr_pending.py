@@ -3,9 +3,9 @@ import threading
 import time
 
 import zarr
-from zarr.core.sync import _get_loop
+from zarr.core.sync import _get_loop, iothread, loop
 
-from napari_unet_loop.core.io.zarr_pending import wait_for_zarr_writes
+from napari_unet_loop.core.io.zarr_pending import start_zarr_loop, wait_for_zarr_writes
 
 
 def test_waits_for_a_write_still_running_on_zarrs_loop(tmp_path):
@@ -33,3 +33,10 @@ def test_gives_up_after_its_timeout():
     wait_for_zarr_writes(timeout=0.1)
     release.set()
     assert time.monotonic() - start < 2.0
+
+
+def test_zarrs_loop_is_started_whole_before_a_write():
+    start_zarr_loop()
+    assert loop[0] is not None and iothread[0].is_alive()
+    start_zarr_loop()  # a second call keeps the same loop
+    assert _get_loop() is loop[0]

@@ -21,7 +21,7 @@ from .atomic import commit, commit_folder, discard, temporary_beside, temporary_
 from .read_zarr import SUFFIX as ZARR_SUFFIX
 from .slice_writer import ZARR_CHUNK_SIDE, SliceWriter, check_writable
 from .units import imagej_word, ome_tiff_symbol
-from .zarr_pending import wait_for_zarr_writes
+from .zarr_pending import start_zarr_loop, wait_for_zarr_writes
 
 # Labels are stored in the smallest of these that holds every value.
 _UNSIGNED_LABEL_DTYPES = (np.uint8, np.uint16, np.uint32)
@@ -167,6 +167,8 @@ class ZarrWriter(SliceWriter):
 
     def _start(self) -> None:
         import zarr
+
+        start_zarr_loop()
 
         try:
             self._tmp = temporary_folder_beside(self.path)

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import InputError, one_line
 from .atomic import commit_folder, discard, temporary_folder_beside
 from .slice_writer import ZARR_CHUNK_SIDE, SliceWriter
-from .zarr_pending import wait_for_zarr_writes
+from .zarr_pending import start_zarr_loop, wait_for_zarr_writes
 
 NGFF_VERSIONS = ("0.4", "0.5")
 # NGFF 0.4 is zarr v2 with nested chunk folders ("/" between chunk indices)
@@ -150,6 +150,8 @@ class OmeZarrWriter(SliceWriter):
 
     def _start(self) -> None:
         import zarr
+
+        start_zarr_loop()
 
         try:
             self._tmp = temporary_folder_beside(self.path)
