@@ -89,10 +89,15 @@ def response_curve(image: np.ndarray) -> np.ndarray:
     return np.asarray(responses)
 
 
+def _peak_diameter(curve: np.ndarray) -> float:
+    """2√2 σ at the σ where a response curve peaks (a disc's response peaks there)."""
+    return float(2.0 * np.sqrt(2.0) * _SIGMAS[int(np.argmax(curve))])
+
+
 def estimate_scale(image: np.ndarray) -> float:
-    """Characteristic structure diameter (px) of one slice, about 3 to 180 px: 2√2 σ at the
-    σ where :func:`response_curve` peaks (a disc's response peaks there)."""
-    return float(2.0 * np.sqrt(2.0) * _SIGMAS[int(np.argmax(response_curve(image)))])
+    """Characteristic structure diameter (px) of one slice, about 3 to 180 px: where its
+    :func:`response_curve` peaks."""
+    return _peak_diameter(response_curve(image))
 
 
 def peak_clarity(curve: np.ndarray) -> float:
@@ -165,7 +170,7 @@ def record_scale(
 ) -> dict:
     """Measure training images (and masks) and store the ``scale`` record in ``provenance``."""
     curves = [response_curve(image) for image in images]
-    scales = [2.0 * np.sqrt(2.0) * _SIGMAS[int(np.argmax(c))] for c in curves]
+    scales = [_peak_diameter(c) for c in curves]
     typical = np.median([c / max(float(c.max()), 1e-12) for c in curves], axis=0)
     record: dict = {
         "image_scale": round(float(np.median(scales)), 2),
