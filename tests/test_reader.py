@@ -174,3 +174,9 @@ def test_label_files_open_as_labels(tmp_path):
     np.testing.assert_array_equal(data, truth)
     [(data, _, kind)] = _layers(tmp_path / "nuclei_mask.tif")  # many values, but named so
     assert kind == "labels" and data.shape == (16, 16)
+
+
+def test_an_ome_tiff_is_named_without_its_ome_suffix(tmp_path):
+    tifffile.imwrite(tmp_path / "cells.ome.tif", np.zeros((2, 8, 8), np.uint8), ome=True)
+    [(_, meta, _)] = _layers(tmp_path / "cells.ome.tif")
+    assert meta["name"] == "cells"

@@ -52,6 +52,12 @@ def _is_labels(stack: Stack, name: str) -> bool:
     return not stack.rgb and looks_like_labels(stack[len(stack) // 2], name)
 
 
+def _stem(path: str) -> str:
+    """The file's name without its type: ``cells.ome.tif`` is ``cells``, as ``cells.tif`` is."""
+    stem = Path(path).stem
+    return stem[: -len(".ome")] if stem.lower().endswith(".ome") else stem
+
+
 def _placed(name: str, stack: Stack) -> dict:
     """A layer's name, pixel size and, where the file gives it, the size's unit."""
     meta = {"name": name, "scale": stack.scale}
@@ -71,7 +77,7 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
     for p in [path] if isinstance(path, str) else path:
         stack = read_stack(p)
         zarr = is_zarr_path(p)
-        name = Path(p).name.removesuffix(".zarr") if zarr else Path(p).stem
+        name = Path(p).name.removesuffix(".zarr") if zarr else _stem(p)
         meta = _placed(name, stack)
         if zarr and is_label_image(p):
             layers.append((_lazy(stack), _with_features(meta, p), "labels"))
