@@ -223,6 +223,7 @@ def run_scenario(
                     "seconds": seconds,
                     "adopted": result.adopted,
                     "held_back": [result.before, result.after],
+                    "held_back_each": [list(result.before_each), list(result.after_each)],
                     "iterations": result.iterations,
                     "batchnorm": result.batchnorm,
                     "replay_share": result.replay_share,

@@ -121,15 +121,16 @@ def dock_segment(viewer, module, image):
     return widget
 
 
-def instrument(module, mark) -> None:
+def instrument(mark) -> None:
     """Import torch, then the worker's other modules, marking each; then wrap the worker's model
     load and prediction so that the worker thread marks their ends."""
     importlib.import_module("torch")
     mark("torch")
     importlib.import_module("napari_unet_loop.core.inference.postprocess")
     inference = importlib.import_module("napari_unet_loop.core.inference.predict")
+    models = importlib.import_module("napari_unet_loop.app.models")
     mark("worker_modules")
-    load_source, iter_predict = module.load_source, inference.iter_predict
+    load_source, iter_predict = models.load_source, inference.iter_predict
 
     def timed_load(*args):
         mark("load_start")
@@ -142,7 +143,7 @@ def instrument(module, mark) -> None:
         mark("predict_end")
         return result
 
-    module.load_source, inference.iter_predict = timed_load, timed_predict
+    models.load_source, inference.iter_predict = timed_load, timed_predict
 
 
 def measure(image: Path | None, instrumented: bool) -> dict:
@@ -161,7 +162,7 @@ def measure(image: Path | None, instrumented: bool) -> dict:
     mark("module")
     torch_after_module = "torch" in sys.modules
     if instrumented:
-        instrument(module, mark)
+        instrument(mark)
     widget = dock_segment(viewer, module, layer)
     mark("widget")
     widget.run_button.click()

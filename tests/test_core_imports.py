@@ -57,3 +57,24 @@ def test_modules_without_a_network_do_not_import_torch():
     out = subprocess.run([sys.executable, "-c", NO_NETWORK], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_widgets_reach_the_core_only_through_the_application_layer():
+    import ast
+    from pathlib import Path
+
+    import napari_unet_loop.widgets as widgets
+
+    offenders = []
+    for path in sorted(Path(widgets.__path__[0]).glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                if name.startswith("..core") or name.startswith("napari_unet_loop.core"):
+                    offenders.append(f"{path.name}:{node.lineno} {name}")
+    assert offenders == []

@@ -74,3 +74,13 @@ def test_evaluate_shape_mismatch_is_a_clear_error():
     pred, truth = _pair()
     with pytest.raises(InputError, match="differ in shape"):
         evaluate(pred, truth[:2], NAMES)
+
+
+def test_class_names_come_from_the_layer_then_the_model_then_the_values():
+    from napari_unet_loop.app.evaluation import class_names
+
+    data = np.array([[0, 1], [2, 2]])
+    assert class_names(["a", "b"], ["x", "y"], data) == ["a", "b"]
+    assert class_names(None, ["x", "y"], data) == ["x", "y"]
+    assert class_names(None, None, data) == ["class 0", "class 1", "class 2"]
+    assert class_names(None, None, np.zeros((2, 2), int)) == ["class 0", "class 1"]

@@ -18,3 +18,21 @@ def test_re_segmented_slices_are_predicted_at_the_layers_object_scale():
     at_one = predict(stack[2], model, rgb=False).probabilities
     at_half = predict(stack[2], model, rgb=False, scale=0.5).probabilities
     assert not np.allclose(at_one, at_half)  # so the test above can tell the scales apart
+
+
+def test_a_round_gets_unedited_context_slices_spread_over_the_stack():
+    from napari_unet_loop.app.jobs import context_indices
+    from napari_unet_loop.core.training.rounds import MAX_CONTEXT_SLICES
+
+    assert context_indices(4, [1]) == [0, 2, 3]
+    picked = context_indices(30, [0, 5])
+    assert len(picked) == MAX_CONTEXT_SLICES
+    assert picked[0] == 1 and picked[-1] == 29 and not {0, 5} & set(picked)
+
+
+def test_the_default_round_and_a_fixed_iteration_count():
+    from napari_unet_loop.app.jobs import default_round, with_iterations
+    from napari_unet_loop.core.training.rounds import DEFAULT_ROUND
+
+    assert default_round() is DEFAULT_ROUND
+    assert with_iterations(default_round(), 7).iterations == 7

@@ -17,6 +17,18 @@ from ..core.errors import InputError
 from ..core.evaluation.labelmap import class_map, distinct_values
 
 
+def class_names(
+    stored: Sequence[str] | None, model_names: Sequence[str] | None, data: np.ndarray
+) -> list[str]:
+    """A segmentation's class names: those Segment stored with it, else the current model's,
+    else "class i" for the values it holds (two when it holds one value or many)."""
+    names = stored or model_names
+    if not names:
+        top = int(distinct_values(data)[-1])
+        names = [f"class {i}" for i in range(top + 1 if 1 <= top < 10 else 2)]
+    return list(names)
+
+
 def _instances(data: np.ndarray, num_classes: int) -> np.ndarray:
     """Instance ids: ids as they are when there are more values than classes, else components."""
     from scipy import ndimage as ndi

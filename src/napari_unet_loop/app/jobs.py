@@ -6,8 +6,38 @@ Each imports torch lazily, so docking a widget never waits for it.
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..core.training.rounds import RoundSettings
+
+
+def default_round() -> RoundSettings:
+    """The settings of the round the Retrain button runs (imports torch)."""
+    from ..core.training.rounds import DEFAULT_ROUND
+
+    return DEFAULT_ROUND
+
+
+def with_iterations(settings: RoundSettings, iterations: int) -> RoundSettings:
+    """``settings`` with a fixed iteration count (the Retrain widget's field, when set)."""
+    from ..core.training.rounds import with_iterations as fixed
+
+    return fixed(settings, iterations)
+
+
+def context_indices(count: int, edited: Sequence[int]) -> list[int]:
+    """The unedited slices of a ``count``-slice stack a round uses for its batch-norm estimate
+    and replay: spread over the stack, as many as the round takes."""
+    from ..core.training.rounds import MAX_CONTEXT_SLICES
+
+    unedited = [z for z in range(count) if z not in set(edited)]
+    if len(unedited) <= MAX_CONTEXT_SLICES:
+        return unedited
+    picks = np.linspace(0, len(unedited) - 1, MAX_CONTEXT_SLICES).round().astype(int)
+    return [unedited[int(i)] for i in picks]
 
 
 def retrain(model, images, labels, context, settings, scale=1.0) -> Generator:

@@ -76,13 +76,9 @@ def segment(
     from ..core.inference.scale import automatic_factor
     from ..core.inference.uncertainty import uncertainty
     from ..core.model.channels import model_channels
+    from . import models
 
-    if request.ready is not None:
-        model = request.ready
-    else:
-        from ..core.model.modelfile import load_model
-
-        model = load_model(request.source)
+    model = models.load_source(request.source, request.ready)
     if model.normalization.polarity != request.contrast:
         # On the model itself, so that Retrain and Save see the images as Segment did.
         model.normalization = replace(model.normalization, polarity=request.contrast)

@@ -24,14 +24,14 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QHBoxLayout, QLineEdit, QPushButton, QWidget
 
-from ..app.session import session_for
-from ..core.errors import UnetLoopError
-from ..core.training.corrections import (
+from ..app.corrections import (
     CorrectionStore,
     default_folder,
     home_folder,
     image_fingerprint,
 )
+from ..app.errors import UnetLoopError
+from ..app.session import session_for
 from ._edits import EditTracker, forget, track_edits, write_slices
 from ._layers import META_KEY, get_layer, real_viewer
 

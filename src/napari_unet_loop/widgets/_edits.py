@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.errors import InputError
+from ..app.errors import InputError
 
 if TYPE_CHECKING:
     from napari.layers import Labels

@@ -26,7 +26,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..core.errors import UnetLoopError
+from ..app.errors import UnetLoopError
+from ..app.models import export_model, save_model
 from ._signals import connect_while_alive
 
 if TYPE_CHECKING:
@@ -85,8 +86,6 @@ class ModelHistory(QWidget):
     def save(self) -> None:
         """Save the current model to the path field (or one chosen in a dialog): a model file,
         or a bioimage.io package for a ``.zip`` name."""
-        from ..core.model.modelfile import save_model
-
         if self._session.model is None:
             self._say("No model to save yet: run Segment or Retrain first.")
             return
@@ -107,8 +106,6 @@ class ModelHistory(QWidget):
 
     def _export(self, path: str) -> None:
         from superqt.utils import thread_worker
-
-        from ..core.model.model_zoo import export_model
 
         def failed(exc: BaseException) -> None:
             text = str(exc) if isinstance(exc, UnetLoopError) else f"{type(exc).__name__}: {exc}"

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from napari.layers import Image, Labels, Layer
 from qtpy.QtWidgets import QComboBox
 
+from ..app.errors import InputError
 from ..app.truth import Candidate, is_truth_like, pick_truth
-from ..core.errors import InputError
 
 if TYPE_CHECKING:
     from napari.viewer import Viewer

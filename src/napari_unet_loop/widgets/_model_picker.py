@@ -21,27 +21,19 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..app.errors import InputError
+from ..app.models import shipped_names
 from ..app.session import DEFAULT_MODEL
 from ..app.warm_up import known_devices, start_torch_import
-from ..core.errors import InputError
 from ._panel import row
 from ._signals import connect_while_alive
 
 if TYPE_CHECKING:
+    from ..app.models import Model
     from ..app.session import LoopSession
-    from ..core.model.modelfile import Model
 
 _CURRENT = "current"
 _FILE = "file"
-
-
-def load_source(source: str | None, ready: Model | None) -> Model:
-    """The model to run: ``ready`` if the GUI already has it, else load ``source`` (slow)."""
-    if ready is not None:
-        return ready
-    from ..core.model.modelfile import load_model
-
-    return load_model(source)
 
 
 def make_device_combo() -> QComboBox:
@@ -79,18 +71,6 @@ def make_precision_combo() -> QComboBox:
     return combo
 
 
-def check_device(name: str) -> None:
-    """Raise ``DeviceUnavailableError`` for a device this machine lacks.
-
-    ``auto`` and ``cpu`` always exist; checking them would wait for torch to finish importing.
-    """
-    if name in ("auto", "cpu"):
-        return
-    from ..core.model.devices import get_device
-
-    get_device(name)
-
-
 class ModelPicker(QWidget):
     """The session's current model, a shipped model by name, or a model file.
 
@@ -100,13 +80,11 @@ class ModelPicker(QWidget):
 
     def __init__(self, session: LoopSession) -> None:
         super().__init__()
-        from ..core.model.registry import shipped_models
-
         self._session = session
         self._loaded: tuple[str, Model] | None = None  # the model this picker last loaded
         self.combo = QComboBox()
         self.combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        for name in shipped_models():
+        for name in shipped_names():
             self.combo.addItem(name, name)
         self.combo.addItem("model file…", _FILE)
         self.path_edit = QLineEdit()

@@ -11,17 +11,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..app.corrections import training_pairs
+from ..app.errors import InputError
+from ..app.jobs import context_indices
+from ..app.models import is_shipped, load_model
 from ..app.session import DEFAULT_MODEL
-from ..core.errors import InputError
 from ._edits import track_edits
 from ._layers import META_KEY, object_scale, spatial_shape
 
 if TYPE_CHECKING:
     from napari.layers import Image, Labels
 
+    from ..app.jobs import RoundSettings
+    from ..app.models import Model
     from ..app.session import LoopSession
-    from ..core.model.modelfile import Model
-    from ..core.training.rounds import RoundSettings
 
 
 @dataclass(frozen=True)
@@ -38,11 +41,8 @@ class RetrainJob:
 def current_model(session: LoopSession, labels: Labels) -> Model:
     """The session's model; before there is one, the shipped model that made ``labels``."""
     if session.model is None:
-        from ..core.model.modelfile import load_model
-        from ..core.model.registry import shipped_models
-
         name = (labels.metadata.get(META_KEY) or {}).get("model", DEFAULT_MODEL)
-        if name not in shipped_models():
+        if not is_shipped(name):
             raise InputError("no model yet: run Segment first, then correct and retrain")
         session.push_model(load_model(name), f"shipped {name}")
     return session.model
@@ -51,15 +51,9 @@ def current_model(session: LoopSession, labels: Labels) -> Model:
 def context_slices(image: Image, labels: Labels, edited: list[int]) -> list[np.ndarray]:
     """Unedited slices of the image, spread over the stack, for the round's batch-norm
     estimate and replay (``core.training.rounds`` uses at most this many)."""
-    from ..core.training.rounds import MAX_CONTEXT_SLICES
-
     if labels.ndim != 3:
         return []
-    unedited = [z for z in range(labels.data.shape[0]) if z not in set(edited)]
-    if len(unedited) > MAX_CONTEXT_SLICES:
-        picks = np.linspace(0, len(unedited) - 1, MAX_CONTEXT_SLICES).round().astype(int)
-        unedited = [unedited[int(i)] for i in picks]
-    return [np.asarray(image.data[z]) for z in unedited]
+    return [np.asarray(image.data[z]) for z in context_indices(labels.data.shape[0], edited)]
 
 
 def make_job(
@@ -71,8 +65,6 @@ def make_job(
     settings: RoundSettings,
 ) -> RetrainJob:
     """Check the choices and build the round's data; raises InputError."""
-    from ..core.training.corrections import training_pairs
-
     if labels is None or image is None:
         raise InputError("choose a labels layer and its image (run Segment first)")
     if spatial_shape(image) != labels.data.shape:

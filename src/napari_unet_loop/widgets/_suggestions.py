@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from qtpy.QtWidgets import QLabel, QListWidget, QVBoxLayout, QWidget
 
-from ..core.inference.uncertainty import rank_slices
+from ..app.correct_next import correct_next
 from ._layers import META_KEY
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class Suggestions(QWidget):
         if labels is None:
             return []
         edited = self._session.edited_slices(labels.name)
-        return rank_slices(slice_scores(labels), exclude=edited)[:SHOWN]
+        return correct_next(slice_scores(labels), edited, SHOWN)
 
     def refresh(self) -> None:
         self.list.clear()

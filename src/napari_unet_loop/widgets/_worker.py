@@ -42,7 +42,7 @@ def _finish_workers_before_exit() -> None:
 
 
 def _message(exc: BaseException) -> str:
-    from ..core.errors import UnetLoopError
+    from ..app.errors import UnetLoopError
 
     if isinstance(exc, UnetLoopError):
         return str(exc)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,92 +19,18 @@ from qtpy.QtWidgets import (
     QSizePolicy,
 )
 
+from ..app.batch_job import FORMATS, FileDone, FileStarted, batch, input_files, read_output
+from ..app.errors import InputError, UnetLoopError
+from ..app.models import check_device
 from ..app.session import session_for
-from ..core.errors import InputError, UnetLoopError
 from ._layers import real_viewer
-from ._model_picker import (
-    ModelPicker,
-    check_device,
-    load_source,
-    make_device_combo,
-    make_precision_combo,
-)
+from ._model_picker import ModelPicker, make_device_combo, make_precision_combo
 from ._panel import WorkerPanel, row
 
 if TYPE_CHECKING:
     from napari.viewer import Viewer
 
-    from ..core.model.modelfile import Model
-
-TIFF_SUFFIXES = (".tif", ".tiff")
-OUTPUT_SUFFIX = "_labels.tif"
-# what each output format appends to an input's stem
-FORMATS = {"TIFF": OUTPUT_SUFFIX, "OME-TIFF": "_labels.ome.tif", "OME-Zarr": "_labels.zarr"}
-
-
-@dataclass(frozen=True)
-class _FileStarted:
-    index: int
-    count: int
-    path: Path
-
-
-@dataclass(frozen=True)
-class _FileDone:
-    output: Path
-
-
-def output_path(source: Path, folder: Path, suffix: str = OUTPUT_SUFFIX) -> Path:
-    """Where the labels of ``source`` go: ``<folder>/<stem>_labels.tif`` (or another format)."""
-    return folder / f"{source.name.removesuffix(source.suffix).removesuffix('.ome')}{suffix}"
-
-
-def input_files(text: str) -> list[Path]:
-    """TIFF files from ``;``-separated files and folders; raises InputError when there are none."""
-    files: list[Path] = []
-    for entry in filter(None, (part.strip() for part in text.split(";"))):
-        path = Path(entry).expanduser()
-        if path.is_dir():
-            # A folder's earlier outputs are not inputs, so re-running into it is harmless.
-            files += sorted(
-                p
-                for p in path.iterdir()
-                if p.suffix.lower() in TIFF_SUFFIXES
-                and not p.name.endswith((FORMATS["TIFF"], FORMATS["OME-TIFF"]))
-            )
-        elif not path.exists():
-            raise InputError(f"{entry}: no such file or folder")
-        elif path.suffix.lower() in TIFF_SUFFIXES:
-            files.append(path)
-        else:
-            raise InputError(f"{entry}: not a TIFF file (.tif, .tiff) or a folder")
-    if not files:
-        raise InputError("no TIFF files to segment: choose files or a folder that has some")
-    return files
-
-
-def _batch(
-    files: list[Path],
-    folder: Path,
-    source: str | None,
-    ready: Model | None,
-    device: str,
-    instances: bool,
-    suffix: str,
-    precision: str = "auto",
-) -> Generator[Any, None, Model]:
-    """Worker: load the model once, stream every file through it, say when each is done."""
-    from ..core.inference.batch import iter_segment_file
-
-    model = load_source(source, ready)
-    for index, path in enumerate(files):
-        yield _FileStarted(index, len(files), path)
-        output = output_path(path, folder, suffix)
-        yield from iter_segment_file(
-            path, output, model=model, device=device, instances=instances, precision=precision
-        )
-        yield _FileDone(output)
-    return model
+    from ..app.models import Model
 
 
 class BatchWidget(WorkerPanel):
@@ -195,7 +119,7 @@ class BatchWidget(WorkerPanel):
         self.say(f"Segmenting {len(files)} file(s)…")
         # A cancelled or failed file is discarded by LabelWriter: no half-written output.
         self.start(
-            _batch,
+            batch,
             files,
             folder,
             source,
@@ -213,10 +137,10 @@ class BatchWidget(WorkerPanel):
         )
 
     def _yielded(self, item: Any) -> None:
-        if isinstance(item, _FileStarted):
+        if isinstance(item, FileStarted):
             self._current = item.path.name
             self.say(f"File {item.index + 1}/{item.count}: {item.path.name}")
-        elif isinstance(item, _FileDone):
+        elif isinstance(item, FileDone):
             entry = QListWidgetItem(item.output.name)
             entry.setData(Qt.ItemDataRole.UserRole, str(item.output))
             entry.setToolTip(str(item.output))
@@ -236,20 +160,16 @@ class BatchWidget(WorkerPanel):
 
     def open_outputs(self) -> None:
         """Add the selected outputs (all when none is selected) to the viewer as Labels."""
-        from ..core.io.read import read_stack
-        from ..core.io.read_zarr import label_images
-
         selected = self.outputs.selectedItems()
         paths = [Path(item.data(Qt.ItemDataRole.UserRole)) for item in selected]
         for path in paths or self.output_files():
-            # an OME-Zarr output holds the image too: open its label images
-            name = path.name.removesuffix(".zarr").removesuffix(".tif").removesuffix(".ome")
-            for labels in label_images(path) if path.suffix == ".zarr" else [path]:
-                try:
-                    with read_stack(labels) as stack:
-                        data, scale, unit = stack.to_numpy(), stack.scale, stack.unit
-                except (OSError, UnetLoopError) as exc:
-                    self.refuse(f"Cannot open {path.name}: {exc}")
-                    continue
-                units = (unit,) * len(scale) if unit else None
-                self._viewer.add_labels(data, name=name, scale=scale, units=units)
+            try:
+                opened = read_output(path)
+            except (OSError, UnetLoopError) as exc:
+                self.refuse(f"Cannot open {path.name}: {exc}")
+                continue
+            for labels in opened:
+                units = (labels.unit,) * len(labels.scale) if labels.unit else None
+                self._viewer.add_labels(
+                    labels.data, name=labels.name, scale=labels.scale, units=units
+                )

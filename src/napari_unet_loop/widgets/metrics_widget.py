@@ -36,9 +36,9 @@ from qtpy.QtWidgets import (
 from superqt.utils import thread_worker
 
 from ..app.activity import jobs_running
+from ..app.errors import UnetLoopError
 from ..app.round_history import RoundHistory
 from ..app.session import session_for
-from ..core.errors import UnetLoopError
 from ._autosave import watch_viewer
 from ._layers import META_KEY, LayerChooser, TruthChooser, real_viewer, viewer_alive
 from ._panel import swap_classes_check
@@ -171,15 +171,11 @@ class MetricsWidget(QWidget):
         self.swap_button.setVisible(hint is not None)
 
     def _class_names(self, pred: Labels) -> list[str]:
-        from ..core.evaluation.labelmap import distinct_values
+        from ..app.evaluation import class_names
 
-        names = (pred.metadata.get(META_KEY) or {}).get("classes")
-        if not names and self._session.model is not None:
-            names = self._session.model.class_names
-        if not names:
-            top = int(distinct_values(pred.data)[-1])
-            names = [f"class {i}" for i in range(top + 1 if 1 <= top < 10 else 2)]
-        return list(names)
+        model = self._session.model
+        stored = (pred.metadata.get(META_KEY) or {}).get("classes")
+        return class_names(stored, model.class_names if model is not None else None, pred.data)
 
     def _say(self, text: str) -> None:
         self.status.setText(text)

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 from napari.layers import Image, Labels
 from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout
 
-from ..app.jobs import retrain
+from ..app.errors import UnetLoopError
+from ..app.jobs import default_round, retrain, with_iterations
 from ..app.progress_text import Throttle
 from ..app.session import session_for
 from ..app.status_text import RetrainReport, slices_text
 from ..app.warm_up import start_warm_up
-from ..core.errors import UnetLoopError
 from ._autosave import AutosaveFolder, watch_viewer
 from ._compare import CompareToggle
 from ._curve import CurveChart
@@ -38,7 +38,7 @@ from ._suggestions import Suggestions
 if TYPE_CHECKING:
     from napari.viewer import Viewer
 
-    from ..core.training.rounds import RoundResult, RoundSettings
+    from ..app.jobs import RoundResult, RoundSettings
 
 
 class RetrainWidget(WorkerPanel):
@@ -117,9 +117,7 @@ class RetrainWidget(WorkerPanel):
         """What a round runs (the iterations field may fix them). ``core.training.rounds`` imports
         torch, seconds on first use: it is read at the first Retrain, not as the dock opens."""
         if self._settings is None:
-            from ..core.training.rounds import DEFAULT_ROUND
-
-            self._settings = DEFAULT_ROUND
+            self._settings = default_round()
         return self._settings
 
     @settings.setter
@@ -169,8 +167,6 @@ class RetrainWidget(WorkerPanel):
         """Start retraining on the edited slices (the Retrain button)."""
         if self.running:
             return
-        from ..core.training.rounds import with_iterations
-
         settings = replace(self.settings, precision=self.precision_combo.currentText())
         if self.iterations.value():
             settings = with_iterations(settings, self.iterations.value())

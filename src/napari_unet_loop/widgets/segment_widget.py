@@ -14,10 +14,11 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
+from ..app.errors import InputError, UnetLoopError
+from ..app.models import check_device
 from ..app.segment_job import SegmentRequest, SegmentResult, segment
 from ..app.segment_report import one_class_warning, scope_text
 from ..app.session import session_for
-from ..core.errors import InputError, UnetLoopError
 from ._autosave import watch_viewer
 from ._edits import programmatic_update, track_edits
 from ._layers import (
@@ -34,7 +35,7 @@ from ._layers import (
     spatial_shape,
     uncertainty_name,
 )
-from ._model_picker import ModelPicker, check_device, make_device_combo, make_precision_combo
+from ._model_picker import ModelPicker, make_device_combo, make_precision_combo
 from ._notify import notify
 from ._panel import WorkerPanel
 

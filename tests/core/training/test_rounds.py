@@ -115,6 +115,29 @@ def test_the_guard_keeps_the_previous_model_when_a_round_scores_worse(data, trai
     assert "0.500 on held-back corrections vs 0.900 before" in result.message
 
 
+def test_the_guard_keeps_the_previous_model_when_one_corrected_image_scores_worse(
+    data, trained, monkeypatch
+):
+    image, labels = data
+    each = {True: iter([0.7, 0.7]), False: iter([0.95, 0.65])}  # per image: before, after
+
+    def fake_dice(model, images, targets, device="auto"):
+        if len(images) > 1:  # pooled over both images: a clear gain
+            return 0.7 if model is trained else 0.9
+        return next(each[model is trained])
+
+    monkeypatch.setattr(rounds, "labelled_dice", fake_dice)
+    settings = RoundSettings(**{**FAST.__dict__, "batchnorm": "keep", "replay": 0.0})
+    result = run_round(
+        correction_round(trained, [image[2], image[3]], [labels[2], labels[3]], settings=settings)
+    )
+    assert (result.before, result.after) == (0.7, 0.9)
+    assert result.before_each == (0.7, 0.7) and result.after_each == (0.95, 0.65)
+    assert not result.adopted
+    assert "lower on one corrected image (0.650 vs 0.700)" in result.message
+    assert "kept the previous model" in result.message
+
+
 def test_replay_share_follows_how_well_the_model_did_on_the_corrections(data, trained, monkeypatch):
     image, labels = data
     shares = {}

@@ -7,11 +7,14 @@ user did not correct:
   pixels) is kept out of training. The round checks the model on it every few iterations,
   keeps the best weights and stops when they stop improving;
 - **guard**: the starting model is scored on the same band. A round that does not beat it by
-  a margin is returned with ``adopted=False``: the caller keeps it in the history but not as
-  current. The band shares its slice with the training pixels, so it flatters the round: the
-  margin grows with trust (below), asking a model that already did well for a clear gain (on
-  ISBI, rounds that gained up to 0.02 on the band still lowered the other slices' membrane
-  Dice by 0.004 to 0.010);
+  a margin, or that scores lower than it on any one image's part of the band, is returned
+  with ``adopted=False``: the caller keeps it in the history but not as current. The band
+  shares its slice with the training pixels, so it flatters the round: the margin grows with
+  trust (below), asking a model that already did well for a clear gain (on ISBI, rounds that
+  gained up to 0.02 on the band still lowered the other slices' membrane Dice by 0.004 to
+  0.010). A round that helps some corrected images and hurts another learned something
+  those images disagree on, and the images nobody corrected are as likely to be like the
+  one it hurt;
 - **batch norm**: a trained model's statistics are frozen during the round. Before it, they are
   re-estimated on the user's image when that scores better on the held-back band (a model
   meeting a new kind of image), and kept when not (the same kind of image);
@@ -126,6 +129,9 @@ class RoundResult:
     adopted: bool
     before: float | None  # held-back Dice of the starting model (None: nothing held back)
     after: float | None
+    # Per corrected image with a held-back band (empty when there is at most one).
+    before_each: tuple[float, ...]
+    after_each: tuple[float, ...]
     iterations: int
     seconds: float
     batchnorm: str
@@ -343,7 +349,14 @@ def correction_round(
     def score(candidate: Model) -> float | None:
         return labelled_dice(candidate, held_images, held_labels, settings.device) if held else None
 
+    def score_each(candidate: Model) -> tuple[float, ...]:
+        if len(held_images) < 2:
+            return ()
+        pairs = zip(held_images, held_labels, strict=True)
+        return tuple(labelled_dice(candidate, [i], [t], settings.device) for i, t in pairs)
+
     before = score(model)
+    before_each = score_each(model)
     start_model, policy = model, "live"
     freeze = False
     if trained_before and settings.batchnorm != "live":
@@ -423,13 +436,18 @@ def correction_round(
     yield final
     trained = final.model
     after = score(trained)
-    adopted = before is None or after >= before + settings.margin + settings.trusted_margin * trust
+    after_each = score_each(trained)
+    worse = [(b, a) for b, a in zip(before_each, after_each, strict=True) if a < b]
+    adopted = before is None or (
+        after >= before + settings.margin + settings.trusted_margin * trust and not worse
+    )
     seconds = time.perf_counter() - start
     history = trained.provenance.get("training")
     if isinstance(history, list) and history:
         history[-1]["round"] = {
             "held_back_before": before,
             "held_back_after": after,
+            "held_back_each": [list(before_each), list(after_each)],
             "adopted": adopted,
             "batchnorm": policy,
             "replay_share": round(share, 3),
@@ -440,12 +458,14 @@ def correction_round(
         adopted,
         before,
         after,
+        before_each,
+        after_each,
         final.iteration,
         seconds,
         policy,
         share,
         trust,
-        _message(adopted, before, after, final.iteration, seconds),
+        _message(adopted, before, after, final.iteration, seconds, worse),
     )
 
 
@@ -482,7 +502,12 @@ def _replay_pairs(
 
 
 def _message(
-    adopted: bool, before: float | None, after: float | None, iterations: int, seconds: float
+    adopted: bool,
+    before: float | None,
+    after: float | None,
+    iterations: int,
+    seconds: float,
+    worse: Sequence[tuple[float, float]] = (),
 ) -> str:
     run = f"{_count(iterations, 'iteration')}, {seconds:.0f} s"
     if before is None or after is None:
@@ -490,6 +515,10 @@ def _message(
     scores = f"{after:.3f} on held-back corrections vs {before:.3f} before"
     if adopted:
         return f"{run}; {scores}"
+    if worse:
+        b, a = min(worse, key=lambda pair: pair[1] - pair[0])
+        images = "one corrected image" if len(worse) == 1 else f"{len(worse)} corrected images"
+        scores += f", but lower on {images} ({a:.3f} vs {b:.3f})"
     return f"{run}; {scores}: kept the previous model"
 
 
