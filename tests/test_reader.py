@@ -180,3 +180,33 @@ def test_an_ome_tiff_is_named_without_its_ome_suffix(tmp_path):
     tifffile.imwrite(tmp_path / "cells.ome.tif", np.zeros((2, 8, 8), np.uint8), ome=True)
     [(_, meta, _)] = _layers(tmp_path / "cells.ome.tif")
     assert meta["name"] == "cells"
+
+
+def test_probabilities_open_as_one_image_layer_per_class(make_napari_viewer, tmp_path):
+    from napari_unet_loop.core.io.write_ome_zarr import OmeZarrChannelsWriter
+
+    path = tmp_path / "cells-p.zarr"
+    planes = np.random.default_rng(4).random((2, 3, 16, 20), dtype=np.float32)
+    with OmeZarrChannelsWriter(
+        path,
+        channels=2,
+        channel_names=["background", "cell"],
+        shape=(6, 16, 20),
+        scale=(2.0, 0.5, 0.5),
+        unit="nm",
+        dtype=np.float32,
+    ) as writer:
+        for z in range(3):
+            for c in range(2):
+                writer.write(planes[c, z])
+    [(data, meta, kind)] = _layers(path)
+    assert kind == "image" and meta["channel_axis"] == 0
+    assert meta["name"] == ["cells-p background", "cells-p cell"]
+    assert meta["scale"] == pytest.approx((2.0, 0.5, 0.5))
+    np.testing.assert_array_equal(np.asarray(data), planes)
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(path), plugin="napari-unet-loop")
+    assert [layer.name for layer in layers] == ["cells-p background", "cells-p cell"]
+    assert layers[1].data.shape == (3, 16, 20)
+    assert tuple(layers[1].scale) == pytest.approx((2.0, 0.5, 0.5))
+    assert str(layers[1].units[0]) == "nanometer"

@@ -1,7 +1,7 @@
 """npe2 reader: TIFF stacks (2D, Z×Y×X, RGB, RGB stacks), zarr arrays and OME-Zarr images as
 lazy Image layers with their scale (and its unit where the file gives one); an OME-Zarr image's
 label images come along as Labels layers, with their ``image-label`` properties (class names)
-as the layer's features.
+as the layer's features; an OME-Zarr of class probabilities opens as one Image layer per class.
 
 A stack goes to napari as it is (a ``core.io.stack.Stack`` is an array napari can slice), so
 napari reads only the slices it shows. Not dask: importing dask.array imports xarray and pandas,
@@ -19,7 +19,13 @@ from typing import Any
 from .app.truth import looks_like_labels
 from .core.errors import InputError
 from .core.io.read import is_tiff_path, read_stack
-from .core.io.read_zarr import is_label_image, is_zarr_path, label_features, label_images
+from .core.io.read_zarr import (
+    channel_image,
+    is_label_image,
+    is_zarr_path,
+    label_features,
+    label_images,
+)
 from .core.io.stack import Stack
 
 LayerData = tuple[Any, dict, str]
@@ -32,11 +38,31 @@ def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerD
     if not paths or not all(isinstance(p, str) and any(f(p) for f in readable) for p in paths):
         return None
     for p in paths:
+        if is_zarr_path(p) and channel_image(p) is not None:
+            continue
         try:
             read_stack(p).close()  # checks the header only; pixels are read later, lazily
         except (InputError, OSError):
             return None
     return read_layers
+
+
+def _channel_layers(path: str) -> list[LayerData]:
+    """One Image layer per channel of an OME-Zarr probability image, named after its class."""
+    image = channel_image(path)
+    if image is None:
+        return []
+    stem = Path(path).name.removesuffix(".zarr")
+    meta = {
+        "name": [f"{stem} {name}" for name in image.names],
+        "channel_axis": 0,
+        "scale": image.scale,
+        "contrast_limits": (0.0, 1.0),
+        "blending": "additive",
+    }
+    if image.unit:
+        meta["units"] = (image.unit,) * len(image.scale)
+    return [(image.array, meta, "image")]
 
 
 def _lazy(stack: Stack) -> Any:
@@ -75,6 +101,9 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
     OME-Zarr label image opened on its own is a Labels layer)."""
     layers = []
     for p in [path] if isinstance(path, str) else path:
+        if is_zarr_path(p) and (channels := _channel_layers(p)):
+            layers += channels
+            continue
         stack = read_stack(p)
         zarr = is_zarr_path(p)
         name = Path(p).name.removesuffix(".zarr") if zarr else _stem(p)

@@ -9,7 +9,8 @@ import tifffile
 
 from napari_unet_loop.core.inference.batch import iter_segment_file, segment_file
 from napari_unet_loop.core.inference.predict import predict
-from napari_unet_loop.core.io.read import read_image, read_stack
+from napari_unet_loop.core.io.read import read_image
+from napari_unet_loop.core.io.read_zarr import channel_image
 from napari_unet_loop.core.model.modelfile import new_model
 
 
@@ -31,10 +32,12 @@ def test_a_dask_array_goes_to_zarr(model, image, tmp_path):
 
 def test_probabilities_hold_one_plane_per_class_and_slice(model, image, tmp_path):
     segment_file(image, tmp_path / "l.tif", model=model, probabilities=tmp_path / "p.zarr")
-    with read_stack(tmp_path / "p.zarr") as planes:
-        assert planes.shape == (6, 40, 50) and planes.dtype == np.float32
-        expected = predict(image, model).probabilities
-        np.testing.assert_allclose(planes[3], expected[1, 1], atol=1e-6)
+    probabilities = channel_image(tmp_path / "p.zarr")
+    planes = probabilities.array  # class, slice, Y, X
+    assert planes.shape == (2, 3, 40, 50) and planes.dtype == np.float32
+    assert probabilities.names == model.class_names
+    expected = predict(image, model).probabilities
+    np.testing.assert_allclose(planes[1, 1], expected[1, 1], atol=1e-6)
 
 
 def test_closing_midway_leaves_no_output(model, image, tmp_path):

@@ -19,7 +19,7 @@ from napari_unet_loop.core.io.write import (
     open_label_writer,
     write_labels,
 )
-from napari_unet_loop.core.io.write_ome_zarr import OmeZarrWriter
+from napari_unet_loop.core.io.write_ome_zarr import OmeZarrChannelsWriter, OmeZarrWriter
 
 
 @pytest.fixture
@@ -239,8 +239,12 @@ def test_open_label_writer_picks_the_format_from_the_name(tmp_path):
     assert type(open_label_writer(tmp_path / "a.tif")) is LabelWriter
     assert type(open_label_writer(tmp_path / "a.OME.tif")) is OmeTiffWriter
     assert type(open_label_writer(tmp_path / "a.zarr", shape=(8, 10))) is OmeZarrWriter
-    probabilities = open_label_writer(tmp_path / "p.zarr", shape=(8, 10), dtype=np.float32)
-    assert type(probabilities) is ZarrWriter
+    floats = open_label_writer(tmp_path / "p.zarr", shape=(8, 10), dtype=np.float32)
+    assert type(floats) is ZarrWriter
+    probabilities = open_label_writer(
+        tmp_path / "p.zarr", shape=(4, 8, 10), dtype=np.float32, channels=2
+    )
+    assert type(probabilities) is OmeZarrChannelsWriter
     with pytest.raises(ValueError, match="shape in advance"):
         ZarrWriter(tmp_path / "a.zarr")
     (tmp_path / "file.zarr").write_bytes(b"")

@@ -167,3 +167,62 @@ def test_failure_leaves_nothing_and_a_file_name_is_refused(tmp_path):
     (tmp_path / "file.zarr").write_bytes(b"")
     with pytest.raises(InputError, match="is a file"):
         OmeZarrWriter(tmp_path / "file.zarr", shape=(8, 10))
+
+
+@pytest.fixture
+def probabilities(model, tmp_path):
+    """The segmented stack's class probabilities as an OME-Zarr image, through the CLI's code
+    path, and the same probabilities as a TIFF for reference."""
+    image = np.random.default_rng(1).integers(0, 255, (3, 40, 48), dtype=np.uint8)
+    source = tmp_path / "cells.tif"
+    tifffile.imwrite(source, image, imagej=True, resolution=(4.0, 2.0), metadata={"unit": "nm"})
+    segment_file(source, tmp_path / "a.tif", model=model, probabilities=tmp_path / "p.tif")
+    segment_file(source, tmp_path / "b.tif", model=model, probabilities=tmp_path / "p.zarr")
+    return tifffile.imread(tmp_path / "p.tif"), tmp_path / "p.zarr"
+
+
+def test_probabilities_are_an_ome_zarr_image_with_a_channel_per_class(probabilities):
+    flat, out = probabilities
+    root = zarr.open_group(out, mode="r")
+    [meta] = root.attrs["multiscales"]
+    assert [(a["name"], a["type"]) for a in meta["axes"]] == [
+        ("c", "channel"),
+        ("z", "space"),
+        ("y", "space"),
+        ("x", "space"),
+    ]
+    assert {a.get("unit") for a in meta["axes"][1:]} == {"nanometer"}
+    [scale] = meta["datasets"][0]["coordinateTransformations"]
+    assert scale["scale"] == [1.0, 1.0, 0.5, 0.25]
+    assert [c["label"] for c in root.attrs["omero"]["channels"]] == ["background", "membrane"]
+    data = root["0"][:]
+    assert data.shape == (2, 3, 40, 48) and data.dtype == np.float32
+    # the TIFF holds the same planes, slice by slice, class by class
+    np.testing.assert_allclose(data.transpose(1, 0, 2, 3), flat)
+    models = pytest.importorskip("ome_zarr_models.v04", reason="ome-zarr-models not installed")
+    models.Image.from_zarr(root)
+
+
+def test_a_2d_image_gives_channels_of_one_plane(model, tmp_path):
+    from napari_unet_loop.core.io.write_ome_zarr import OmeZarrChannelsWriter
+
+    with OmeZarrChannelsWriter(
+        tmp_path / "p.zarr", channels=2, shape=(2, 8, 10), scale=(0.5, 0.5), dtype=np.float32
+    ) as writer:
+        writer.write(np.full((8, 10), 0.25, np.float32))
+        writer.write(np.full((8, 10), 0.75, np.float32))
+    root = zarr.open_group(tmp_path / "p.zarr", mode="r")
+    assert root["0"].shape == (2, 8, 10)
+    np.testing.assert_array_equal(root["0"][:, 0, 0], [0.25, 0.75])
+    assert [c["label"] for c in root.attrs["omero"]["channels"]] == ["class 0", "class 1"]
+    with pytest.raises(ValueError, match="do not fill"):
+        OmeZarrChannelsWriter(tmp_path / "q.zarr", channels=2, shape=(3, 8, 10), dtype=np.float32)
+
+
+def test_napari_ome_zarr_opens_the_probabilities(probabilities):
+    reader = pytest.importorskip("napari_ome_zarr._reader", reason="napari-ome-zarr not installed")
+    _, out = probabilities
+    [(data, meta, kind)] = reader.napari_get_reader(str(out))(str(out))
+    assert kind == "image" and meta["channel_axis"] == 0
+    assert meta["name"] == ["probabilities: background", "probabilities: membrane"]
+    assert np.asarray(data[0]).shape == (2, 3, 40, 48)

@@ -130,6 +130,7 @@ def iter_segment_file(
             model = load_model(model)
         factor = automatic_factor(model.provenance, _slices(image, shape), diameter)
         number = StackInstances(model.num_classes, factor)
+        described = _describe_labels(image, rgb, model, instances)
         writer = ctx.enter_context(
             open_label_writer(
                 output,
@@ -137,7 +138,7 @@ def iter_segment_file(
                 unit=getattr(image, "unit", None),
                 dtype=np.uint32 if instances else np.uint8,
                 shape=shape,
-                **_describe_labels(image, rgb, model, instances),
+                **described,
             )
         )
         prob_writer = None
@@ -151,6 +152,8 @@ def iter_segment_file(
                     dtype=np.float32,
                     shape=planes,
                     channels=model.num_classes,
+                    class_names=model.class_names,
+                    version=described["version"],
                 )
             )
         # probabilities also sharpen the instance split where touching objects meet

@@ -3,13 +3,15 @@
 A plain array is read like an in-memory one: (Y, X), (Z, Y, X), (Y, X, 3) or (Z, Y, X, 3).
 An OME-Zarr image (a group with ``multiscales`` metadata, versions 0.4 and 0.5) is read at its
 full resolution, with its named axes: singleton ``t`` and ``c`` axes are dropped, three
-channels become RGB, and the pixel size comes from its scale transform. zarr is imported only
-when a zarr path is opened.
+channels become RGB, and the pixel size comes from its scale transform. An OME-Zarr image of
+float channels (class probabilities) is not a stack of slices: :func:`channel_image` gives it
+whole, lazily, with its channel names. zarr is imported only when a zarr path is opened.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -203,3 +205,34 @@ def open_zarr(path: str | os.PathLike) -> Stack:
         storage="zarr",
         unit=unit if set(pixel) != {1.0} else None,
     )
+
+
+@dataclass(frozen=True)
+class ChannelImage:
+    """An OME-Zarr image of float channels (class probabilities), axes c[z]yx, read lazily."""
+
+    array: object  # the full-resolution zarr array
+    names: list[str]  # one per channel
+    scale: tuple[float, ...]  # of the spatial axes
+    unit: str | None
+
+
+def channel_image(path: str | os.PathLike) -> ChannelImage | None:
+    """The channel image at ``path``; None for anything else (stacks, colour, labels)."""
+    import zarr
+
+    attrs = _group_attrs(path)
+    if attrs is None or "image-label" in attrs or not _multiscales(attrs):
+        return None
+    try:
+        array, axes, scale, unit = _ome_image(Path(path), zarr.open_group(str(path), mode="r"))
+    except InputError:
+        return None
+    if axes not in ("cyx", "czyx") or np.dtype(array.dtype).kind != "f" or array.shape[0] < 2:
+        return None
+    channels = (attrs.get("omero") or {}).get("channels") if isinstance(attrs, dict) else None
+    labels = [c.get("label") for c in channels or [] if isinstance(c, dict)]
+    if len(labels) != array.shape[0] or not all(isinstance(n, str) for n in labels):
+        labels = [f"channel {i}" for i in range(array.shape[0])]
+    pixel = _pixel_sizes(scale, axes, [a for a in axes if a in "zyx"])
+    return ChannelImage(array, labels, pixel, unit if set(pixel) != {1.0} else None)

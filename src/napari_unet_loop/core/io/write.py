@@ -225,18 +225,26 @@ def open_label_writer(
     channels: int = 1,
     **options,
 ) -> SliceWriter:
-    """The writer for ``path``'s name: OME-Zarr labels for ``.zarr`` (a plain zarr array for
-    float data such as probabilities), OME-TIFF for ``.ome.tif``, else ImageJ TIFF.
+    """The writer for ``path``'s name: OME-Zarr labels for ``.zarr`` (an OME-Zarr image with a
+    channel axis for probabilities, a plain zarr array for other float data), OME-TIFF for
+    ``.ome.tif``, else ImageJ TIFF.
 
     ``image`` (the input, with ``rgb``), ``class_names``, ``name`` and the NGFF ``version``
     describe the labels for OME-Zarr (see ``core.io.write_ome_zarr.OmeZarrWriter``); the TIFF
     writers do not use them.
-    ``channels`` planes per slice (probabilities) become a channel axis in a TIFF's header;
-    a zarr keeps the planes in one flat axis.
+    ``channels`` planes per slice (probabilities, named by ``class_names``) become a channel
+    axis: in a TIFF's header, or the ``c`` axis of an OME-Zarr image.
     """
     path = Path(path)
     dtype = np.dtype(options.get("dtype", np.uint8))
     if path.suffix.lower() == ZARR_SUFFIX:
+        if dtype.kind == "f" and channels > 1:
+            from .write_ome_zarr import OmeZarrChannelsWriter
+
+            names = list(class_names) if isinstance(class_names, Sequence) else None
+            return OmeZarrChannelsWriter(
+                path, channels=channels, channel_names=names, version=version, **options
+            )
         if dtype.kind == "f":
             return ZarrWriter(path, **options)
         from .write_ome_zarr import OmeZarrWriter

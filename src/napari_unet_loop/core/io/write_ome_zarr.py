@@ -1,4 +1,5 @@
-"""Write labels as OME-Zarr (NGFF 0.4 or 0.5): an image group with a ``labels/<name>`` label image.
+"""Write labels as OME-Zarr (NGFF 0.4 or 0.5): an image group with a ``labels/<name>`` label image;
+and class probabilities as an OME-Zarr image with a channel axis.
 
 With the input image at hand (``image=``) the output is the layout every NGFF tool reads: the
 image at ``0`` in the root group and the labels at ``labels/<name>/0``, both with named axes,
@@ -7,7 +8,8 @@ root group is the label image itself. Class names and colours go into the ``imag
 metadata. NGFF 0.4 is a zarr v2 store with the metadata at the top of each group's attributes;
 0.5 (chosen where the input is 0.5) is zarr v3 with it under ``ome``. The store is built in a
 hidden folder beside the output and renamed into place when every slice is written
-(``core.io.atomic``); zarr is imported only here.
+(``core.io.atomic``); zarr is imported only here. Probabilities are an image of their own: one
+channel per class, named after it (``omero`` channel labels), values 0-1.
 """
 
 from __future__ import annotations
@@ -98,6 +100,41 @@ def _check_image(path: Path, image, shape: tuple[int, ...], rgb: bool) -> None:
         )
 
 
+class _Store:
+    """A store built in a hidden folder beside ``path``, renamed into place on commit."""
+
+    def __init__(self, path: Path, version: str) -> None:
+        import zarr
+
+        start_zarr_loop()
+        try:
+            self.tmp: Path | None = temporary_folder_beside(path)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot write ({one_line(exc)})") from None
+        zarr_format = 2 if version == "0.4" else 3
+        self.root = zarr.open_group(store=str(self.tmp), mode="w", zarr_format=zarr_format)
+
+    def commit(self, path: Path) -> None:
+        commit_folder(self.tmp, path)
+        self.tmp = None
+
+    def discard(self) -> None:
+        if self.tmp is not None:
+            wait_for_zarr_writes()
+            discard(self.tmp)
+            self.tmp = None
+
+
+def _create_array(group, shape, chunks, dtype, axes: list[dict], version: str):
+    # v2 (NGFF 0.4) needs nested chunk folders asked for; v3 (0.5) nests them by default and
+    # names each dimension after its axis
+    if version == "0.4":
+        keys = {"chunk_key_encoding": _NGFF_CHUNK_KEYS}
+    else:
+        keys = {"dimension_names": [axis["name"] for axis in axes]}
+    return group.create_array("0", shape=shape, chunks=chunks, dtype=dtype, fill_value=0, **keys)
+
+
 class OmeZarrWriter(SliceWriter):
     """Write label slices as an OME-Zarr label image, with a copy of ``image`` when given.
 
@@ -140,7 +177,7 @@ class OmeZarrWriter(SliceWriter):
         self._pixel = tuple(scale)
         # a unit only where the pixel size is known; 1.0 everywhere means it is not
         self.unit = self.unit if self.scale is not None and set(self.scale) != {1.0} else None
-        self._tmp: Path | None = None
+        self._store: _Store | None = None
         self._labels = self._image = None
 
     @property
@@ -149,17 +186,9 @@ class OmeZarrWriter(SliceWriter):
         return self.path / "labels" / self.name if self.image is not None else self.path
 
     def _start(self) -> None:
-        import zarr
-
-        start_zarr_loop()
-
+        self._store = _Store(self.path, self.version)
         try:
-            self._tmp = temporary_folder_beside(self.path)
-        except OSError as exc:
-            raise InputError(f"{self.path}: cannot write ({one_line(exc)})") from None
-        try:
-            zarr_format = 2 if self.version == "0.4" else 3
-            root = zarr.open_group(store=str(self._tmp), mode="w", zarr_format=zarr_format)
+            root = self._store.root
             spatial = len(self.shape)
             side = tuple(min(n, ZARR_CHUNK_SIDE) for n in self.shape[-2:])
             chunks = (*(1,) * (spatial - 2), *side)
@@ -180,7 +209,7 @@ class OmeZarrWriter(SliceWriter):
                     **{"image-label": label_meta},
                 )
             )
-            self._labels = self._create_array(group, self.shape, chunks, self.dtype, axes)
+            self._labels = _create_array(group, self.shape, chunks, self.dtype, axes, self.version)
         except BaseException:
             self._discard()
             raise
@@ -195,19 +224,9 @@ class OmeZarrWriter(SliceWriter):
             _attributes(self.version, multiscales=_multiscales(name, axes, scale, self.version))
         )
         chunks = ((1,) if channels else ()) + chunks
-        self._image = self._create_array(root, shape, chunks, np.dtype(self.image.dtype), axes)
+        dtype = np.dtype(self.image.dtype)
+        self._image = _create_array(root, shape, chunks, dtype, axes, self.version)
         return root
-
-    def _create_array(self, group, shape, chunks, dtype, axes: list[dict]):
-        # v2 (NGFF 0.4) needs nested chunk folders asked for; v3 (0.5) nests them by default
-        # and names each dimension after its axis
-        if self.version == "0.4":
-            keys = {"chunk_key_encoding": _NGFF_CHUNK_KEYS}
-        else:
-            keys = {"dimension_names": [axis["name"] for axis in axes]}
-        return group.create_array(
-            "0", shape=shape, chunks=chunks, dtype=dtype, fill_value=0, **keys
-        )
 
     def _append(self, labels: np.ndarray) -> None:
         z = self.slices_written
@@ -226,12 +245,101 @@ class OmeZarrWriter(SliceWriter):
             self._image[index] = plane
 
     def _commit(self) -> None:
-        commit_folder(self._tmp, self.path)
-        self._tmp = self._labels = self._image = None
+        self._store.commit(self.path)
+        self._store = self._labels = self._image = None
 
     def _discard(self) -> None:
         self._labels = self._image = None
-        if self._tmp is not None:
-            wait_for_zarr_writes()
-            discard(self._tmp)
-            self._tmp = None
+        if self._store is not None:
+            self._store.discard()
+            self._store = None
+
+
+def _omero(names: Sequence[str]) -> dict:
+    """Channel labels and display settings (0-1, a colour per class) for viewers."""
+    channels = [
+        {
+            "label": name,
+            "color": "{:02X}{:02X}{:02X}".format(*_PALETTE[(i - 1) % len(_PALETTE)][:3])
+            if i
+            else "FFFFFF",
+            "active": i > 0,
+            "window": {"min": 0.0, "max": 1.0, "start": 0.0, "end": 1.0},
+        }
+        for i, name in enumerate(names)
+    ]
+    return {"channels": channels, "rdefs": {"model": "color"}}
+
+
+class OmeZarrChannelsWriter(SliceWriter):
+    """Write ``channels`` float planes per slice (class probabilities, in class order) as an
+    OME-Zarr image with a channel axis: axes (c, z, y, x), or (c, y, x) for a 2D image.
+
+    ``shape`` is the flat (channels × slices, Y, X) the planes arrive in; ``scale`` (2 or 3
+    numbers) gives the image's spatial axes, and a 3-number scale keeps a one-slice stack 3D.
+    ``channel_names`` (the model's class names) label the channels.
+    """
+
+    def __init__(
+        self,
+        path,
+        *,
+        channels: int,
+        channel_names: Sequence[str] | None = None,
+        version: str = "0.4",
+        **options,
+    ) -> None:
+        super().__init__(path, **options)
+        if version not in NGFF_VERSIONS:
+            raise ValueError(f"OME-Zarr {version} is not written; choose one of {NGFF_VERSIONS}")
+        if self.shape is None or len(self.shape) != 3 or self.shape[0] % channels:
+            raise ValueError(f"{channels} planes per slice do not fill the shape {self.shape}")
+        if self.dtype.kind != "f":
+            raise ValueError(f"probabilities are floats, not {self.dtype}")
+        slices = self.shape[0] // channels
+        stack = slices > 1 or (self.scale is not None and len(self.scale) == 3)
+        self.channels, self.version = channels, version
+        self.names = list(channel_names or [f"class {i}" for i in range(channels)])
+        if len(self.names) != channels:
+            raise ValueError(f"{len(self.names)} channel names for {channels} channels")
+        self.spatial = ((slices,) if stack else ()) + self.shape[1:]
+        pixel = self.scale or (1.0,) * len(self.spatial)
+        if len(pixel) != len(self.spatial):
+            raise ValueError(f"scale {pixel} does not match the image's shape {self.spatial}")
+        self._pixel = tuple(pixel)
+        self.unit = self.unit if self.scale is not None and set(self.scale) != {1.0} else None
+        self._store: _Store | None = None
+        self._array = None
+
+    def _start(self) -> None:
+        self._store = _Store(self.path, self.version)
+        try:
+            axes = _axes(len(self.spatial), self.unit, channel=True)
+            meta = _multiscales("probabilities", axes, (1.0, *self._pixel), self.version)
+            omero = _omero(self.names)
+            if self.version == "0.4":
+                omero["version"] = "0.4"
+            self._store.root.attrs.update(_attributes(self.version, multiscales=meta, omero=omero))
+            side = tuple(min(n, ZARR_CHUNK_SIDE) for n in self.spatial[-2:])
+            chunks = (1,) * (len(self.spatial) - 1) + side  # a plane per chunk
+            shape = (self.channels, *self.spatial)
+            self._array = _create_array(
+                self._store.root, shape, chunks, self.dtype, axes, self.version
+            )
+        except BaseException:
+            self._discard()
+            raise
+
+    def _append(self, plane: np.ndarray) -> None:
+        z, c = divmod(self.slices_written, self.channels)
+        self._array[(c, z) if len(self.spatial) == 3 else (c,)] = plane
+
+    def _commit(self) -> None:
+        self._store.commit(self.path)
+        self._store = self._array = None
+
+    def _discard(self) -> None:
+        self._array = None
+        if self._store is not None:
+            self._store.discard()
+            self._store = None
