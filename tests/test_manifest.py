@@ -122,3 +122,16 @@ def test_napari_lists_the_widgets_in_its_menus(make_napari_viewer):
     ):
         ids = [item.command.id for item in menus.get_menu(menu) if hasattr(item, "command")]
         assert command in ids, menu
+
+
+def test_readme_images_are_absolute_links_to_files_in_the_repository():
+    # A package index page (PyPI, the napari hub) shows the README without the repository
+    # beside it: relative image links would be broken there.
+    import re
+
+    raw = "https://raw.githubusercontent.com/napari-unet-loop/napari-unet-loop/main/"
+    links = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", (ROOT / "README.md").read_text())
+    assert links
+    for link in links:
+        assert link.startswith(raw), link
+        assert (ROOT / link.removeprefix(raw)).is_file(), link
