@@ -258,6 +258,31 @@ def test_a_trusted_model_gets_a_shorter_round(
     assert config.iterations == planned
 
 
+def test_a_model_wrong_on_the_corrections_tries_again_with_live_batch_norm(
+    data, trained, train_calls, monkeypatch
+):
+    image, labels = data
+    # before: 0.3 (no trust); re-estimated statistics: 0.2 (kept); first try: 0.3 (refused);
+    # second try: 0.9
+    scores = iter([0.3, 0.2, 0.3, 0.9])
+    monkeypatch.setattr(rounds, "labelled_dice", lambda *a, **k: next(scores))
+    result = run_round(correction_round(trained, [image[2]], [labels[2]], settings=FAST))
+    assert [config.freeze_batchnorm for _, config in train_calls] == [True, False]
+    assert result.adopted and result.batchnorm == "live" and result.after == 0.9
+    first, second = (config.iterations for _, config in train_calls)
+    assert result.iterations == first + second
+    assert "second try with batch-norm statistics" in result.message
+
+
+def test_a_trusted_model_that_gains_nothing_is_not_tried_again(
+    data, trained, train_calls, monkeypatch
+):
+    image, labels = data
+    monkeypatch.setattr(rounds, "labelled_dice", lambda *a, **k: 0.95)
+    result = run_round(correction_round(trained, [image[2]], [labels[2]], settings=FAST))
+    assert not result.adopted and len(train_calls) == 1
+
+
 def test_scale_factors_must_match_the_images(data, trained):
     image, labels = data
     with pytest.raises(InputError, match="one scale factor per corrected image"):
@@ -345,3 +370,10 @@ def test_sure_precision_is_the_worst_class_share_of_sure_pixels_labelled_alike(m
     assert rounds.sure_precision(model, [image], [half_wrong]) == pytest.approx(0.5)
     unlabelled = np.full((16, 16), -1, np.int16)
     assert rounds.sure_precision(model, [image], [unlabelled]) == 1.0
+
+
+def test_class_shares_count_labelled_pixels_only():
+    from napari_unet_loop.core.training.rounds import class_shares
+
+    labels = np.array([[0, 1, IGNORE_INDEX], [1, 1, IGNORE_INDEX]], np.int16)
+    np.testing.assert_allclose(class_shares([labels], 3), [0.25, 0.75, 0.0])

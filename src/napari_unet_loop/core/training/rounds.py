@@ -17,7 +17,9 @@ user did not correct:
   one it hurt;
 - **batch norm**: a trained model's statistics are frozen during the round. Before it, they are
   re-estimated on the user's image when that scores better on the held-back band (a model
-  meeting a new kind of image), and kept when not (the same kind of image);
+  meeting a new kind of image), and kept when not (the same kind of image). A model wrong on
+  the corrections whose round the guard refuses tries once more with statistics that follow
+  the user's images (see ``correction_round``);
 - **trust**: how well the starting model already does on the corrections (Dice 0.5 → none,
   0.9 → full), times how reliable its confident pixels are there (the share of its sure
   pixels the user labelled alike, lowest over classes: 0.6 → none, 0.8 → full). A trusted
@@ -286,6 +288,24 @@ def sure_precision(
     return float((right[counted] / total[counted]).min()) if counted.any() else 1.0
 
 
+def class_shares(labels: Sequence[np.ndarray], num_classes: int) -> np.ndarray:
+    """The share of each class among the labelled pixels of ``labels``."""
+    counts = sum(
+        np.bincount(np.asarray(t)[np.asarray(t) != IGNORE_INDEX].ravel(), minlength=num_classes)
+        for t in labels
+    )
+    return counts / max(int(counts.sum()), 1)
+
+
+def share_gap(model: Model, images: Sequence[np.ndarray], wanted: np.ndarray) -> float:
+    """How far the class shares ``model`` predicts on ``images`` are from ``wanted``: half
+    the summed absolute difference, 0 (the same) to 1."""
+    from ..inference.predict import predict
+
+    predicted = [predict(np.asarray(i), model, rgb=looks_rgb(np.asarray(i))).labels for i in images]
+    return float(np.abs(class_shares(predicted, model.num_classes) - wanted).sum() / 2)
+
+
 def _centre(image: np.ndarray, side: float) -> np.ndarray:
     """The central ``side`` x ``side`` crop of a slice (all of it when smaller)."""
     side = int(round(side))
@@ -416,31 +436,60 @@ def correction_round(
         freeze_batchnorm=freeze,
         anchor=settings.anchor,
     )
-    updates = training.train(
-        start_model,
-        pairs_images,
-        pairs_targets,
-        config=config,
-        val_images=held_images or None,
-        val_labels=held_labels or None,
-        weights=weights,
-    )
-    final = None
-    for update in updates:
-        if update.done:
+    margin = settings.margin + settings.trusted_margin * trust
+
+    def attempt(begin: Model, config: TrainConfig, offset: int = 0):
+        """Train from ``begin``, yielding updates (numbered after ``offset`` earlier
+        iterations); returns the final update (numbered so), its band scores, the images it
+        scored lower on and whether the guard adopts it."""
+        final = None
+        for update in training.train(
+            begin,
+            pairs_images,
+            pairs_targets,
+            config=config,
+            val_images=held_images or None,
+            val_labels=held_labels or None,
+            weights=weights,
+        ):
+            if offset:
+                update = replace(
+                    update, iteration=update.iteration + offset, total=update.total + offset
+                )
             final = update
-            break
-        yield update
-    if final is None or final.model is None:
-        raise RuntimeError("training ended without a final update")
-    yield final
+            yield update
+            if update.done:
+                break
+        if final is None or final.model is None:
+            raise RuntimeError("training ended without a final update")
+        after, after_each = score(final.model), score_each(final.model)
+        worse = [(b, a) for b, a in zip(before_each, after_each, strict=True) if a < b]
+        adopted = before is None or (after >= before + margin and not worse)
+        return final, after, after_each, worse, adopted
+
+    final, after, after_each, worse, adopted = yield from attempt(start_model, config)
+    retried = False
+    dense = all((t != IGNORE_INDEX).all() for t in targets)
+    if not adopted and freeze and trust == 0 and dense and settings.batchnorm == "auto":
+        # A model wrong on the corrections that could not learn them with its own batch-norm
+        # statistics (loop case (c): 2 of 3 single-image rounds ended predicting no nucleus)
+        # tries again from the start with statistics that follow the user's images. Those
+        # statistics also change what it does on the unedited slices, which the band cannot
+        # see: the second try is taken only if the classes it finds there are no further from
+        # the corrections' share of each class than the starting model's.
+        second = yield from attempt(
+            model, replace(config, freeze_batchnorm=False), offset=final.iteration
+        )
+        ran, retried = second[0].iteration, True
+        wanted = class_shares(targets, model.num_classes)
+        if second[4] and (
+            not context
+            or share_gap(second[0].model, context, wanted) <= share_gap(model, context, wanted)
+        ):
+            final, after, after_each, worse, adopted = second
+            policy = "live"
+        final = replace(final, iteration=ran)  # the iterations both attempts took
     trained = final.model
-    after = score(trained)
-    after_each = score_each(trained)
-    worse = [(b, a) for b, a in zip(before_each, after_each, strict=True) if a < b]
-    adopted = before is None or (
-        after >= before + settings.margin + settings.trusted_margin * trust and not worse
-    )
     seconds = time.perf_counter() - start
     history = trained.provenance.get("training")
     if isinstance(history, list) and history:
@@ -465,7 +514,7 @@ def correction_round(
         policy,
         share,
         trust,
-        _message(adopted, before, after, final.iteration, seconds, worse),
+        _message(adopted, before, after, final.iteration, seconds, worse, retried),
     )
 
 
@@ -508,8 +557,11 @@ def _message(
     iterations: int,
     seconds: float,
     worse: Sequence[tuple[float, float]] = (),
+    retried: bool = False,
 ) -> str:
     run = f"{_count(iterations, 'iteration')}, {seconds:.0f} s"
+    if retried:
+        run += ", a second try with batch-norm statistics from your images"
     if before is None or after is None:
         return f"{run}; too few corrections to hold some back, so the round was not checked"
     scores = f"{after:.3f} on held-back corrections vs {before:.3f} before"
