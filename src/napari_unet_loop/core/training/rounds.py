@@ -480,15 +480,15 @@ def correction_round(
         second = yield from attempt(
             model, replace(config, freeze_batchnorm=False), offset=final.iteration
         )
-        ran, retried = second[0].iteration, True
+        last, passes, retried = second[0], second[4], True
         wanted = class_shares(targets, model.num_classes)
-        if second[4] and (
+        if passes and (
             not context
-            or share_gap(second[0].model, context, wanted) <= share_gap(model, context, wanted)
+            or share_gap(last.model, context, wanted) <= share_gap(model, context, wanted)
         ):
             final, after, after_each, worse, adopted = second
             policy = "live"
-        final = replace(final, iteration=ran)  # the iterations both attempts took
+        final = replace(final, iteration=last.iteration)  # the iterations both tries took
     trained = final.model
     seconds = time.perf_counter() - start
     history = trained.provenance.get("training")
