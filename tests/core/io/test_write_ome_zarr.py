@@ -226,3 +226,18 @@ def test_napari_ome_zarr_opens_the_probabilities(probabilities):
     assert kind == "image" and meta["channel_axis"] == 0
     assert meta["name"] == ["probabilities: background", "probabilities: membrane"]
     assert np.asarray(data[0]).shape == (2, 3, 40, 48)
+
+
+@pytest.mark.parametrize(
+    "omero", [["not", "a", "dict"], {"channels": "none"}, {"channels": [1, 2]}]
+)
+def test_malformed_channel_labels_fall_back_to_numbers(tmp_path, omero):
+    from napari_unet_loop.core.io.read_zarr import channel_image
+    from napari_unet_loop.core.io.write_ome_zarr import OmeZarrChannelsWriter
+
+    path = tmp_path / "p.zarr"
+    with OmeZarrChannelsWriter(path, channels=2, shape=(2, 8, 10), dtype=np.float32) as writer:
+        writer.write(np.zeros((8, 10), np.float32))
+        writer.write(np.ones((8, 10), np.float32))
+    zarr.open_group(path, mode="r+").attrs["omero"] = omero
+    assert channel_image(path).names == ["channel 0", "channel 1"]

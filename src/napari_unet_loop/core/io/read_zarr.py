@@ -230,9 +230,13 @@ def channel_image(path: str | os.PathLike) -> ChannelImage | None:
         return None
     if axes not in ("cyx", "czyx") or np.dtype(array.dtype).kind != "f" or array.shape[0] < 2:
         return None
-    channels = (attrs.get("omero") or {}).get("channels") if isinstance(attrs, dict) else None
-    labels = [c.get("label") for c in channels or [] if isinstance(c, dict)]
-    if len(labels) != array.shape[0] or not all(isinstance(n, str) for n in labels):
+    omero = attrs.get("omero")  # display metadata: any shape a file gives it
+    channels = omero.get("channels") if isinstance(omero, dict) else None
+    listed = channels if isinstance(channels, list) else []
+    labels = [c.get("label") for c in listed if isinstance(c, dict)]
+    if len(labels) == array.shape[0] and all(isinstance(n, str) for n in labels):
+        labels = [clean_text(n) for n in labels]
+    else:
         labels = [f"channel {i}" for i in range(array.shape[0])]
     pixel = _pixel_sizes(scale, axes, [a for a in axes if a in "zyx"])
     return ChannelImage(array, labels, pixel, unit if set(pixel) != {1.0} else None)
