@@ -100,6 +100,18 @@ def _check_image(path: Path, image, shape: tuple[int, ...], rgb: bool) -> None:
         )
 
 
+def _pixel_and_unit(
+    writer: SliceWriter, shape: tuple[int, ...], whose: str
+) -> tuple[tuple[float, ...], str | None]:
+    """The pixel size of each axis of ``shape`` (1.0 where the writer has none) and the unit,
+    kept only where the size is known: 1.0 everywhere means it is not."""
+    pixel = tuple(writer.scale or (1.0,) * len(shape))
+    if len(pixel) != len(shape):
+        raise ValueError(f"scale {pixel} does not match the {whose} shape {shape}")
+    known = writer.scale is not None and set(writer.scale) != {1.0}
+    return pixel, writer.unit if known else None
+
+
 class _Store:
     """A store built in a hidden folder beside ``path``, renamed into place on commit."""
 
@@ -171,12 +183,7 @@ class OmeZarrWriter(SliceWriter):
             if not _NAME.fullmatch(name):
                 raise ValueError(f"label image name {name!r}: letters, digits, . _ - only")
         self.class_names, self.version = class_names, version
-        scale = self.scale or (1.0,) * len(self.shape)
-        if len(scale) != len(self.shape):
-            raise ValueError(f"scale {scale} does not match the labels' shape {self.shape}")
-        self._pixel = tuple(scale)
-        # a unit only where the pixel size is known; 1.0 everywhere means it is not
-        self.unit = self.unit if self.scale is not None and set(self.scale) != {1.0} else None
+        self._pixel, self.unit = _pixel_and_unit(self, self.shape, "labels'")
         self._store: _Store | None = None
         self._labels = self._image = None
 
@@ -303,11 +310,7 @@ class OmeZarrChannelsWriter(SliceWriter):
         if len(self.names) != channels:
             raise ValueError(f"{len(self.names)} channel names for {channels} channels")
         self.spatial = ((slices,) if stack else ()) + self.shape[1:]
-        pixel = self.scale or (1.0,) * len(self.spatial)
-        if len(pixel) != len(self.spatial):
-            raise ValueError(f"scale {pixel} does not match the image's shape {self.spatial}")
-        self._pixel = tuple(pixel)
-        self.unit = self.unit if self.scale is not None and set(self.scale) != {1.0} else None
+        self._pixel, self.unit = _pixel_and_unit(self, self.spatial, "image's")
         self._store: _Store | None = None
         self._array = None
 
