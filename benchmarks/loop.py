@@ -6,7 +6,8 @@ A simulated user opens images (scenarios a-e, see ``_loop_scenarios``), "correct
 the Retrain button runs, with its defaults) and segments the images nobody corrected with the
 model the loop then holds: the new one, or the previous one when the round's guard kept it.
 Which images are corrected: a seeded random choice (several seeds), or the "correct next"
-ranking (``core.uncertainty``) of the starting model. Every k of one choice is scored on the
+ranking (``core.uncertainty``) of the starting model, one order whose rounds run with as many
+training seeds (the random choices' rounds all use seed 0). Every k of one choice is scored on the
 same images: those its largest k leaves uncorrected. Beside each round, a random forest on
 filter features (``_forest``) learns from exactly the same pixels.
 
@@ -21,7 +22,8 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +51,11 @@ from napari_unet_loop.core.evaluation.metrics import (
 from napari_unet_loop.core.inference.postprocess import instance_labels, instance_options
 from napari_unet_loop.core.inference.predict import predict
 from napari_unet_loop.core.inference.scale import automatic_factor
-from napari_unet_loop.core.inference.uncertainty import rank_slices, uncertainty
+from napari_unet_loop.core.inference.uncertainty import (
+    rank_slices,
+    slice_descriptor,
+    uncertainty,
+)
 from napari_unet_loop.core.io.atomic import atomic_output
 from napari_unet_loop.core.model.channels import looks_rgb
 from napari_unet_loop.core.model.devices import get_device
@@ -57,6 +63,7 @@ from napari_unet_loop.core.model.modelfile import Model
 from napari_unet_loop.core.training.rounds import DEFAULT_ROUND, correction_round, run_round
 
 MODES = ("dense", "scribbles")
+CHOICES = ("random", "each", "ranked")
 SCORED = 8  # at most this many uncorrected images are scored (spread over the rest)
 
 
@@ -66,7 +73,8 @@ def score(
     indices: list[int],
     factors: list[float] | None = None,
 ) -> dict[int, dict]:
-    """Per image: confusion counts, AP@0.5 (when objects matter) and mean uncertainty.
+    """Per image: confusion counts, AP@0.5 (when objects matter), mean uncertainty and the
+    descriptor "correct next" ranks by.
 
     Instances are split as Segment splits them at the image's scale ``factors`` (the forest
     works at the image's own scale: factor 1).
@@ -78,6 +86,7 @@ def score(
         entry = {
             "counts": confusion_counts(labels, scenario.truth[i], len(scenario.class_names)),
             "uncertainty": float(uncertainty(p).mean()),
+            "descriptor": slice_descriptor(scenario.images[i], p),
         }
         if scenario.objects is not None:
             found = instance_labels(labels, probabilities=p, **instance_options(factor))
@@ -127,16 +136,30 @@ def choices(
     if each:
         picked += [("each", i, [i, *(j for j in pool if j != i)]) for i in pool]
     if scenario.base is not None:
-        ranking = rank_slices({i: base_scores[i]["uncertainty"] for i in pool})
-        picked.append(("ranked", 0, [s.z for s in ranking]))
+        ranking = rank_slices(
+            {i: base_scores[i]["uncertainty"] for i in pool},
+            descriptors={i: base_scores[i]["descriptor"] for i in pool},
+        )
+        # One order; its rounds repeat with training seeds 0.. so that its mean carries the
+        # rounds' own noise, as the mean over random picks does.
+        picked += [("ranked", seed, [s.z for s in ranking]) for seed in range(seeds)]
     return picked
 
 
 def run_scenario(
-    scenario: Scenario, ks: list[int], modes: list[str], seeds: int, each: bool, settings, save
+    scenario: Scenario,
+    ks: list[int],
+    modes: list[str],
+    seeds: int,
+    each: bool,
+    settings,
+    save,
+    only: set[str] | None = None,
+    kept: Sequence[dict] = (),
 ) -> dict:
     """Every round of one scenario; ``save(part)`` runs after each, so a stopped run keeps
-    what it measured."""
+    what it measured. ``only``: run just these choices, keeping the ``kept`` rows of the
+    others (from an earlier run)."""
     base = start_model(scenario)
     everything = list(range(len(scenario.images)))
     if scenario.stack:  # Segment measures a stack once, on slices spread over it
@@ -152,7 +175,7 @@ def run_scenario(
         unet_probabilities(base, scenario, everything, factors), scenario, everything, factors
     )
     feature_maps = [features(image) for image in scenario.images]
-    rows = []
+    rows = [row for row in kept if only is not None and row["choice"] not in only]
     part = {
         "key": scenario.key,
         "description": scenario.description,
@@ -164,6 +187,8 @@ def run_scenario(
         "rows": rows,
     }
     for choice, seed, order in choices(scenario, base_scores, seeds, each):
+        if only is not None and choice not in only:
+            continue
         max_k = 1 if choice == "each" else min(scenario.max_k, max(ks))
         rest = sorted(order[max_k:])
         rest = [rest[int(i)] for i in np.unique(np.linspace(0, len(rest) - 1, SCORED).round())]
@@ -195,7 +220,7 @@ def run_scenario(
                         [scenario.images[i] for i in edited],
                         targets,
                         context=context,
-                        settings=settings,
+                        settings=replace(settings, seed=seed) if choice == "ranked" else settings,
                         scale=[factors[i] for i in edited],
                         context_scale=[factors[i] for i in unedited],
                     )
@@ -285,6 +310,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also correct every image alone (k = 1, dense), one round each",
     )
+    p.add_argument(
+        "--choices",
+        help="run only these choices (comma list of random, each, ranked), keeping the other "
+        "choices' rows from the scenario's earlier results",
+    )
     p.add_argument("--model-dir", type=Path, help="load models from this folder instead")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument(
@@ -317,6 +347,7 @@ def run(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     suffix = "-quick" if args.quick else ""
+    only = set(_list(args.choices, CHOICES, "choices")) if args.choices else None
     settings = DEFAULT_ROUND
     if not args.report_only:
         warm_up()  # the Retrain widget warms torch up before the first round too
@@ -331,7 +362,10 @@ def run(args: argparse.Namespace) -> None:
                 with atomic_output(path) as tmp:
                     tmp.write_text(json.dumps(part, indent=2) + "\n", encoding="utf-8")
 
-            save(run_scenario(scenario, ks, modes, args.seeds, args.each, settings, save))
+            kept = json.loads(path.read_text())["rows"] if only and path.is_file() else []
+            save(
+                run_scenario(scenario, ks, modes, args.seeds, args.each, settings, save, only, kept)
+            )
     parts = []
     for key in SCENARIOS:
         path = RESULTS / f"loop-{key}{suffix}.json"

@@ -63,6 +63,8 @@ def test_bad_options_are_refused(load_script, tmp_path):
         load_script("accuracy").main(["--robustness-images", "0"])
     with pytest.raises(SystemExit, match="bad --ks"):
         load_script("loop").main(["--ks", "1,x"])
+    with pytest.raises(SystemExit, match="bad --choices"):
+        load_script("loop").main(["--choices", "random,best"])
 
 
 def test_pixel_scores_pool_and_average(load_script):

@@ -1,7 +1,9 @@
 import numpy as np
+import pytest
 
 from napari_unet_loop.app.jobs import predict_slices
 from napari_unet_loop.core.inference.predict import predict
+from napari_unet_loop.core.inference.uncertainty import slice_descriptor, uncertainty
 from napari_unet_loop.core.model.modelfile import new_model
 
 
@@ -10,14 +12,25 @@ def test_re_segmented_slices_are_predicted_at_the_layers_object_scale():
     stack = rng.normal(100, 20, (3, 64, 64)).astype(np.float32)
     model = new_model(["background", "nucleus"], depth=2, base_channels=4)
     items = list(predict_slices(stack, model, [0, 2], rgb=False, stack=True, scale=0.5))
-    assert [(done, total, z) for done, total, z, _ in items] == [(1, 2, 0), (2, 2, 2)]
-    for _, _, z, labels in items:
-        assert labels.shape == (64, 64)
-        expected = predict(stack[z], model, rgb=False, scale=0.5).labels
-        np.testing.assert_array_equal(labels, expected)
+    assert [(i.done, i.total, i.z) for i in items] == [(1, 2, 0), (2, 2, 2)]
+    for item in items:
+        assert item.labels.shape == (64, 64) and item.unsure is None
+        expected = predict(stack[item.z], model, rgb=False, scale=0.5).labels
+        np.testing.assert_array_equal(item.labels, expected)
     at_one = predict(stack[2], model, rgb=False).probabilities
     at_half = predict(stack[2], model, rgb=False, scale=0.5).probabilities
     assert not np.allclose(at_one, at_half)  # so the test above can tell the scales apart
+
+
+def test_re_segmented_slices_can_bring_their_uncertainty_for_correct_next():
+    rng = np.random.default_rng(1)
+    stack = rng.normal(100, 20, (2, 64, 64)).astype(np.float32)
+    model = new_model(["background", "nucleus"], depth=2, base_channels=4)
+    (item,) = predict_slices(stack, model, [1], rgb=False, stack=True, unsure=True)
+    probabilities = predict(stack[1], model, rgb=False).probabilities
+    np.testing.assert_allclose(item.unsure, uncertainty(probabilities), atol=1e-6)
+    assert item.score == pytest.approx(float(item.unsure.mean()))
+    np.testing.assert_allclose(item.descriptor, slice_descriptor(stack[1], probabilities))
 
 
 def test_a_round_gets_unedited_context_slices_spread_over_the_stack():

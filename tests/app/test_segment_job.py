@@ -7,7 +7,7 @@ from napari_unet_loop.app.segment_job import SegmentRequest, SegmentResult, segm
 from napari_unet_loop.core.model.modelfile import new_model
 
 
-def _run(model, image, contrast="auto"):
+def _run(model, image, contrast="auto", uncertainty=False):
     request = SegmentRequest(
         image=SimpleNamespace(data=image, name="cells"),
         shape=image.shape,
@@ -18,7 +18,7 @@ def _run(model, image, contrast="auto"):
         device="cpu",
         instances=False,
         probabilities=False,
-        uncertainty=False,
+        uncertainty=uncertainty,
         contrast=contrast,
     )
     generator = segment(request, image, SegmentResult())
@@ -51,3 +51,12 @@ def test_a_fixed_contrast_stays_on_the_model_for_retrain_and_save():
     assert not result.inverted and result.model.normalization.polarity == "keep"
     assert _run(model, dark, contrast="invert").inverted
     assert model.normalization.polarity == "invert"
+
+
+def test_each_slice_gets_its_uncertainty_and_a_descriptor_for_correct_next():
+    model, dark = _dark_model_and_image()
+    stack = np.stack([dark, dark[::-1], 255 - dark])
+    result = _run(model, stack, uncertainty=True)
+    assert sorted(result.scores) == sorted(result.descriptors) == [0, 1, 2]
+    assert result.uncertainty.shape == stack.shape
+    assert not np.array_equal(result.descriptors[0], result.descriptors[2])

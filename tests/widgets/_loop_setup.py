@@ -16,6 +16,15 @@ CLASSES = ["background", "membrane"]
 SEG = "em segmentation"
 
 
+def sure_prediction(shape: tuple[int, ...], value: int):
+    """What ``core.inference.predict`` returns for a model sure of class ``value`` everywhere."""
+    from napari_unet_loop.core.inference.predict import Prediction
+
+    probabilities = np.zeros((value + 1, *shape), np.float32)
+    probabilities[value] = 1.0
+    return Prediction(probabilities, np.full(shape, value, np.uint8))
+
+
 def tiny_model():
     return new_model(CLASSES, depth=2, base_channels=4, name="tiny")
 

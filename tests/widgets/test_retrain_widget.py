@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _loop_setup import SEG, correct_slice, loop_viewer, tiny_model
+from _loop_setup import SEG, correct_slice, loop_viewer, sure_prediction, tiny_model
 from _loop_setup import retrain_widget as _widget
 from qtpy.QtCore import Qt
 
@@ -247,7 +247,7 @@ def test_after_retraining_the_current_unedited_slice_is_resegmented(
 
     def fake_predict(image, model, **kwargs):
         predicted.append(image.shape)
-        return inference.Prediction(None, np.ones(image.shape, np.uint8))
+        return sure_prediction(image.shape, 1)
 
     monkeypatch.setattr(inference, "predict", fake_predict)
     viewer = loop_viewer(make_napari_viewer)
@@ -283,13 +283,14 @@ def test_resegmenting_all_unedited_slices_says_when_it_starts_and_ends(
 ):
     from napari_unet_loop.core.inference import predict as inference
 
-    monkeypatch.setattr(
-        inference,
-        "predict",
-        lambda image, model, **kwargs: inference.Prediction(None, np.ones(image.shape, np.uint8)),
-    )
+    def unsure_nucleus(image, model, **kwargs):
+        p = np.stack([np.full(image.shape, 0.25, np.float32), np.full(image.shape, 0.75)])
+        return inference.Prediction(p, np.ones(image.shape, np.uint8))
+
+    monkeypatch.setattr(inference, "predict", unsure_nucleus)
     viewer = loop_viewer(make_napari_viewer)
     seg = viewer.layers[SEG]
+    unsure = viewer.add_image(np.zeros(seg.data.shape, np.float32), name="em uncertainty")
     widget = _widget(viewer)
     said = []
     monkeypatch.setattr(widget, "_say", said.append)
@@ -303,6 +304,11 @@ def test_resegmenting_all_unedited_slices_says_when_it_starts_and_ends(
         "Re-segmented 2 slices.",
     ]
     assert (seg.data[1:] == 1).all() and not (seg.data[0] == 1).all()
+    # the uncertainty of the slices written follows the model they now come from
+    entropy = -(0.25 * np.log(0.25) + 0.75 * np.log(0.75)) / np.log(2)
+    assert seg.metadata["unet_loop"]["uncertainty"] == pytest.approx({1: entropy, 2: entropy})
+    assert sorted(seg.metadata["unet_loop"]["descriptors"]) == [1, 2]
+    assert np.allclose(unsure.data[1:], entropy) and (unsure.data[0] == 0).all()
 
     correct_slice(seg, 1, viewer.layers["em truth"].data)
     correct_slice(seg, 2, viewer.layers["em truth"].data)

@@ -50,7 +50,7 @@ def test_whole_stack_makes_a_labels_layer_and_a_rerun_reuses_it(setup, wait_idle
         "scale": 1.0,
     }
     # each slice's mean uncertainty, for "correct next"; and the uncertainty layer
-    assert sorted(metadata["uncertainty"]) == [0, 1, 2]
+    assert sorted(metadata["uncertainty"]) == sorted(metadata["descriptors"]) == [0, 1, 2]
     assert all(0.0 <= u <= 1.0 for u in metadata["uncertainty"].values())
     assert viewer.layers["cells uncertainty"].data.shape == (3, 64, 64)
     # napari names the class under the cursor
@@ -111,6 +111,9 @@ def test_current_slice_replaces_only_that_slice(setup, wait_idle):
     wait_idle(widget)
     assert (layer.data[:2] == 5).all()
     assert set(np.unique(layer.data[2])) <= {0, 1}
+    # the other slices keep what "correct next" knows of them
+    metadata = layer.metadata["unet_loop"]
+    assert sorted(metadata["uncertainty"]) == sorted(metadata["descriptors"]) == [0, 1, 2]
 
 
 def test_uses_the_sessions_current_model_after_a_retrain(setup, wait_idle, model_file):

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-from _loop_setup import SEG, correct_slice, loop_viewer
+from _loop_setup import SEG, correct_slice, loop_viewer, sure_prediction
 from _loop_setup import retrain_widget as _widget
 from qtpy.QtCore import Qt
 
@@ -28,7 +27,7 @@ def test_one_click_switches_the_version_and_ab_compares(
     def predict(image, model, **kwargs):  # the first version says 1 everywhere, later ones 2
         scales.append(kwargs.get("scale", 1.0))
         value = 1 if model is first else 2
-        return inference.Prediction(None, np.full(image.shape, value, np.uint8))
+        return sure_prediction(image.shape, value)
 
     monkeypatch.setattr(inference, "predict", predict)
     seg = viewer.layers[SEG]

@@ -6,6 +6,7 @@ Each imports torch lazily, so docking a widget never waits for it.
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,13 +50,49 @@ def retrain(model, images, labels, context, settings, scale=1.0) -> Generator:
     )
 
 
+@dataclass(frozen=True)
+class PredictedSlice:
+    """Slice ``z`` predicted, the ``done``-th of ``total``; with ``unsure``, its uncertainty
+    map, mean and "correct next" descriptor (``core.inference.uncertainty``), else None."""
+
+    done: int
+    total: int
+    z: int
+    labels: np.ndarray
+    unsure: np.ndarray | None = None
+    score: float | None = None
+    descriptor: np.ndarray | None = None
+
+
 def predict_slices(
-    image, model, slices: Sequence[int], *, rgb: bool, stack: bool, scale: float = 1.0
-) -> Generator:
-    """Worker job: yields ``(done, total, z, labels)`` as each slice is predicted, at the
-    object ``scale`` Segment chose for the layer (``core.inference.scale``)."""
+    image,
+    model,
+    slices: Sequence[int],
+    *,
+    rgb: bool,
+    stack: bool,
+    scale: float = 1.0,
+    unsure: bool = False,
+) -> Generator[PredictedSlice, None, None]:
+    """Worker job: yields a :class:`PredictedSlice` as each slice is predicted, at the object
+    ``scale`` Segment chose for the layer (``core.inference.scale``)."""
     from ..core.inference.predict import predict
+    from ..core.inference.uncertainty import slice_descriptor, uncertainty
 
     for done, z in enumerate(slices, start=1):
         plane = np.asarray(image[z] if stack else image)
-        yield done, len(slices), z, predict(plane, model, rgb=rgb, scale=scale).labels
+        predicted = predict(plane, model, rgb=rgb, scale=scale)
+        if not unsure:
+            yield PredictedSlice(done, len(slices), z, predicted.labels)
+            continue
+        p = predicted.probabilities
+        unsure_map = uncertainty(p)
+        yield PredictedSlice(
+            done,
+            len(slices),
+            z,
+            predicted.labels,
+            unsure_map,
+            float(unsure_map.mean()),
+            slice_descriptor(plane, p),
+        )

@@ -48,6 +48,8 @@ class SegmentResult:
     foregrounds: list[np.ndarray] = field(default_factory=list)  # 1 - P(first class)
     unsure: list[np.ndarray] = field(default_factory=list)  # float32, 0 sure .. 1 unsure
     scores: dict[int, float] = field(default_factory=dict)  # mean uncertainty per slice
+    # per slice, for ranking what to correct next (core.inference.uncertainty.slice_descriptor)
+    descriptors: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def labels(self) -> np.ndarray:  # (slices, Y, X)
@@ -74,7 +76,7 @@ def segment(
     from ..core.inference.postprocess import StackInstances
     from ..core.inference.predict import SlicePrediction, iter_predict
     from ..core.inference.scale import automatic_factor
-    from ..core.inference.uncertainty import uncertainty
+    from ..core.inference.uncertainty import slice_descriptor, uncertainty
     from ..core.model.channels import model_channels
     from . import models
 
@@ -111,5 +113,9 @@ def segment(
         if request.uncertainty:
             result.unsure.append(uncertainty(event.probabilities))
             result.scores[first + event.index] = float(result.unsure[-1].mean())
+            image = data if len(request.shape) == 2 else data[event.index]
+            result.descriptors[first + event.index] = slice_descriptor(
+                np.asarray(image), event.probabilities
+            )
         result.planes.append(plane)
     return result

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from qtpy.QtWidgets import QPushButton
 
-from ..app.jobs import predict_slices
+from ..app.jobs import PredictedSlice, predict_slices
 from ._edits import write_slices
 from ._layers import META_KEY, current_slice, get_layer, layer_alive, object_scale, viewer_alive
 from ._worker import start_worker
@@ -78,11 +78,10 @@ class CompareToggle(QPushButton):
         target = self._target(labels)
         self._say(f"A/B: segmenting slice {z} with '{previous.label}'…")
 
-        def write(item: tuple) -> None:
-            _, _, z, plane = item
+        def write(item: PredictedSlice) -> None:
             if layer_alive(self._viewer, target):
-                write_slices(target, {z: plane})
-                self._done.add((id(previous.model), z))
+                write_slices(target, {item.z: item.labels})
+                self._done.add((id(previous.model), item.z))
                 if self.isChecked():
                     self._show(labels, True)
 

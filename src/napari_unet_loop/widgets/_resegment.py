@@ -3,7 +3,9 @@
 Used by Retrain for the current slice after a run and for "Re-segment all unedited slices".
 A slice is written only while it is unedited: the user may paint while the worker runs.
 Slices are predicted at the object scale Segment chose for the layer, and written at most once
-a second: each write refreshes the layer and whatever follows it (Dice / IoU).
+a second: each write refreshes the layer and whatever follows it (Dice / IoU). Their uncertainty
+is written too (the map layer Segment made, and what "correct next" ranks by), so both follow
+the model the slices now come from.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..app.jobs import predict_slices
+import numpy as np
+
+from ..app.jobs import PredictedSlice, predict_slices
 from ..app.progress_text import Throttle
 from ..app.status_text import slices_text
 from ._edits import write_slices
-from ._layers import layer_alive, object_scale
+from ._layers import META_KEY, get_layer, layer_alive, object_scale, uncertainty_name
 
 # A slice takes about a third of a second on two CPU cores: writing each one would refresh the
 # layer (and Dice / IoU) three times a second.
@@ -48,24 +52,24 @@ def start_resegment(
     are done (after Stop or an error the panel says what happened).
     """
     what = slices_text(slices) if len(slices) == 1 else f"{len(slices)} slices"
-    pending: dict[int, object] = {}
+    pending: dict[int, PredictedSlice] = {}
     due = Throttle(per_second=WRITES_PER_SECOND)
 
     def flush() -> None:
         if layer_alive(viewer, labels):
             edited = set(session.edited_slices(labels.name))
-            unedited = {z: plane for z, plane in pending.items() if z not in edited}
+            unedited = {z: item for z, item in pending.items() if z not in edited}
             if unedited:
-                write_slices(labels, unedited)
+                _note_uncertainty(viewer, labels, image, unedited)
+                write_slices(labels, {z: item.labels for z, item in unedited.items()})
         pending.clear()
 
-    def write(item: tuple) -> None:
-        done, total, z, plane = item
-        pending[z] = plane
-        if due.due(final=done >= total):
+    def write(item: PredictedSlice) -> None:
+        pending[item.z] = item
+        if due.due(final=item.done >= item.total):
             flush()
-            if total > 1:
-                say(f"{before}Re-segmenting {what}… {done}/{total}")
+            if item.total > 1:
+                say(f"{before}Re-segmenting {what}… {item.done}/{item.total}")
 
     say(f"{before}Re-segmenting {what}…")
     panel.start(
@@ -77,11 +81,35 @@ def start_resegment(
         stack=labels.ndim == 3,
         scale=object_scale(labels),
         description="Re-segment",
-        total=lambda item: item[1],
-        step=lambda item: item[0],
+        unsure=True,
+        total=lambda item: item.total,
+        step=lambda item: item.done,
         on_yield=write,
         on_done=lambda _: say(f"{before}Re-segmented {what}."),
         on_abort=on_abort,
         on_finish=flush,  # the slices done before Stop or an error
         uses=(labels, image),
     )
+
+
+def _note_uncertainty(
+    viewer: Viewer, labels: Labels, image: Image, items: dict[int, PredictedSlice]
+) -> None:
+    """Record the slices' uncertainty where Segment keeps it: the labels' metadata (for
+    "correct next") and the uncertainty layer, when there is one of the labels' shape."""
+    metadata = labels.metadata.get(META_KEY)
+    if isinstance(metadata, dict):
+        for key, field in (("uncertainty", "score"), ("descriptors", "descriptor")):
+            stored = dict(metadata.get(key) or {})
+            stored.update({z: getattr(item, field) for z, item in items.items()})
+            metadata[key] = stored
+    layer = get_layer(viewer, uncertainty_name(image.name))
+    if layer is None or layer.data.shape != labels.data.shape:
+        return
+    data = np.asarray(layer.data)
+    for z, item in items.items():
+        if labels.ndim == 2:
+            data[...] = item.unsure
+        else:
+            data[z] = item.unsure
+    layer.data = data

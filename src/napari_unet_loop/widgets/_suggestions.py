@@ -1,7 +1,8 @@
-"""The "correct next" list: unedited slices, least certain first; a click shows the slice.
+"""The "correct next" list: unedited slices to correct next; a click shows the slice.
 
-Segment stores each slice's mean uncertainty in the labels layer's metadata
-(``uncertainty``); the ranking itself is ``core.inference.uncertainty.rank_slices``.
+Segment stores each slice's mean uncertainty and descriptor in the labels layer's metadata
+(``uncertainty``, ``descriptors``); the ranking itself is
+``core.inference.uncertainty.rank_slices``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ def slice_scores(labels: Labels | None) -> dict[int, float]:
     return {int(z): float(score) for z, score in stored.items()}
 
 
+def slice_descriptors(labels: Labels | None) -> dict[int, object]:
+    """The per-slice descriptors Segment stored for ``labels`` (empty if none)."""
+    if labels is None:
+        return {}
+    stored = (labels.metadata.get(META_KEY) or {}).get("descriptors") or {}
+    return {int(z): descriptor for z, descriptor in stored.items()}
+
+
 class Suggestions(QWidget):
     """Up to ``SHOWN`` slices to correct next, for the chosen labels layer."""
 
@@ -37,7 +46,9 @@ class Suggestions(QWidget):
         super().__init__()
         self._viewer, self._session = viewer, session
         self._labels: Labels | None = None
-        self.title = QLabel("Correct next (least certain unedited slices; click to show)")
+        self.title = QLabel(
+            "Correct next (unsure unedited slices, each standing for others; click to show)"
+        )
         self.title.setWordWrap(True)
         self.list = QListWidget()
         self.list.setMaximumHeight(6 * self.list.fontMetrics().height() + 8)
@@ -57,7 +68,7 @@ class Suggestions(QWidget):
         if labels is None:
             return []
         edited = self._session.edited_slices(labels.name)
-        return correct_next(slice_scores(labels), edited, SHOWN)
+        return correct_next(slice_scores(labels), edited, SHOWN, slice_descriptors(labels))
 
     def refresh(self) -> None:
         self.list.clear()

@@ -236,12 +236,14 @@ class SegmentWidget(WorkerPanel):
             "classes": list(result.model.class_names),
             "scale": result.scale,
             "uncertainty": dict(result.scores),
+            "descriptors": dict(result.descriptors),
         }
         # Class values are named under the cursor; instance ids are not classes.
         features = {} if request.instances else class_features(result.model.class_names)
         if layer is not None:
-            previous = (layer.metadata.get(META_KEY) or {}).get("uncertainty") or {}
-            metadata["uncertainty"] = {**previous, **result.scores}
+            previous = layer.metadata.get(META_KEY) or {}
+            for key in ("uncertainty", "descriptors"):
+                metadata[key] = {**(previous.get(key) or {}), **metadata[key]}
             layer.metadata[META_KEY] = metadata
             with programmatic_update(layer):  # the plugin's write, not the user's correction
                 layer.data = data

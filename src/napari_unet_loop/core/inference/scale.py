@@ -51,7 +51,8 @@ _PEAK_SPAN = 6  # steps of _SIGMAS: 1.5 octaves
 MIN_PEAK_CLARITY = 0.25
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
+def grey_slice(image: np.ndarray) -> np.ndarray:
+    """One 2D slice, grey or RGB(A), as float32 grey (the mean of its colours)."""
     x = np.asarray(image, dtype=np.float32)
     if x.ndim == 3 and x.shape[-1] in (3, 4):
         x = x[..., :3].mean(axis=-1)
@@ -74,7 +75,7 @@ def response_curve(image: np.ndarray) -> np.ndarray:
     Laplacian of Gaussian σ²|∇²G_σ * I| at its strongest 1 % of pixels (the centres of the
     most salient blobs, not the background). Large σ run on halved images and large slices are
     measured on their centre, so the cost stays that of a few small filters."""
-    x = _grey(image)
+    x = grey_slice(image)
     top, left = (max((n - _WORK_SIDE) // 2, 0) for n in x.shape)
     x = x[top : top + _WORK_SIDE, left : left + _WORK_SIDE]
     lo, hi = np.percentile(x, (1, 99.8))
