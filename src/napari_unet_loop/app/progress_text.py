@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable
 
 # Redraws per second at most. The viewer may paint in software on the cores the work runs on,
-# and a redraw per training iteration or tile batch competes with the work itself.
-UPDATES_PER_SECOND = 4
+# and a redraw per training iteration or tile batch competes with the work itself: under
+# software OpenGL each one recomposes the whole window (about 20 ms of CPU).
+UPDATES_PER_SECOND = 2
 
 
 def _duration(seconds: float) -> str:

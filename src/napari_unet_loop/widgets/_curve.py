@@ -1,18 +1,20 @@
 """A small live chart of a Retrain round: training loss and held-back Dice per iteration.
 
 Drawn with QPainter (no plotting dependency). Points arrive with every training iteration;
-the chart repaints at most ``REPAINT_MS`` apart, so a fast round does not flood the GUI thread.
+the chart repaints only when :meth:`CurveChart.refresh` asks, which the Retrain widget does
+in the same event-loop turn as its status line and progress bar, a few times a second: under
+software OpenGL every repaint of a widget recomposes the whole window, canvas included, on
+the cores the round trains on, so repaints that come together cost one recomposition.
 """
 
 from __future__ import annotations
 
-from qtpy.QtCore import QPointF, QRectF, Qt, QTimer
+from qtpy.QtCore import QPointF, QRectF, Qt
 from qtpy.QtGui import QColor, QPainter, QPainterPath, QPen
 from qtpy.QtWidgets import QSizePolicy, QWidget
 
 from ..app.curve import Curve
 
-REPAINT_MS = 250
 LOSS_COLOUR, DICE_COLOUR = QColor("#4fa3ff"), QColor("#ffa040")
 
 
@@ -26,9 +28,6 @@ class CurveChart(QWidget):
         self.setMaximumHeight(140)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self._dirty = False
-        self._timer = QTimer(self)
-        self._timer.setInterval(REPAINT_MS)
-        self._timer.timeout.connect(self._repaint)
         self.repaints = 0  # how often the chart was asked to repaint (tests check throttling)
         self.setVisible(False)
 
@@ -36,16 +35,15 @@ class CurveChart(QWidget):
         """Show a new, empty curve that :meth:`add` fills (a round begins); returns it."""
         self.live = Curve()
         self.show_curve(self.live)
-        self._timer.start()
         return self.live
 
     def add(self, update) -> None:
-        """Record a ``TrainUpdate`` in the live curve; repainted within ``REPAINT_MS``."""
+        """Record a ``TrainUpdate`` in the live curve; shown at the next :meth:`refresh`."""
         self.live.add(update)
         self._dirty = self.curve is self.live
 
-    def stop(self) -> None:
-        self._timer.stop()
+    def refresh(self) -> None:
+        """Repaint if a point arrived since the last repaint."""
         self._repaint()
 
     def show_curve(self, curve: Curve | None) -> None:

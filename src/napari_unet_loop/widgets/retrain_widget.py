@@ -209,11 +209,12 @@ class RetrainWidget(WorkerPanel):
             self.curve.add(item)
             if self._redraw.due(final=item.iteration >= item.total):
                 self._say(text)
+                self.curve.refresh()  # in the same turn: one window repaint for both
 
     def _training_finished(self) -> None:
         # Adopt only once the training worker is over, so re-segmenting can start a new one.
         result, self._result, self._training = self._result, None, False
-        self.curve.stop()
+        self.curve.refresh()
         if result is not None:
             self._adopt(result)
 
