@@ -73,6 +73,16 @@ def test_the_first_pick_stands_for_many_unsure_slices_not_the_one_odd_slice():
     )
 
 
+def test_a_long_stack_is_ranked_the_same_way(monkeypatch):
+    from napari_unet_loop.core.inference import uncertainty as module
+
+    monkeypatch.setattr(module, "MAX_POPULATION", 5)  # a few slices stand for the stack
+    descriptors = _kinds(12, np.random.default_rng(4))
+    scores = {z: (0.5 if z < 12 else 0.9) for z in descriptors}
+    ranked = [s.z for s in rank_slices(scores, descriptors=descriptors, picks=2)]
+    assert ranked[0] < 12 and ranked[1] == 12 and sorted(ranked) == list(range(13))
+
+
 def test_edited_slices_cover_the_slices_like_them():
     descriptors = _kinds(6, np.random.default_rng(2))
     scores = {z: (0.5 if z < 6 else 0.9) for z in descriptors}

@@ -31,6 +31,9 @@ SPECTRUM_SIDE = 256  # the spectrum of the central square: a few milliseconds a 
 _PERCENTILES = (5, 25, 50, 75, 95)
 _PARTS = (SPECTRUM_BANDS, len(_PERCENTILES))  # the model's part is the rest
 SURE = 0.9  # a pixel is unsure below this top-class probability
+# Slices that stand for a long stack when ranking: the cost grows with their number times the
+# stack's (3,000 slices all standing for each other took a second on the GUI thread).
+MAX_POPULATION = 256
 
 
 def uncertainty(probabilities: np.ndarray) -> np.ndarray:
@@ -86,14 +89,18 @@ def _standardised(descriptors: np.ndarray) -> np.ndarray:
 def _cover_order(x: np.ndarray, weights: np.ndarray, covered: np.ndarray, picks: int) -> list:
     """Up to ``picks`` rows of ``x`` (not ``covered``), each adding the most ``weights`` of
     rows similar to it and not yet similar to a covered or picked row; [] when every row is
-    alike."""
+    alike. Up to ``MAX_POPULATION`` rows spread over ``x`` stand for all of them."""
+    population = np.unique(np.linspace(0, len(x) - 1, min(len(x), MAX_POPULATION)).round())
+    population = population.astype(int)
+    p = x[population]
     squares = (x * x).sum(axis=1)
-    distance = np.maximum(squares[:, None] + squares[None] - 2 * x @ x.T, 0.0)
-    spread = float(np.median(distance[np.triu_indices(len(x), 1)]))
+    distance = np.maximum(squares[population, None] + squares[None] - 2 * p @ x.T, 0.0)
+    spread = float(np.median(distance[:, population][np.triu_indices(len(population), 1)]))
     if not spread > 0:
         return []
-    similar = np.exp(-distance / spread)
-    cover = similar[:, covered].max(axis=1) if covered.any() else np.zeros(len(x))
+    similar = np.exp(-distance / spread)  # (population, rows)
+    weights = weights[population]
+    cover = similar[:, covered].max(axis=1) if covered.any() else np.zeros(len(population))
     free, order = ~covered, []
     while free.any() and len(order) < picks:
         gains = weights @ np.maximum(similar - cover[:, None], 0.0)
