@@ -115,6 +115,25 @@ def test_the_guard_keeps_the_previous_model_when_a_round_scores_worse(data, trai
     assert "0.500 on held-back corrections vs 0.900 before" in result.message
 
 
+def test_a_trusted_model_needs_a_clear_gain_and_the_message_says_how_much(
+    data, trained, monkeypatch
+):
+    image, labels = data
+    scores = iter([0.9, 0.94])  # before, then every later check: 0.04 better
+
+    def fake_dice(model, images, targets, device="auto"):
+        return next(scores, 0.94)
+
+    monkeypatch.setattr(rounds, "labelled_dice", fake_dice)
+    monkeypatch.setattr(rounds, "sure_precision", lambda *args, **kwargs: 1.0)
+    settings = RoundSettings(**{**FAST.__dict__, "batchnorm": "keep", "replay": 0.0})
+    result = run_round(correction_round(trained, [image[2]], [labels[2]], settings=settings))
+    assert result.trust == 1.0 and not result.adopted  # 0.04 is less than 0.01 + 0.06
+    assert "0.940 on held-back corrections vs 0.900 before, short of the 0.970 needed" in (
+        result.message
+    )
+
+
 def test_the_guard_keeps_the_previous_model_when_one_corrected_image_scores_worse(
     data, trained, monkeypatch
 ):
