@@ -132,6 +132,8 @@ def test_a_trusted_model_needs_a_clear_gain_and_the_message_says_how_much(
     assert "0.940 on held-back corrections vs 0.900 before, short of the 0.970 needed" in (
         result.message
     )
+    message = rounds._message(False, 0.96, 0.98, 10, 3.0, margin=0.07)
+    assert message.endswith("too close to perfect on them to replace: kept the previous model")
 
 
 def test_the_guard_keeps_the_previous_model_when_one_corrected_image_scores_worse(

@@ -574,7 +574,12 @@ def _message(
         images = "one corrected image" if len(worse) == 1 else f"{len(worse)} corrected images"
         scores += f", but lower on {images} ({a:.3f} vs {b:.3f})"
     elif after > before:
-        scores += f", short of the {before + margin:.3f} needed"
+        needed = before + margin  # above 1, no score on the band could show enough gain
+        scores += (
+            f", short of the {needed:.3f} needed"
+            if needed <= 1.0
+            else ", and the current model is too close to perfect on them to replace"
+        )
     return f"{run}; {scores}: kept the previous model"
 
 
