@@ -61,6 +61,20 @@ def grey_slice(image: np.ndarray) -> np.ndarray:
     return x
 
 
+def central_square(image: np.ndarray, side: float) -> np.ndarray:
+    """The central ``side`` x ``side`` crop of a slice (all of it along a shorter axis)."""
+    side = int(round(side))
+    top, left = (max((n - side) // 2, 0) for n in np.shape(image)[:2])
+    return image[top : top + side, left : left + side]
+
+
+def stretched(x: np.ndarray) -> np.ndarray:
+    """``x`` with its 1st and 99.8th percentiles mapped to 0 and 1: its contrast, not its
+    brightness or gain."""
+    low, high = np.percentile(x, (1, 99.8))
+    return (x - low) / max(float(high - low), 1e-6)
+
+
 def _pyramid(x: np.ndarray, levels: int) -> list[np.ndarray]:
     out = [x]
     for _ in range(levels):
@@ -75,11 +89,7 @@ def response_curve(image: np.ndarray) -> np.ndarray:
     Laplacian of Gaussian σ²|∇²G_σ * I| at its strongest 1 % of pixels (the centres of the
     most salient blobs, not the background). Large σ run on halved images and large slices are
     measured on their centre, so the cost stays that of a few small filters."""
-    x = grey_slice(image)
-    top, left = (max((n - _WORK_SIDE) // 2, 0) for n in x.shape)
-    x = x[top : top + _WORK_SIDE, left : left + _WORK_SIDE]
-    lo, hi = np.percentile(x, (1, 99.8))
-    x = (x - lo) / max(hi - lo, 1e-6)
+    x = stretched(central_square(grey_slice(image), _WORK_SIDE))
     pyramid = _pyramid(x, 6)
     responses = []
     for sigma in _SIGMAS:

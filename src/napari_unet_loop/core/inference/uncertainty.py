@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from .scale import grey_slice
+from .scale import central_square, grey_slice, stretched
 
 # A slice's descriptor: the shape of its power spectrum in SPECTRUM_BANDS bands (texture and
 # structure size), its brightness percentiles, then what the model finds (class shares, unsure
@@ -48,10 +48,7 @@ def uncertainty(probabilities: np.ndarray) -> np.ndarray:
 def _spectrum(grey: np.ndarray) -> np.ndarray:
     """Log power of the central square in log-spaced frequency bands (1/128 to 1/2 cycles per
     pixel), relative to the strongest band: the spectrum's shape, not the image's contrast."""
-    top, left = (max((n - SPECTRUM_SIDE) // 2, 0) for n in grey.shape)
-    x = grey[top : top + SPECTRUM_SIDE, left : left + SPECTRUM_SIDE]
-    low, high = np.percentile(x, (1, 99.8))
-    x = (x - low) / max(float(high - low), 1e-6)
+    x = stretched(central_square(grey, SPECTRUM_SIDE))
     x = (x - x.mean()) * np.outer(np.hanning(x.shape[0]), np.hanning(x.shape[1]))
     power = np.abs(np.fft.rfft2(x)) ** 2
     frequency = np.hypot(np.fft.fftfreq(x.shape[0])[:, None], np.fft.rfftfreq(x.shape[1])[None])

@@ -48,7 +48,7 @@ import torch
 
 from ..errors import InputError
 from ..evaluation.labelmap import IGNORE_INDEX
-from ..inference.scale import resize
+from ..inference.scale import central_square, resize
 from ..model.channels import looks_rgb
 from ..model.modelfile import Model
 from . import train as training
@@ -307,13 +307,6 @@ def share_gap(model: Model, images: Sequence[np.ndarray], wanted: np.ndarray) ->
     return float(np.abs(class_shares(predicted, model.num_classes) - wanted).sum() / 2)
 
 
-def _centre(image: np.ndarray, side: float) -> np.ndarray:
-    """The central ``side`` x ``side`` crop of a slice (all of it when smaller)."""
-    side = int(round(side))
-    top, left = (max((n - side) // 2, 0) for n in image.shape[:2])
-    return image[top : top + side, left : left + side]
-
-
 def _spread(items: Sequence, limit: int) -> list:
     if len(items) <= limit:
         return list(items)
@@ -351,7 +344,7 @@ def correction_round(
         context_scale = float(np.median(factors))
     context_factors = _factors(context_scale, len(context), "context image")
     context = _spread(list(zip(context, context_factors, strict=True)), MAX_CONTEXT_SLICES)
-    context = [resize(_centre(np.asarray(c), CONTEXT_SIDE / f), f) for c, f in context]
+    context = [resize(central_square(np.asarray(c), CONTEXT_SIDE / f), f) for c, f in context]
     images = [resize(i, f) for i, f in zip(images, factors, strict=True)]
     targets = [resize(t, f, order=0) for t, f in zip(targets, factors, strict=True)]
     if not any((t != IGNORE_INDEX).any() for t in targets):
@@ -383,7 +376,7 @@ def correction_round(
     if trained_before and settings.batchnorm != "live":
         freeze, policy = True, "keep"
         if settings.batchnorm in ("auto", "reestimate"):
-            crops = [_centre(i, CONTEXT_SIDE) for i in images[:MAX_CONTEXT_SLICES]]
+            crops = [central_square(i, CONTEXT_SIDE) for i in images[:MAX_CONTEXT_SLICES]]
             adapted = reestimate_batchnorm(model, [*crops, *context])
             if settings.batchnorm == "reestimate" or (held and score(adapted) > before):
                 start_model, policy = adapted, "reestimate"
