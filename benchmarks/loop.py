@@ -158,8 +158,8 @@ def run_scenario(
     kept: Sequence[dict] = (),
 ) -> dict:
     """Every round of one scenario; ``save(part)`` runs after each, so a stopped run keeps
-    what it measured. ``only``: run just these choices, keeping the ``kept`` rows of the
-    others (from an earlier run)."""
+    what it measured. ``only``: run just these choices in ``modes``, keeping the ``kept``
+    rows of the others (from an earlier run)."""
     base = start_model(scenario)
     everything = list(range(len(scenario.images)))
     if scenario.stack:  # Segment measures a stack once, on slices spread over it
@@ -175,7 +175,11 @@ def run_scenario(
         unet_probabilities(base, scenario, everything, factors), scenario, everything, factors
     )
     feature_maps = [features(image) for image in scenario.images]
-    rows = [row for row in kept if only is not None and row["choice"] not in only]
+    rows = [
+        row
+        for row in kept
+        if only is not None and (row["choice"] not in only or row["mode"] not in (*modes, "-"))
+    ]
     part = {
         "key": scenario.key,
         "description": scenario.description,
@@ -312,8 +316,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--choices",
-        help="run only these choices (comma list of random, each, ranked), keeping the other "
-        "choices' rows from the scenario's earlier results",
+        help="run only these choices (comma list of random, each, ranked) in --modes, keeping "
+        "the other rows from the scenario's earlier results",
     )
     p.add_argument("--model-dir", type=Path, help="load models from this folder instead")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")

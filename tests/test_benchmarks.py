@@ -34,7 +34,9 @@ def test_help(load_script, name, capsys):
     assert "--quick" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["accuracy", "loop", "speed", "round_speed", "freezes"])
+@pytest.mark.parametrize(
+    "name", ["accuracy", "loop", "speed", "round_speed", "mixed_kinds", "freezes"]
+)
 def test_missing_data_is_one_clear_line(load_script, name, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         load_script(name).main(["--data", str(tmp_path / "nowhere")])

@@ -161,6 +161,7 @@ def test_the_guard_keeps_the_previous_model_when_one_corrected_image_scores_wors
 
 def test_replay_share_follows_how_well_the_model_did_on_the_corrections(data, trained, monkeypatch):
     image, labels = data
+    monkeypatch.setattr(rounds, "share_gap", lambda *args: 0.5)  # unlike the corrections' mix
     shares = {}
     for quality in (0.3, 0.9):
         monkeypatch.setattr(rounds, "labelled_dice", lambda *a, q=quality, **k: q)
@@ -310,14 +311,12 @@ def test_scale_factors_must_match_the_images(data, trained):
         next(correction_round(trained, [image[0]], [labels[0]], settings=FAST, scale=[1, 2]))
 
 
-@pytest.mark.slow
-def test_a_round_on_a_new_domain_keeps_the_old_one_where_plain_fine_tuning_forgets_it():
-    from napari_unet_loop.core.evaluation.metrics import confusion_counts
-    from napari_unet_loop.core.inference.predict import predict
-
+@pytest.fixture(scope="module")
+def two_kinds():
+    """A model trained on one kind of slice, more of that kind, and the same structures in
+    inverted contrast (a new kind of image)."""
     old, old_labels = make_membrane_stack((6, 64, 64), seed=1)
-    new, new_labels = make_membrane_stack((2, 64, 64), seed=2)
-    new = 255 - new  # the same structures in inverted contrast: a new kind of image
+    new, new_labels = make_membrane_stack((3, 64, 64), seed=2)
     config = TrainConfig(
         iterations=80, patch_size=48, batch_size=4, learning_rate=3e-3, device="cpu"
     )
@@ -329,25 +328,40 @@ def test_a_round_on_a_new_domain_keeps_the_old_one_where_plain_fine_tuning_forge
             config=config,
         )
     )
+    return base, (old[4:], old_labels[4:]), (255 - new, new_labels)
 
-    def old_dice(model):
-        labels = predict(old[4:], model, device="cpu").labels
-        return confusion_counts(labels, old_labels[4:], 2).dice()[1]
 
-    before = old_dice(base)
+def _dice(model, images, labels):
+    from napari_unet_loop.core.evaluation.metrics import confusion_counts
+    from napari_unet_loop.core.inference.predict import predict
+
+    return confusion_counts(predict(images, model, device="cpu").labels, labels, 2).dice()[1]
+
+
+@pytest.mark.slow
+def test_a_round_on_a_new_kind_learns_it_and_keeps_the_old_where_plain_fine_tuning_forgets(
+    two_kinds,
+):
+    base, (old, old_labels), (new, new_labels) = two_kinds
+    dice = _dice
+    before = dice(base, old, old_labels)
     assert before > 0.8
+    assert dice(base, new[1:], new_labels[1:]) < 0.1
+    # Long enough to learn the new kind: a round without replay then erased the old one.
     settings = RoundSettings(
         patch_size=48,
         batch_size=4,
-        min_iterations=30,
-        max_iterations=30,
+        learning_rate=1e-3,
+        min_iterations=60,
+        max_iterations=60,
         check_every=5,
         device="cpu",
     )
     result = run_round(
-        correction_round(base, [new[0]], [new_labels[0]], context=list(old[4:]), settings=settings)
+        correction_round(base, [new[0]], [new_labels[0]], context=list(old), settings=settings)
     )
-    kept = result.model if result.adopted else base
+    assert result.adopted and result.trust == 0
+    assert result.replay_share == pytest.approx(settings.replay)  # the old kind is replayed
     plain = run_to_end(
         train(
             base,
@@ -358,8 +372,36 @@ def test_a_round_on_a_new_domain_keeps_the_old_one_where_plain_fine_tuning_forge
             ),
         )
     )
-    assert old_dice(kept) >= before - 0.05
-    assert old_dice(plain) < before - 0.3  # what the round protects against
+    assert dice(result.model, old, old_labels) >= before - 0.05
+    assert dice(result.model, new[1:], new_labels[1:]) > 0.5
+    assert dice(plain, old, old_labels) < before - 0.3  # what the round protects against
+
+
+@pytest.mark.parametrize(("gap", "share"), [(0.5, 0.0), (0.225, 0.25), (0.05, 0.5)])
+def test_a_model_wrong_on_the_corrections_replays_other_slices_where_it_finds_their_mix(
+    data, trained, monkeypatch, gap, share
+):
+    images, labels = data
+    monkeypatch.setattr(rounds, "share_gap", lambda *args: gap)
+    result = run_round(
+        correction_round(trained, images[:1], labels[:1], context=list(images[2:]), settings=FAST)
+    )
+    assert result.trust == 0
+    assert result.replay_share == pytest.approx(share)
+
+
+def test_scribbles_say_nothing_of_the_mix_so_an_untrusted_model_replays_nothing(
+    data, trained, monkeypatch
+):
+    images, labels = data
+    monkeypatch.setattr(rounds, "share_gap", lambda *args: 0.0)
+    sparse = np.full_like(labels[0], IGNORE_INDEX, dtype=np.int16)
+    sparse[::4] = labels[0][::4]
+    result = run_round(
+        correction_round(trained, images[:1], [sparse], context=list(images[2:]), settings=FAST)
+    )
+    assert result.trust == 0
+    assert result.replay_share == 0
 
 
 def test_the_band_leaves_most_of_a_rare_class_for_training():
