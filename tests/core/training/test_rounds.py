@@ -362,6 +362,8 @@ def test_a_round_on_a_new_kind_learns_it_and_keeps_the_old_where_plain_fine_tuni
     )
     assert result.adopted and result.trust == 0
     assert result.replay_share == pytest.approx(settings.replay)  # the old kind is replayed
+    assert result.kept > 0.9
+    assert f"keeps {result.kept:.1%} of what the previous model was sure of" in result.message
     plain = run_to_end(
         train(
             base,
@@ -402,6 +404,7 @@ def test_scribbles_say_nothing_of_the_mix_so_an_untrusted_model_replays_nothing(
     )
     assert result.trust == 0
     assert result.replay_share == 0
+    assert result.kept is None and "keeps" not in result.message
 
 
 def test_the_band_leaves_most_of_a_rare_class_for_training():

@@ -153,6 +153,9 @@ class RoundResult:
     replay_share: float
     trust: float
     message: str
+    # Of the replayed pixels (the starting model's sure classes elsewhere), the share the
+    # trained model gives the same class; None when nothing was replayed.
+    kept: float | None = None
 
 
 def _count(n: int, noun: str) -> str:
@@ -301,6 +304,22 @@ def sure_precision(
     return float((right[counted] / total[counted]).min()) if counted.any() else 1.0
 
 
+def kept_share(
+    model: Model, images: Sequence[np.ndarray], targets: Sequence[np.ndarray]
+) -> float | None:
+    """Of the pixels ``targets`` label, the share ``model`` gives the same class."""
+    from ..inference.predict import predict
+
+    same = total = 0
+    for image, target in zip(images, targets, strict=True):
+        image = np.asarray(image)
+        labels = predict(image, model, rgb=looks_rgb(image)).labels
+        known = target != IGNORE_INDEX
+        total += int(known.sum())
+        same += int((labels[known] == target[known]).sum())
+    return same / total if total else None
+
+
 def class_shares(labels: Sequence[np.ndarray], num_classes: int) -> np.ndarray:
     """The share of each class among the labelled pixels of ``labels``."""
     counts = sum(
@@ -417,6 +436,7 @@ def correction_round(
         alike = (MIX_DOUBTFUL - gap) / (MIX_DOUBTFUL - MIX_CLOSE)
         kept_elsewhere = max(trust, float(np.clip(alike, 0.0, 1.0)))
     share = settings.replay * (kept_elsewhere if context else trust)
+    replay_images, replay = [], []
     if share > 0:
         replay_images, replay = _replay_pairs(start_model, images, targets, context)
         if replay_images:
@@ -505,6 +525,7 @@ def correction_round(
             policy = "live"
         final = replace(final, iteration=last.iteration)  # the iterations both tries took
     trained = final.model
+    kept = kept_share(trained, replay_images, replay) if replay_images else None
     seconds = time.perf_counter() - start
     history = trained.provenance.get("training")
     if isinstance(history, list) and history:
@@ -530,7 +551,8 @@ def correction_round(
         policy,
         share,
         trust,
-        _message(adopted, before, after, final.iteration, seconds, worse, retried, margin),
+        _message(adopted, before, after, final.iteration, seconds, worse, retried, margin, kept),
+        kept,
     )
 
 
@@ -575,10 +597,14 @@ def _message(
     worse: Sequence[tuple[float, float]] = (),
     retried: bool = False,
     margin: float = 0.0,
+    kept: float | None = None,
 ) -> str:
     run = f"{_count(iterations, 'iteration')}, {seconds:.0f} s"
     if retried:
         run += ", a second try with batch-norm statistics from your images"
+    if kept is not None:
+        # What the band cannot see: how much of the model's sure result elsewhere is left.
+        run += f", keeps {kept:.1%} of what the previous model was sure of elsewhere"
     if before is None or after is None:
         return f"{run}; too few corrections to hold some back, so the round was not checked"
     scores = f"{after:.3f} on held-back corrections vs {before:.3f} before"
