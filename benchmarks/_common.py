@@ -6,6 +6,7 @@ the benchmarks score exactly the classes the shipped models were trained on.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -221,6 +222,27 @@ def publish(name: str, quick: bool, payload: dict, markdown: str) -> None:
     json_path, md_path = write_results(f"{name}-quick" if quick else name, payload, markdown)
     print(markdown)
     print(f"\nwrote {json_path.name} and {md_path.name} in benchmarks/results/", file=sys.stderr)
+
+
+def add_common_options(
+    p: argparse.ArgumentParser, holding: str, *, model_dir: bool = True, threads: bool = True
+) -> None:
+    """The options every data benchmark takes: ``--data`` (the folder ``holding`` the named
+    datasets), and unless turned off ``--model-dir`` and ``--threads``."""
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"folder holding {holding} (default: %(default)s)",
+    )
+    if model_dir:
+        p.add_argument(
+            "--model-dir",
+            type=Path,
+            help="load NAME.safetensors from this folder instead of the shipped models",
+        )
+    if threads:
+        p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
 
 def run_script(script: str, parse_args, run, argv: list[str] | None) -> int:

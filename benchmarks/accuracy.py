@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import (
-    DEFAULT_DATA,
     ISBI_IMAGES,
     ISBI_LABELS,
     BenchmarkError,
     Sample,
+    add_common_options,
     device_text,
     environment,
     fmt,
@@ -407,24 +407,13 @@ def anchors(em: dict) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help="folder holding isbi2012/, nuclei/ and wbc/ (default: %(default)s)",
-    )
+    add_common_options(p, "isbi2012/, nuclei/ and wbc/")
     p.add_argument(
         "--models",
         default=",".join(MODELS),
         help="comma list of models to evaluate (default: %(default)s)",
     )
-    p.add_argument(
-        "--model-dir",
-        type=Path,
-        help="load NAME.safetensors from this folder instead of the shipped models",
-    )
     p.add_argument("--device", default="cpu", help="device to predict on (default: %(default)s)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument(
         "--update-models",
         action="store_true",

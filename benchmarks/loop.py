@@ -24,14 +24,13 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
-from pathlib import Path
 
 import numpy as np
 import torch
 from _common import (
-    DEFAULT_DATA,
     RESULTS,
     BenchmarkError,
+    add_common_options,
     device_text,
     environment,
     publish,
@@ -299,12 +298,7 @@ def run_scenario(
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help="folder holding isbi2012/, nuclei/ and wbc/ (default: %(default)s)",
-    )
+    add_common_options(p, "isbi2012/, nuclei/ and wbc/")
     p.add_argument("--scenarios", default="a,b,c,d,e", help="comma list of a-e (default: all)")
     p.add_argument("--ks", default="0,1,2,4,8", help="numbers of corrected images")
     p.add_argument("--modes", default="dense,scribbles", help="dense, scribbles or both")
@@ -319,8 +313,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run only these choices (comma list of random, each, ranked) in --modes, keeping "
         "the other rows from the scenario's earlier results",
     )
-    p.add_argument("--model-dir", type=Path, help="load models from this folder instead")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument(
         "--report-only",
         action="store_true",

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import (
-    DEFAULT_DATA,
+    add_common_options,
     device_text,
     environment,
     load_isbi,
@@ -119,14 +119,7 @@ def foreground_dice(model: Model, images: list[np.ndarray], truth: list[np.ndarr
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help="folder holding isbi2012/, nuclei/ and wbc/ (default: %(default)s)",
-    )
-    p.add_argument("--model-dir", type=Path, help="load models from this folder instead")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    add_common_options(p, "isbi2012/, nuclei/ and wbc/")
     return p.parse_args(argv)
 
 

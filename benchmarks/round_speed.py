@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from _common import (
-    DEFAULT_DATA,
+    add_common_options,
     cpu_matmul_gflops,
     device_text,
     environment,
@@ -40,15 +39,8 @@ TARGET_SECONDS = 20.0  # the loop issue's target for k <= 4 on two CPU cores
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help="folder holding isbi2012/ (default: %(default)s)",
-    )
+    add_common_options(p, "isbi2012/")
     p.add_argument("--ks", default="1,2,4", help="numbers of corrected slices")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--model-dir", type=Path, help="load models from this folder instead")
     return p.parse_args(argv)
 
 

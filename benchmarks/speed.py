@@ -28,9 +28,9 @@ import numpy as np
 import tifffile
 import torch
 from _common import (
-    DEFAULT_DATA,
     ISBI_IMAGES,
     BenchmarkError,
+    add_common_options,
     cpu_matmul_gflops,
     device_text,
     environment,
@@ -565,12 +565,7 @@ def gpu_report(gpu: dict, rows: dict, slices: int) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help="folder holding isbi2012/ (default: %(default)s)",
-    )
+    add_common_options(p, "isbi2012/", model_dir=False)
     p.add_argument(
         "--slices",
         type=int,
@@ -583,7 +578,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"{DEFAULT_REPEATS}; 1 with --quick)",
     )
     p.add_argument("--device", default="cpu", help="device to run on (default: %(default)s)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument(
         "--matmul-size",
         type=int,
