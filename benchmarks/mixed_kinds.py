@@ -14,7 +14,9 @@ presses Retrain. Two cases, three seeds each (which images are of the other kind
 Each case runs the default round (what the Retrain button runs) and the same round without
 replay (``replay=0``: how a round of a model wrong on its corrections ran before it replayed
 other kinds of slice), side by side in one process. The rest is segmented with the model the
-loop then holds (the previous one when the guard refused the round).
+loop then holds (the previous one when the guard refused the round). "Sure result kept" is
+the figure the round's status line gives: of what the previous model was sure of on the
+replayed slices, the share the new model keeps.
 """
 
 from __future__ import annotations
@@ -157,6 +159,7 @@ def run(args: argparse.Namespace) -> None:
                 "adopted": result.adopted,
                 "trust": result.trust,
                 "replay_share": result.replay_share,
+                "kept": result.kept,
                 "iterations": result.iterations,
                 "seconds": seconds,
             }
@@ -168,6 +171,7 @@ def run(args: argparse.Namespace) -> None:
                     f"{own_before:.3f} → {row['own_after']:.3f}",
                     f"{other_before:.3f} → {row['other_after']:.3f}",
                     f"{result.replay_share:.2f}",
+                    "—" if result.kept is None else f"{result.kept:.1%}",
                     "yes" if result.adopted else "no",
                     f"{seconds:.0f}",
                 ]
@@ -184,6 +188,7 @@ def run(args: argparse.Namespace) -> None:
                     "own kind",
                     "other kind (not corrected)",
                     "replay share",
+                    "sure result kept",
                     "adopted",
                     "round (s)",
                 ],
