@@ -37,6 +37,7 @@ from _common import (
     load_nuclei,
     markdown_table,
     model_path,
+    pixel_scores,
     publish,
     run_script,
     split_ids,
@@ -44,7 +45,6 @@ from _common import (
 from _loop_scenarios import wbc_grey
 
 from napari_unet_loop.app.warm_up import warm_up
-from napari_unet_loop.core.evaluation.metrics import ConfusionCounts, confusion_counts
 from napari_unet_loop.core.inference.predict import predict
 from napari_unet_loop.core.model.devices import get_device
 from napari_unet_loop.core.model.modelfile import Model, load_model
@@ -113,10 +113,9 @@ def nuclei_cases(data: Path, model_dir: Path | None) -> list[Mixed]:
 
 
 def foreground_dice(model: Model, images: list[np.ndarray], truth: list[np.ndarray]) -> float:
-    counts = ConfusionCounts.zeros(model.num_classes)
-    for image, labels in zip(images, truth, strict=True):
-        counts = counts + confusion_counts(predict(image, model).labels, labels, model.num_classes)
-    return float(counts.dice()[1])
+    """Pooled Dice of the model's second class (membrane, nucleus)."""
+    predicted = [predict(image, model).labels for image in images]
+    return pixel_scores(predicted, truth, model.class_names)["dice_pooled"][model.class_names[1]]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
