@@ -35,6 +35,17 @@ def test_image_and_ground_truth(sample, name, max_label):
     np.testing.assert_array_equal(again[1][0], truth)
 
 
+def test_the_shipped_em_model_segments_the_em_sample_well():
+    # The sample is a user's first Segment: it must look like the ssTEM the model knows.
+    from napari_unet_loop.core.evaluation.metrics import confusion_counts
+    from napari_unet_loop.core.inference.predict import predict
+    from napari_unet_loop.core.model.modelfile import load_model
+
+    image, truth = load_sample("em_membranes")
+    predicted = predict(image, load_model("em-membranes"), device="cpu").labels
+    assert confusion_counts(predicted, truth, 2).dice()[1] >= 0.8  # measured 0.918
+
+
 def test_napari_opens_the_samples(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-unet-loop", "em_membranes")

@@ -20,19 +20,25 @@ def test_membrane_stack_types_and_classes(membranes):
     assert image.shape == labels.shape == (4, 128, 128)
     assert image.dtype == np.uint8 and labels.dtype == np.uint8
     assert set(np.unique(labels)) == {0, 1}
-    assert 0.05 < labels.mean() < 0.3
+    assert 0.1 < labels.mean() < 0.35  # ISBI 2012: 0.22
 
 
-def test_membranes_are_dark_and_thin(membranes):
+def test_membranes_are_dark_and_as_wide_as_isbi_labels(membranes):
     image, labels = membranes
     membrane = labels == 1
     assert image[membrane].mean() < image[~membrane].mean() - 50
-    # Lines 2-3 px thick: a 3x3 erosion removes nearly all of them.
-    eroded = ndimage.binary_erosion(membrane, np.ones((1, 3, 3)))
-    assert eroded.sum() < 0.15 * membrane.sum()
-    # ... but they are not 1 px lines either: a cross erosion keeps some of them.
-    cross = ndimage.generate_binary_structure(2, 1)[None]
-    assert ndimage.binary_erosion(membrane, cross).sum() > 0
+    # Lines about 5 px wide: a 7x7 erosion removes nearly all of them...
+    assert ndimage.binary_erosion(membrane, np.ones((1, 7, 7))).sum() < 0.05 * membrane.sum()
+    # ... a 3x3 one keeps most of them.
+    assert ndimage.binary_erosion(membrane, np.ones((1, 3, 3))).sum() > 0.4 * membrane.sum()
+
+
+def test_membrane_darkness_fades_over_a_few_pixels(membranes):
+    image, labels = membranes
+    # ssTEM membranes are darkest on their centre line, not flat dark bands.
+    inner = ndimage.binary_erosion(labels == 1, np.ones((1, 3, 3)))
+    rim = (labels == 1) & ~inner
+    assert image[inner].mean() < image[rim].mean() - 10
 
 
 def test_membrane_cells_change_slowly_between_slices(membranes):

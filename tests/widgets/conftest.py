@@ -70,7 +70,9 @@ def fake_train(monkeypatch):
 
     calls = []
 
-    def fake(model, images, labels, *, config, val_images=None, val_labels=None, weights=None):
+    def fake(
+        model, images, labels, *, config, val_images=None, val_labels=None, weights=None, **keep
+    ):
         calls.append(
             dict(
                 images=images,

@@ -19,7 +19,9 @@ STEPS = 300
 def test_the_curve_follows_training_and_stays_with_its_version(
     make_napari_viewer, qtbot, wait_idle, monkeypatch
 ):
-    def fake(model, images, labels, *, config, val_images=None, val_labels=None, weights=None):
+    def fake(
+        model, images, labels, *, config, val_images=None, val_labels=None, weights=None, **keep
+    ):
         for i in range(1, STEPS):
             time.sleep(0.002)
             yield TrainUpdate(i, STEPS, 1.0 / i, 0.5 if i % 10 == 0 else None, i * 0.002)

@@ -92,7 +92,9 @@ def test_closing_the_viewer_during_retrain_leaves_no_notification_for_the_next(
 
     started = threading.Event()
 
-    def endless(model, images, labels, *, config, val_images=None, val_labels=None, weights=None):
+    def endless(
+        model, images, labels, *, config, val_images=None, val_labels=None, weights=None, **keep
+    ):
         for i in range(1, 10**6):
             started.set()
             time.sleep(0.01)

@@ -1,8 +1,9 @@
 """Seeded synthetic microscopy stacks with exact ground truth, for tests, sample data and demos.
 
 ``make_membrane_stack`` imitates serial-section EM (ISBI 2012 style): cells are slices through a
-3D Voronoi tessellation, so neighbouring slices show slowly changing cells, separated by thin
-dark membranes, with textured interiors, dark organelles, blur and noise.
+3D tessellation of cells of varied size, so neighbouring slices show slowly changing cells,
+separated by dark membranes of ISBI's width, with textured interiors, dark organelles, blur
+and noise.
 ``make_nuclei_stack`` imitates fluorescence nuclei: bright ellipsoids of varying brightness on a
 dark background, some in touching pairs, with blur and noise.
 """
@@ -13,10 +14,15 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-# Membrane stack: cell diameter and membrane look, in pixels.
-_CELL_SIZE = 36.0
+# Membrane stack, in pixels, matched to ISBI 2012 (4 nm pixels): cell profiles of 13-68 px
+# (median 28; here 9-61, median 30), membranes labelled 5 px wide (median over the centre
+# line), their darkening falling to half about 3 px from the centre line, as in ISBI.
+_CELL_SIZE = 40.0
+_CELL_SPREAD = 0.45  # log-normal spread of the cells' sizes: thin axons beside wide dendrites
 _SLICE_STEP = 4.0  # distance between slices in pixel units: cells change slowly along Z
 _WARP = 3.0  # amplitude of the smooth warp that makes membranes wavy instead of straight
+_MEMBRANE_REACH = 2.0  # labelled: within this distance of the 2 px line where cells meet
+_MEMBRANE_SIGMA = 2.0  # Gaussian width of the image's dark membrane profile
 
 # Nuclei stack: semi-axes of the ellipses, in pixels.
 _NUCLEUS_AXES = (6.0, 13.0)
@@ -39,13 +45,21 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def _voronoi_cells(rng: np.random.Generator, zyx: tuple[int, int, int]) -> np.ndarray:
-    """Cell index per pixel: nearest of random 3D seeds, sampled on warped slice planes."""
+    """Cell index per pixel: a power diagram of random 3D seeds, sampled on warped slice planes.
+
+    Each seed has a weight (its squared radius); the cell of a point is the seed with the least
+    ``distance² - weight``, so cells differ in size as axons and dendrites do. A fourth
+    coordinate ``sqrt(max weight - weight)`` turns that into a nearest-neighbour query.
+    """
     z, y, x = zyx
-    margin = _CELL_SIZE
+    margin = 2 * _CELL_SIZE
     depth = (z - 1) * _SLICE_STEP
     extent = np.array([depth + 2 * margin, y + 2 * margin, x + 2 * margin])
     count = max(int(np.prod(extent) / _CELL_SIZE**3 * 1.4), 4)
     seeds = rng.uniform(0.0, 1.0, (count, 3)) * extent - margin
+    radius = 0.5 * _CELL_SIZE * rng.lognormal(0.0, _CELL_SPREAD, count)
+    weight = radius**2
+    lift = np.sqrt(weight.max() - weight)[:, None]
     warp = [_WARP * _smooth_noise(rng, (z, y, x), (1.0, 10.0, 10.0)) for _ in range(2)]
     zz, yy, xx = np.meshgrid(
         np.arange(z, dtype=np.float32) * _SLICE_STEP,
@@ -53,22 +67,25 @@ def _voronoi_cells(rng: np.random.Generator, zyx: tuple[int, int, int]) -> np.nd
         np.arange(x, dtype=np.float32),
         indexing="ij",
     )
-    points = np.stack([zz, yy + warp[0], xx + warp[1]], axis=-1).reshape(-1, 3)
-    _, nearest = cKDTree(seeds).query(points, workers=-1)
+    points = np.stack([zz, yy + warp[0], xx + warp[1], np.zeros_like(zz)], axis=-1)
+    _, nearest = cKDTree(np.hstack([seeds, lift])).query(points.reshape(-1, 4), workers=-1)
     return nearest.reshape(z, y, x)
 
 
-def _membranes(cells: np.ndarray) -> np.ndarray:
-    """2–3 px thick boundaries between different cells in each slice (not across slices)."""
+def _boundary_distance(cells: np.ndarray) -> np.ndarray:
+    """Per slice, each pixel's distance to the 2 px line where two cells meet (0 on it)."""
     edge = np.zeros(cells.shape, dtype=bool)
     diff_y = cells[:, 1:, :] != cells[:, :-1, :]
     diff_x = cells[:, :, 1:] != cells[:, :, :-1]
-    # Marking both pixels of every differing pair gives 2 px lines; diagonals come out ~3 px.
     edge[:, 1:, :] |= diff_y
     edge[:, :-1, :] |= diff_y
     edge[:, :, 1:] |= diff_x
     edge[:, :, :-1] |= diff_x
-    return edge
+    distance = np.full(cells.shape, np.inf, dtype=np.float32)
+    for index, plane in enumerate(edge):
+        if plane.any():
+            distance[index] = ndimage.distance_transform_edt(~plane)
+    return distance
 
 
 def make_membrane_stack(
@@ -77,25 +94,29 @@ def make_membrane_stack(
     """An EM-like serial-section stack and its membrane mask.
 
     Returns ``(image, labels)``: ``image`` uint8 (Z, Y, X) with bright textured cells and dark
-    membranes; ``labels`` uint8 (Z, Y, X) with 0 = cell interior and 1 = membrane.
+    membranes; ``labels`` uint8 (Z, Y, X) with 0 = cell interior and 1 = membrane, labelled
+    about 5 px wide as in ISBI 2012.
     """
     zyx = _check_shape(shape)
     rng = np.random.default_rng(seed)
     cells = _voronoi_cells(rng, zyx)
-    membrane = _membranes(cells)
+    distance = _boundary_distance(cells)
+    membrane = distance <= _MEMBRANE_REACH
 
     # Each cell has its own grey level; the texture varies along Z too (sigma 1 slice).
-    cell_level = rng.uniform(150.0, 200.0, cells.max() + 1).astype(np.float32)
+    cell_level = rng.uniform(140.0, 190.0, cells.max() + 1).astype(np.float32)
     image = cell_level[cells]
     image += 14.0 * _smooth_noise(rng, zyx, (0.7, 2.0, 2.0))
     image += 8.0 * _smooth_noise(rng, zyx, (0.0, 0.8, 0.8))
 
     # Dark organelles (vesicles, mitochondria) inside cells: plausible confusers for membranes.
     blobs = _smooth_noise(rng, zyx, (0.8, 3.0, 3.0)) > 2.0
-    image[blobs & ~membrane] -= 55.0
+    image[blobs & ~membrane] -= 50.0
 
-    membrane_level = rng.uniform(45.0, 75.0)
-    image[membrane] = membrane_level + 10.0 * rng.standard_normal(int(membrane.sum()))
+    # Membranes darken the image with a soft profile; some are fainter (cut obliquely).
+    strength = np.clip(1.0 + 0.15 * _smooth_noise(rng, zyx, (1.0, 12.0, 12.0)), 0.6, 1.2)
+    profile = np.exp(-0.5 * (distance / _MEMBRANE_SIGMA) ** 2)
+    image -= (image - rng.uniform(60.0, 85.0)) * strength * profile
     image = ndimage.gaussian_filter(image, (0.0, 0.9, 0.9))
     image += 12.0 * rng.standard_normal(zyx).astype(np.float32)
     return _to_uint8(image), membrane.astype(np.uint8)

@@ -163,6 +163,45 @@ def test_early_stopping_keeps_the_best_weights(data, monkeypatch):
     assert same_state(state(final.model), state(reference))
 
 
+def test_pixels_to_keep_join_the_choice_of_weights_not_the_reported_dice(data, monkeypatch):
+    image, labels = data
+    # Scores alternate: the validation pairs, then the pixels to keep, at each check.
+    scores = iter([0.5, 0.9, 0.7, 0.3, 0.6, 0.6, 0.4, 0.4])
+    monkeypatch.setattr(training, "_validation_dice", lambda *args: next(scores))
+    config = TrainConfig(
+        iterations=20, patch_size=32, batch_size=2, val_every=1, patience=2, device="cpu"
+    )
+    updates = list(
+        train(
+            tiny_model(),
+            image,
+            labels,
+            config=config,
+            val_images=image[:1],
+            val_labels=labels[:1],
+            keep_images=image[1:2],
+            keep_labels=labels[1:2],
+        )
+    )
+    final = updates[-1]
+    # Means 0.7, 0.5, 0.6, 0.4: the first check's weights win although the second validated
+    # higher; updates report the validation Dice alone.
+    assert [u.val_dice for u in updates] == [0.5, 0.7, 0.6]
+    assert final.stopped_early and final.model.provenance["training"][-1]["best_val_dice"] == 0.5
+    one = TrainConfig(iterations=1, patch_size=32, batch_size=2, device="cpu")
+    assert same_state(
+        state(final.model), state(run_to_end(train(tiny_model(), image, labels, config=one)))
+    )
+
+
+def test_pixels_to_keep_need_labels_and_validation_pairs(data):
+    image, labels = data
+    with pytest.raises(InputError, match="pixels to keep"):
+        train(tiny_model(), image, labels, keep_images=image[:1], keep_labels=labels[:1])
+    with pytest.raises(InputError, match="pixels to keep"):
+        train(tiny_model(), image, labels, val_images=image, val_labels=labels, keep_images=image)
+
+
 def test_out_of_memory_halves_the_batch(data, monkeypatch, caplog):
     image, labels = data
     real_step = training._train_step

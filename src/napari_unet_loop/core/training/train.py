@@ -206,6 +206,8 @@ def train(
     val_images: Sequence[np.ndarray] | np.ndarray | None = None,
     val_labels: Sequence[np.ndarray] | np.ndarray | None = None,
     weights: Sequence[float] | None = None,
+    keep_images: Sequence[np.ndarray] | None = None,
+    keep_labels: Sequence[np.ndarray] | None = None,
 ) -> Generator[TrainUpdate, object, None]:
     """Train a copy of ``model``; returns a generator of one :class:`TrainUpdate` per iteration.
 
@@ -214,7 +216,11 @@ def train(
     pixels. Images may differ in size. Optional validation pairs give ``val_dice`` (mean Dice of
     the foreground classes) every ``config.val_every`` iterations, and enable early stopping.
     ``weights`` (one per training pair) make some pairs give patches more often than others.
-    Inputs are checked before this returns (``InputError``); the device is resolved too.
+    ``keep_images`` and ``keep_labels`` (with validation pairs) are what the model should go
+    on predicting: the best weights, and early stopping, then follow the mean of the
+    validation Dice and the Dice on these, while ``val_dice`` still reports the validation
+    pairs alone. Inputs are checked before this returns (``InputError``); the device is
+    resolved too.
     """
     config = config or TrainConfig()
     pairs = _prepare(model, images, labels, "training image")
@@ -224,12 +230,17 @@ def train(
         raise InputError("give one finite, non-negative sampling weight per training image")
     if (val_images is None) != (val_labels is None):
         raise InputError("give both validation images and validation labels, or neither")
-    val_pairs = None
+    keeping = keep_images is not None
+    if keeping != (keep_labels is not None) or (keeping and val_images is None):
+        raise InputError("pixels to keep need their labels and validation pairs beside them")
+    val_pairs = keep_pairs = None
     if val_images is not None:
         val_pairs = _prepare(model, val_images, val_labels, "validation image")
+    if keeping:
+        keep_pairs = _prepare(model, keep_images, keep_labels, "image to keep")
     device = get_device(config.device)
     resolve_precision(config.precision, device)  # an impossible choice fails now, not later
-    return _training_loop(model, pairs, val_pairs, config, device, weights)
+    return _training_loop(model, pairs, val_pairs, config, device, weights, keep_pairs)
 
 
 def _training_mode(network: torch.nn.Module, freeze_batchnorm: bool) -> None:
@@ -321,6 +332,7 @@ def _training_loop(
     config: TrainConfig,
     device: torch.device,
     weights: Sequence[float] | None = None,
+    keep_pairs: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Generator[TrainUpdate, object, None]:
     start = time.perf_counter()
     trained = model.copy()
@@ -355,15 +367,20 @@ def _training_loop(
     batch_size = config.batch_size
     losses: list[float] = []
     best_dice: float | None = None
+    best_score: float | None = None
     best_state: dict | None = None
     checks_without_gain = 0
 
     def validate() -> float:
-        nonlocal best_dice, best_state, checks_without_gain
+        nonlocal best_dice, best_score, best_state, checks_without_gain
         dice = _validation_dice(network, val_pairs, trained.num_classes, device, dtype)
+        score = dice
+        if keep_pairs:
+            kept = _validation_dice(network, keep_pairs, trained.num_classes, device, dtype)
+            score = (dice + kept) / 2
         _training_mode(network, freeze)
-        if best_dice is None or dice >= best_dice:
-            best_dice, checks_without_gain = dice, 0
+        if best_score is None or score >= best_score:
+            best_dice, best_score, checks_without_gain = dice, score, 0
             best_state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
         else:
             checks_without_gain += 1
