@@ -29,24 +29,35 @@ def with_iterations(settings: RoundSettings, iterations: int) -> RoundSettings:
     return fixed(settings, iterations)
 
 
+def max_context() -> int:
+    """How many unedited slices a round takes (imports torch)."""
+    from ..core.training.rounds import MAX_CONTEXT_SLICES
+
+    return MAX_CONTEXT_SLICES
+
+
 def context_indices(count: int, edited: Sequence[int]) -> list[int]:
     """The unedited slices of a ``count``-slice stack a round uses for its batch-norm estimate
     and replay: spread over the stack, as many as the round takes."""
-    from ..core.training.rounds import MAX_CONTEXT_SLICES
-
     unedited = [z for z in range(count) if z not in set(edited)]
-    if len(unedited) <= MAX_CONTEXT_SLICES:
+    if len(unedited) <= max_context():
         return unedited
-    picks = np.linspace(0, len(unedited) - 1, MAX_CONTEXT_SLICES).round().astype(int)
+    picks = np.linspace(0, len(unedited) - 1, max_context()).round().astype(int)
     return [unedited[int(i)] for i in picks]
 
 
-def retrain(model, images, labels, context, settings, scale=1.0) -> Generator:
+def retrain(model, images, labels, context, settings, scale=1.0, context_scale=None) -> Generator:
     """Worker job: one ``core.training.rounds.correction_round`` (imports torch lazily)."""
     from ..core.training import rounds
 
     yield from rounds.correction_round(
-        model, images, labels, context=context, settings=settings, scale=scale
+        model,
+        images,
+        labels,
+        context=context,
+        settings=settings,
+        scale=scale,
+        context_scale=context_scale,
     )
 
 

@@ -20,7 +20,7 @@ from ..app.errors import UnetLoopError
 from ..app.jobs import default_round, retrain, with_iterations
 from ..app.progress_text import Throttle
 from ..app.session import session_for
-from ..app.status_text import RetrainReport, slices_text
+from ..app.status_text import RetrainReport
 from ..app.warm_up import start_warm_up
 from ._autosave import AutosaveFolder, watch_viewer
 from ._compare import CompareToggle
@@ -31,7 +31,7 @@ from ._layers import META_KEY, LayerChooser, current_slice, layer_alive, viewer_
 from ._model_picker import make_precision_combo
 from ._panel import WorkerPanel
 from ._resegment import start_resegment
-from ._retrain_job import RetrainJob, make_job
+from ._retrain_job import RetrainJob, corrections_text, make_job
 from ._signals import connect_while_alive
 from ._suggestions import Suggestions
 
@@ -177,11 +177,12 @@ class RetrainWidget(WorkerPanel):
                 self.image_combo.layer(),
                 sparse=self.mode_combo.currentText() == "sparse",
                 settings=settings,
+                layers=self._viewer.layers,
             )
         except UnetLoopError as exc:
             self.refuse(str(exc))
             return
-        self._say(f"Retraining on {slices_text(self._job.slices)}…")
+        self._say(f"Retraining on {corrections_text(self._job)}…")
         self._training, self._stop_note = True, "Stopped: the model is unchanged."
         self._report, self._redraw = RetrainReport(), Throttle()
         self.curve.start()
@@ -221,7 +222,7 @@ class RetrainWidget(WorkerPanel):
     def _adopt(self, result: RoundResult) -> None:
         job = self._job
         rounds = 1 + sum(v.label.startswith("retrain") for v in self._session.versions)
-        label = f"retrain {rounds}: {slices_text(job.slices)} ({job.mode})"
+        label = f"retrain {rounds}: {corrections_text(job)} ({job.mode})"
         summary = self._report.summary(result)
         if not result.adopted:
             self._session.push_model(
