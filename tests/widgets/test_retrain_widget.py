@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _loop_setup import SEG, correct_slice, loop_viewer, sure_prediction, tiny_model
+from _loop_setup import CLASSES, SEG, SHAPE, correct_slice, loop_viewer, sure_prediction, tiny_model
 from _loop_setup import retrain_widget as _widget
 from qtpy.QtCore import Qt
 
@@ -13,6 +13,7 @@ from napari_unet_loop.core.inference.predict import predict
 from napari_unet_loop.core.model.modelfile import load_model
 from napari_unet_loop.core.training import train as training
 from napari_unet_loop.core.training.train import IGNORE_INDEX
+from napari_unet_loop.widgets._edits import track_edits
 from napari_unet_loop.widgets.metrics_widget import MetricsWidget
 
 
@@ -67,6 +68,28 @@ def test_sparse_mode_trains_on_painted_pixels_only(make_napari_viewer, fake_trai
     assert trained_on.any() and painted[trained_on].all() and (labels[trained_on] == 1).all()
     assert fake_train[0]["config"].iterations == 30
     assert session_for(viewer).versions[-1].label == "retrain 1: slice 1 (sparse)"
+
+
+def test_corrections_in_another_segmentation_are_listed_and_join_the_round(
+    make_napari_viewer, fake_train, wait_idle
+):
+    viewer = loop_viewer(make_napari_viewer)
+    truth = viewer.layers["em truth"].data
+    viewer.add_image(viewer.layers["em"].data[::-1].copy(), name="em2")
+    meta = {"image_layer": "em2", "model": "tiny", "classes": list(CLASSES)}
+    other = viewer.add_labels(
+        np.zeros(SHAPE, np.uint8), name="em2 segmentation", metadata={"unet_loop": meta}
+    )
+    widget = _widget(viewer)
+    track_edits(other, session_for(viewer))
+    correct_slice(viewer.layers[SEG], 0, truth)
+    correct_slice(other, 1, truth[::-1])
+    assert widget.edited_label.text() == "Edited slices: 0; also corrected: em2 segmentation"
+    widget.retrain()
+    wait_idle(widget)
+    assert len(fake_train[0]["labels"]) == 2  # slice 0 here, slice 1 of em2
+    label = session_for(viewer).versions[-1].label
+    assert label == "retrain 1: slice 0 + em2 segmentation (dense)"
 
 
 def test_held_back_dice_stays_on_show_and_the_round_is_summed_up(

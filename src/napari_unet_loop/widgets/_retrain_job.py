@@ -59,10 +59,10 @@ def current_model(session: LoopSession, labels: Labels) -> Model:
 
 
 def other_segmentations(
-    layers: Iterable[Layer], labels: Labels, model: Model
+    layers: Iterable[Layer], labels: Labels, classes: list[str]
 ) -> list[tuple[Labels, Image]]:
-    """Segment's other labels layers whose image is still open and whose classes are the
-    model's, each with its image."""
+    """Segment's other labels layers whose image is still open and whose classes are
+    ``classes`` (the model's), each with its image."""
     from napari.layers import Image
 
     layers = list(layers)
@@ -70,7 +70,7 @@ def other_segmentations(
     found = []
     for layer in layers:
         meta = layer.metadata.get(META_KEY) if layer is not labels else None
-        if not meta or meta.get("compare") or meta.get("classes") != list(model.class_names):
+        if not meta or meta.get("compare") or meta.get("classes") != list(classes):
             continue
         image = by_name.get(meta.get("image_layer"))
         if not isinstance(image, Image):
@@ -125,7 +125,7 @@ def make_job(
     scales = [object_scale(labels)] * len(images)
     pairs = [(labels, image, slices)]
     others = []
-    for other, other_image in other_segmentations(layers, labels, model):
+    for other, other_image in other_segmentations(layers, labels, list(model.class_names)):
         edited = session.edited_slices(other.name)
         pairs.append((other, other_image, edited))
         if not edited:
@@ -146,6 +146,16 @@ def make_job(
         (model, images, targets, context, settings, scales, context_scales),
         tuple(others),
     )
+
+
+def others_edited(session: LoopSession, layers: Iterable[Layer], labels: Labels) -> list[str]:
+    """Names of the other segmentations whose corrections a round on ``labels`` would take
+    too (the classes Segment recorded for ``labels`` stand for the model's)."""
+    classes = (labels.metadata.get(META_KEY) or {}).get("classes")
+    if not classes:
+        return []
+    others = other_segmentations(layers, labels, classes)
+    return [other.name for other, _ in others if session.edited_slices(other.name)]
 
 
 def corrections_text(job: RetrainJob) -> str:

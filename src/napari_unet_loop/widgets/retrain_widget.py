@@ -31,7 +31,7 @@ from ._layers import META_KEY, LayerChooser, current_slice, layer_alive, viewer_
 from ._model_picker import make_precision_combo
 from ._panel import WorkerPanel
 from ._resegment import start_resegment
-from ._retrain_job import RetrainJob, corrections_text, make_job
+from ._retrain_job import RetrainJob, corrections_text, make_job, others_edited
 from ._signals import connect_while_alive
 from ._suggestions import Suggestions
 
@@ -61,6 +61,7 @@ class RetrainWidget(WorkerPanel):
         self.image_combo = LayerChooser(napari_viewer, Image)
         self.autosave = AutosaveFolder(self._session, self._say)
         self.edited_label = QLabel()
+        self.edited_label.setWordWrap(True)  # other layers' names must not widen the dock
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(["dense", "sparse"])
         self.mode_combo.setToolTip("dense: edited slices are all truth; sparse: painted pixels")
@@ -157,11 +158,15 @@ class RetrainWidget(WorkerPanel):
         labels = self.labels_combo.layer()
         edited = self._session.edited_slices(labels.name) if labels is not None else []
         self.suggestions.refresh()
-        self.edited_label.setText(
+        text = (
             f"Edited slices: {', '.join(map(str, edited))}"
             if edited
             else "Edited slices: none yet (paint corrections with the brush)"
         )
+        others = [] if labels is None else others_edited(self._session, self._viewer.layers, labels)
+        if others:
+            text += f"; also corrected: {', '.join(others)}"
+        self.edited_label.setText(text)
 
     def run(self) -> None:
         """Start retraining on the edited slices (the Retrain button)."""
