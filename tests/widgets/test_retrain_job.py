@@ -63,3 +63,41 @@ def test_a_stack_alone_gives_its_unedited_slices_as_before():
     context = job.args[3]
     assert len(context) == 4 and job.others == ()
     assert corrections_text(job) == "slice 2"
+
+
+def test_a_second_segmentation_of_the_same_stack_gives_no_corrected_slice_as_context():
+    images, truth = make_membrane_stack((3, 32, 32), seed=2)
+    session = LoopSession()
+    session.push_model(tiny_model(), "tiny")
+    image, first = segmented("st", images)
+    second = Labels(np.zeros(images.shape, np.uint8), name="st segmentation (2)")
+    second.metadata[META_KEY] = dict(first.metadata[META_KEY])
+    track_edits(first, session)
+    first.data_setitem((np.zeros(4, int), np.arange(4), np.arange(4)), np.ones(4, np.uint8))
+    job = make_job(
+        session, second, image, sparse=False, settings=ROUND, layers=[image, first, second]
+    )
+    _, trained, _, context, *_ = job.args
+    # Only ``first`` is edited: the round takes its slice 0, and 1 and 2 are the context.
+    assert job.slices == [] and job.others == ("st segmentation",)
+    assert corrections_text(job) == "st segmentation"
+    np.testing.assert_array_equal(trained[0], images[0])
+    assert len(context) == 2
+    assert not any(np.array_equal(c, images[0]) for c in context)
+
+
+def test_instance_labels_and_other_layer_kinds_stay_out():
+    from napari.layers import Shapes
+
+    images, truth = make_membrane_stack((2, 32, 32), seed=3)
+    session = LoopSession()
+    session.push_model(tiny_model(), "tiny")
+    a, a_seg = segmented("a", images[0])
+    b, b_seg = segmented("b", images[1])
+    b_seg.metadata[META_KEY]["instances"] = True
+    shapes = Shapes(name="outline", metadata={META_KEY: dict(a_seg.metadata[META_KEY])})
+    correct(a_seg, session, truth[0])
+    correct(b_seg, session, truth[1])
+    layers = [a, a_seg, b, b_seg, shapes]
+    job = make_job(session, a_seg, a, sparse=False, settings=ROUND, layers=layers)
+    assert job.others == () and len(job.args[2]) == 1 and job.args[3] == []

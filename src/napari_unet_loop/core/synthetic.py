@@ -14,14 +14,15 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-# Membrane stack, in pixels, matched to ISBI 2012 (4 nm pixels): cell profiles of 13-68 px
-# (median 28; here 9-61, median 30), membranes labelled 5 px wide (median over the centre
-# line), their darkening falling to half about 3 px from the centre line, as in ISBI.
+# Membrane stack, in pixels, matched to ISBI 2012 (4 nm pixels): cell profiles of 13-67 px
+# (10th-90th percentile, median 29; here 9-61, median 30), membranes labelled 5 px wide
+# (twice the median distance to their edge on the centre line, less one), their darkening
+# falling to half about 3 px from the centre line, as in ISBI.
 _CELL_SIZE = 40.0
 _CELL_SPREAD = 0.45  # log-normal spread of the cells' sizes: thin axons beside wide dendrites
 _SLICE_STEP = 4.0  # distance between slices in pixel units: cells change slowly along Z
 _WARP = 3.0  # amplitude of the smooth warp that makes membranes wavy instead of straight
-_MEMBRANE_REACH = 2.0  # labelled: within this distance of the 2 px line where cells meet
+_MEMBRANE_REACH = 2.0  # labelled: within this distance of the 2 px band where cells meet
 _MEMBRANE_SIGMA = 2.0  # Gaussian width of the image's dark membrane profile
 
 # Nuclei stack: semi-axes of the ellipses, in pixels.
@@ -44,7 +45,7 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
-def _voronoi_cells(rng: np.random.Generator, zyx: tuple[int, int, int]) -> np.ndarray:
+def _power_cells(rng: np.random.Generator, zyx: tuple[int, int, int]) -> np.ndarray:
     """Cell index per pixel: a power diagram of random 3D seeds, sampled on warped slice planes.
 
     Each seed has a weight (its squared radius); the cell of a point is the seed with the least
@@ -99,7 +100,7 @@ def make_membrane_stack(
     """
     zyx = _check_shape(shape)
     rng = np.random.default_rng(seed)
-    cells = _voronoi_cells(rng, zyx)
+    cells = _power_cells(rng, zyx)
     distance = _boundary_distance(cells)
     membrane = distance <= _MEMBRANE_REACH
 

@@ -61,19 +61,21 @@ def current_model(session: LoopSession, labels: Labels) -> Model:
 def other_segmentations(
     layers: Iterable[Layer], labels: Labels, classes: list[str]
 ) -> list[tuple[Labels, Image]]:
-    """Segment's other labels layers whose image is still open and whose classes are
-    ``classes`` (the model's), each with its image."""
-    from napari.layers import Image
+    """Segment's other class-label layers whose image is still open and whose classes are
+    ``classes`` (the model's), each with its image. Instance labels are not classes."""
+    from napari.layers import Image, Labels
 
     layers = list(layers)
     by_name = {layer.name: layer for layer in layers}
     found = []
     for layer in layers:
-        meta = layer.metadata.get(META_KEY) if layer is not labels else None
-        if not meta or meta.get("compare") or meta.get("classes") != list(classes):
+        if layer is labels or not isinstance(layer, Labels):
+            continue
+        meta = layer.metadata.get(META_KEY)
+        if not meta or meta.get("compare") or meta.get("instances"):
             continue
         image = by_name.get(meta.get("image_layer"))
-        if not isinstance(image, Image):
+        if meta.get("classes") != list(classes) or not isinstance(image, Image):
             continue
         try:
             if spatial_shape(image) == layer.data.shape:
@@ -83,24 +85,59 @@ def other_segmentations(
     return found
 
 
+def sources(
+    session: LoopSession, layers: Iterable[Layer], labels: Labels, image: Image, classes
+) -> list[tuple[Labels, Image, list[int]]]:
+    """(labels, image, edited slices) of the chosen segmentation, then of the others a round
+    takes (see the module)."""
+    others = other_segmentations(layers, labels, classes)
+    return [(lab, img, session.edited_slices(lab.name)) for lab, img in [(labels, image), *others]]
+
+
+def others_edited(session: LoopSession, layers: Iterable[Layer], labels: Labels) -> list[str]:
+    """Names of the other segmentations whose corrections a round on ``labels`` takes too."""
+    model = session.model
+    classes = (labels.metadata.get(META_KEY) or {}).get("classes")
+    classes = list(model.class_names) if model is not None else classes
+    if not classes:
+        return []
+    return [
+        lab.name for lab, _, edited in sources(session, layers, labels, None, classes)[1:] if edited
+    ]
+
+
+def _spread(items: list, count: int) -> list:
+    if len(items) <= count:
+        return items
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, count).round()]
+
+
+def context_slices(
+    pairs: list[tuple[Labels, Image, list[int]]],
+) -> tuple[list[np.ndarray], list[float]]:
+    """The round's unedited slices and their scales: per image, the slices no segmentation
+    of it has edited, an equal share from each image, taken in turn (the chosen one first)."""
+    per_image: dict[int, tuple] = {}
+    for labels, image, edited in pairs:
+        first = per_image.setdefault(id(image), (image, labels, set()))
+        first[2].update(edited)  # a slice corrected in any segmentation of it is not context
+    share = -(-max_context() // max(len(per_image), 1))
+    per_layer = [
+        _spread(_unedited(image, labels, sorted(edited)), share)
+        for image, labels, edited in per_image.values()
+    ]
+    turns = [c for c in chain.from_iterable(zip_longest(*per_layer)) if c is not None]
+    picked = turns[: max_context()]
+    slices = [np.asarray(i.data if z is None else i.data[z]) for i, z, _ in picked]
+    return slices, [scale for _, _, scale in picked]
+
+
 def _unedited(image: Image, labels: Labels, edited: list[int]) -> list[tuple]:
     """(image layer, slice or None for a 2D image, its scale) of the unedited slices."""
     scale = object_scale(labels)
     if labels.ndim != 3:
         return [] if edited else [(image, None, scale)]
     return [(image, z, scale) for z in context_indices(labels.data.shape[0], edited)]
-
-
-def context_slices(
-    pairs: list[tuple[Labels, Image, list[int]]],
-) -> tuple[list[np.ndarray], list[float]]:
-    """Unedited slices of each (labels, image, edited) pair, taken in turn from every layer
-    (the chosen one first), as many as the round uses, with the scale of each."""
-    per_layer = [_unedited(image, labels, edited) for labels, image, edited in pairs]
-    turns = [c for c in chain.from_iterable(zip_longest(*per_layer)) if c is not None]
-    picked = turns[: max_context()]
-    slices = [np.asarray(i.data if z is None else i.data[z]) for i, z, _ in picked]
-    return slices, [scale for _, _, scale in picked]
 
 
 def make_job(
@@ -119,54 +156,48 @@ def make_job(
     if spatial_shape(image) != labels.data.shape:
         raise InputError(f"'{image.name}' and '{labels.name}' differ in shape")
     model = current_model(session, labels)
-    slices = session.edited_slices(labels.name)
-    images, targets = _pairs(session, labels, image, slices, model, sparse)
-    # The scale Segment used for each layer: the round trains at the model's own scale.
-    scales = [object_scale(labels)] * len(images)
-    pairs = [(labels, image, slices)]
-    others = []
-    for other, other_image in other_segmentations(layers, labels, list(model.class_names)):
-        edited = session.edited_slices(other.name)
-        pairs.append((other, other_image, edited))
-        if not edited:
+    pairs = sources(session, layers, labels, image, list(model.class_names))
+    images, targets, scales, others = [], [], [], []
+    taken: dict[int, set[int]] = {}  # per image: slices already trained on (first layer wins)
+    for index, (lab, img, edited) in enumerate(pairs):
+        fresh = [z for z in edited if z not in taken.setdefault(id(img), set())]
+        if not fresh:
             continue
         try:
-            more, more_targets = _pairs(session, other, other_image, edited, model, sparse)
+            more, more_targets = _pairs(session, lab, img, fresh, model, sparse)
         except InputError:
-            continue  # e.g. instance labels, or no strokes for a sparse round: not the user's pick
+            if index == 0:
+                raise  # the user's own choice: say what is wrong with it
+            continue  # e.g. no strokes in another layer for a sparse round
+        taken[id(img)].update(fresh)
         images, targets = images + more, targets + more_targets
-        scales += [object_scale(other)] * len(more)
-        others.append(other.name)
+        # The scale Segment used for each layer: the round trains at the model's own scale.
+        scales += [object_scale(lab)] * len(more)
+        if index:
+            others.append(lab.name)
+    if not targets:
+        raise InputError("no edited slices: paint corrections on at least one slice first")
     context, context_scales = context_slices(pairs)
     return RetrainJob(
         labels,
         image,
-        slices,
+        pairs[0][2],
         "sparse" if sparse else "dense",
         (model, images, targets, context, settings, scales, context_scales),
         tuple(others),
     )
 
 
-def others_edited(session: LoopSession, layers: Iterable[Layer], labels: Labels) -> list[str]:
-    """Names of the other segmentations whose corrections a round on ``labels`` would take
-    too (the classes Segment recorded for ``labels`` stand for the model's)."""
-    classes = (labels.metadata.get(META_KEY) or {}).get("classes")
-    if not classes:
-        return []
-    others = other_segmentations(layers, labels, classes)
-    return [other.name for other, _ in others if session.edited_slices(other.name)]
-
-
 def corrections_text(job: RetrainJob) -> str:
-    """``slices 0, 1`` and, when other segmentations join, ``+ cells 2 segmentation``."""
-    text = slices_text(job.slices)
-    if job.others:
-        text += " + " + ", ".join(job.others)
-    return text
+    """``slices 0, 1``, ``slice 0 + cells 2 segmentation``, or the other layers alone."""
+    parts = [slices_text(job.slices)] if job.slices else []
+    return " + ".join(parts + list(job.others))
 
 
-def _pairs(session, labels, image, slices, model, sparse) -> tuple[list, list]:
+def _pairs(
+    session: LoopSession, labels: Labels, image: Image, slices: list[int], model: Model, sparse
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The training pairs of ``slices`` of one segmentation (``training_pairs``)."""
     return training_pairs(
         image.data,
         labels.data,

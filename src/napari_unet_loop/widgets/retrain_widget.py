@@ -108,7 +108,9 @@ class RetrainWidget(WorkerPanel):
         self.resegment_button.clicked.connect(lambda: self.resegment_unedited())
         self.models.history.currentRowChanged.connect(self._show_curve)
         self.models.switched.connect(self._version_switched)
+        layers = napari_viewer.layers.events  # another segmentation or its image comes or goes
         connect_while_alive(self, self._refresh, self._session.events.edits)
+        connect_while_alive(self, self._refresh, layers.inserted, layers.removed)
         self._labels_chosen()
         self.idle_only(self.resegment_button, self.compare)
         self._warm_up = start_warm_up()

@@ -234,6 +234,7 @@ class SegmentWidget(WorkerPanel):
             "image_layer": request.image.name,
             "model": result.model.name,
             "classes": list(result.model.class_names),
+            "instances": bool(request.instances),  # ids, not classes: no round trains on them
             "scale": result.scale,
             "uncertainty": dict(result.scores),
             "descriptors": dict(result.descriptors),

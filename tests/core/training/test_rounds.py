@@ -362,6 +362,7 @@ def test_a_round_on_a_new_kind_learns_it_and_keeps_much_of_the_old_where_fine_tu
     )
     assert result.adopted and result.trust == 0
     assert result.replay_share == pytest.approx(settings.replay)  # the old kind is replayed
+    assert result.kept > 0.9
     assert f"keeps {result.kept:.1%} of what the previous model was sure of" in result.message
     plain = run_to_end(
         train(

@@ -184,8 +184,8 @@ def test_pixels_to_keep_join_the_choice_of_weights_not_the_reported_dice(data, m
         )
     )
     final = updates[-1]
-    # Means 0.7, 0.5, 0.6, 0.4: the first check's weights win although the second validated
-    # higher; updates report the validation Dice alone.
+    # Means 0.7, 0.5, 0.6: the first check's weights win although the second validated
+    # higher, and two checks without a gain stop the run; updates report the validation Dice.
     assert [u.val_dice for u in updates] == [0.5, 0.7, 0.6]
     assert final.stopped_early and final.model.provenance["training"][-1]["best_val_dice"] == 0.5
     one = TrainConfig(iterations=1, patch_size=32, batch_size=2, device="cpu")

@@ -73,8 +73,10 @@ class TrainConfig:
     """Settings of one training run.
 
     ``patience`` counts validation checks (every ``val_every`` iterations) without a better
-    validation Dice before stopping, never before ``min_iterations``; None disables early
-    stopping, which needs validation data. A check that equals the best so far counts as
+    validation Dice (with pixels to keep, see ``train``: a better mean of the two Dice)
+    before stopping, never before ``min_iterations``; None disables early stopping, which
+    needs validation data. The history's ``best_val_dice`` is the validation Dice of the
+    weights kept. A check that equals the best so far counts as
     better: the later, more trained weights are kept.
     ``schedule`` "cosine" lowers the learning rate along a half cosine to zero at the last
     iteration; "constant" keeps it. ``elastic`` is the elastic deformation strength in pixels
@@ -237,7 +239,7 @@ def train(
     if val_images is not None:
         val_pairs = _prepare(model, val_images, val_labels, "validation image")
     if keeping:
-        keep_pairs = _prepare(model, keep_images, keep_labels, "image to keep")
+        keep_pairs = _prepare(model, keep_images, keep_labels, "kept image")
     device = get_device(config.device)
     resolve_precision(config.precision, device)  # an impossible choice fails now, not later
     return _training_loop(model, pairs, val_pairs, config, device, weights, keep_pairs)
