@@ -23,6 +23,12 @@ def segmented(name: str, image: np.ndarray, scale: float = 1.0, classes=CLASSES)
     return Image(image, name=name), labels
 
 
+def tiny_session() -> LoopSession:
+    session = LoopSession()
+    session.push_model(tiny_model(), "tiny")
+    return session
+
+
 def correct(labels: Labels, session: LoopSession, truth: np.ndarray) -> None:
     track_edits(labels, session)
     ys, xs = np.nonzero(truth != labels.data)
@@ -31,8 +37,7 @@ def correct(labels: Labels, session: LoopSession, truth: np.ndarray) -> None:
 
 def test_corrections_and_unedited_images_of_other_segmentations_join_the_round():
     images, truth = make_membrane_stack((4, 48, 48), seed=0)
-    session = LoopSession()
-    session.push_model(tiny_model(), "tiny")
+    session = tiny_session()
     a, a_seg = segmented("a", images[0])
     b, b_seg = segmented("b", images[1], scale=0.5)
     c, c_seg = segmented("c", images[2], scale=2.0)
@@ -54,8 +59,7 @@ def test_corrections_and_unedited_images_of_other_segmentations_join_the_round()
 
 def test_a_stack_alone_gives_its_unedited_slices_as_before():
     images, truth = make_membrane_stack((6, 32, 32), seed=1)
-    session = LoopSession()
-    session.push_model(tiny_model(), "tiny")
+    session = tiny_session()
     image, labels = segmented("stack", images)
     track_edits(labels, session)
     labels.data_setitem((np.full(4, 2), np.arange(4), np.arange(4)), np.ones(4, np.uint8))
@@ -67,8 +71,7 @@ def test_a_stack_alone_gives_its_unedited_slices_as_before():
 
 def test_a_second_segmentation_of_the_same_stack_gives_no_corrected_slice_as_context():
     images, truth = make_membrane_stack((3, 32, 32), seed=2)
-    session = LoopSession()
-    session.push_model(tiny_model(), "tiny")
+    session = tiny_session()
     image, first = segmented("st", images)
     second = Labels(np.zeros(images.shape, np.uint8), name="st segmentation (2)")
     second.metadata[META_KEY] = dict(first.metadata[META_KEY])
@@ -90,8 +93,7 @@ def test_instance_labels_and_other_layer_kinds_stay_out():
     from napari.layers import Shapes
 
     images, truth = make_membrane_stack((2, 32, 32), seed=3)
-    session = LoopSession()
-    session.push_model(tiny_model(), "tiny")
+    session = tiny_session()
     a, a_seg = segmented("a", images[0])
     b, b_seg = segmented("b", images[1])
     b_seg.metadata[META_KEY]["instances"] = True

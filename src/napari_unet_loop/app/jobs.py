@@ -36,14 +36,17 @@ def max_context() -> int:
     return MAX_CONTEXT_SLICES
 
 
+def spread(items: Sequence, count: int) -> list:
+    """At most ``count`` of ``items``, evenly spread from the first to the last."""
+    if len(items) <= count:
+        return list(items)
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, count).round()]
+
+
 def context_indices(count: int, edited: Sequence[int]) -> list[int]:
     """The unedited slices of a ``count``-slice stack a round uses for its batch-norm estimate
     and replay: spread over the stack, as many as the round takes."""
-    unedited = [z for z in range(count) if z not in set(edited)]
-    if len(unedited) <= max_context():
-        return unedited
-    picks = np.linspace(0, len(unedited) - 1, max_context()).round().astype(int)
-    return [unedited[int(i)] for i in picks]
+    return spread([z for z in range(count) if z not in set(edited)], max_context())
 
 
 def retrain(model, images, labels, context, settings, scale=1.0, context_scale=None) -> Generator:

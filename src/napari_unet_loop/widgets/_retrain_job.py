@@ -21,7 +21,7 @@ import numpy as np
 
 from ..app.corrections import training_pairs
 from ..app.errors import InputError
-from ..app.jobs import context_indices, max_context
+from ..app.jobs import context_indices, max_context, spread
 from ..app.models import is_shipped, load_model
 from ..app.session import DEFAULT_MODEL
 from ..app.status_text import slices_text
@@ -106,12 +106,6 @@ def others_edited(session: LoopSession, layers: Iterable[Layer], labels: Labels)
     ]
 
 
-def _spread(items: list, count: int) -> list:
-    if len(items) <= count:
-        return items
-    return [items[int(i)] for i in np.linspace(0, len(items) - 1, count).round()]
-
-
 def context_slices(
     pairs: list[tuple[Labels, Image, list[int]]],
 ) -> tuple[list[np.ndarray], list[float]]:
@@ -123,7 +117,7 @@ def context_slices(
         first[2].update(edited)  # a slice corrected in any segmentation of it is not context
     share = -(-max_context() // max(len(per_image), 1))
     per_layer = [
-        _spread(_unedited(image, labels, sorted(edited)), share)
+        spread(_unedited(image, labels, sorted(edited)), share)
         for image, labels, edited in per_image.values()
     ]
     turns = [c for c in chain.from_iterable(zip_longest(*per_layer)) if c is not None]

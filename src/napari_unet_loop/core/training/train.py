@@ -76,8 +76,8 @@ class TrainConfig:
     validation Dice (with pixels to keep, see ``train``: a better mean of the two Dice)
     before stopping, never before ``min_iterations``; None disables early stopping, which
     needs validation data. The history's ``best_val_dice`` is the validation Dice of the
-    weights kept. A check that equals the best so far counts as
-    better: the later, more trained weights are kept.
+    weights kept. A check that equals the best so far counts as better: the later, more
+    trained weights are kept.
     ``schedule`` "cosine" lowers the learning rate along a half cosine to zero at the last
     iteration; "constant" keeps it. ``elastic`` is the elastic deformation strength in pixels
     (see ``augment.AugmentSettings``); 0 leaves it out. ``anchor`` is the strength of an L2
