@@ -43,6 +43,34 @@ def test_the_estimate_follows_the_size_of_the_objects():
     assert 6 <= small <= 16
 
 
+def _curve(peaks: dict[int, float]) -> np.ndarray:
+    """A response curve over the 25 measured σ with the given peaks (index: height)."""
+    curve = np.full(25, 0.3)
+    for index, height in peaks.items():
+        curve[index] = height
+    return curve
+
+
+def test_a_large_peak_that_would_shrink_gives_way_to_a_near_one_nearer_the_model(
+    monkeypatch,
+):
+    from napari_unet_loop.core.inference import scale
+
+    image = np.zeros((256, 256), np.float32)
+    # objects of 4.8 px (index 3) nearly as strong as something spanning the image (152 px)
+    monkeypatch.setattr(scale, "response_curve", lambda _: _curve({3: 0.97, 23: 1.0}))
+    assert estimate_scale(image) == pytest.approx(152.2, abs=0.1)
+    assert estimate_scale(image, 19.0) == pytest.approx(4.76, abs=0.01)
+    provenance = {"scale": {"image_scale": 19.0, "image_peak": 0.4}}
+    assert automatic_factor(provenance, [image]) == pytest.approx(19.0 / 4.757, rel=1e-3)
+    # a weaker peak does not count
+    monkeypatch.setattr(scale, "response_curve", lambda _: _curve({3: 0.9, 23: 1.0}))
+    assert estimate_scale(image, 19.0) == pytest.approx(152.2, abs=0.1)
+    # nor does the rule enlarge: the strongest peak below the model's measure stays
+    monkeypatch.setattr(scale, "response_curve", lambda _: _curve({3: 1.0, 16: 0.97}))
+    assert estimate_scale(image, 60.0) == pytest.approx(4.76, abs=0.01)
+
+
 def test_labelled_diameter_is_the_median_equivalent_diameter():
     _, labels = blobs(6)
     one = (labels > 0).astype(np.int16)
