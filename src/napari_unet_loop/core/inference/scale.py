@@ -15,9 +15,8 @@ taken: the measure varies between slices of one kind (ISBI: 3.4 to 6.7 px).
 at which the scale-normalised Laplacian of Gaussian responds most (or, where that would
 shrink the image, a nearly as strong response nearer the model's measure: ``NEAR_PEAK``). It is
 only compared with the same measure on the training images, so it needs no calibration to real
-units. A diameter the
-user gives is compared with ``object_diameter`` instead, and taken as it is; automatic factors
-within ``DEAD_BAND`` are 1.
+units. A diameter the user gives is compared with ``object_diameter`` instead, and taken as it
+is; automatic factors within ``DEAD_BAND`` are 1.
 """
 
 from __future__ import annotations
@@ -42,6 +41,7 @@ STACK_SAMPLES = 4
 MIN_SIDE = 128
 FACTOR_RANGE = (0.1, 10.0)
 _SIGMAS = 2.0 ** np.arange(0.0, 6.01, 0.25)  # 1 to 64 px: blob diameters of about 3 to 180 px
+_DIAMETERS = 2.0 * np.sqrt(2.0) * _SIGMAS  # a disc's response peaks at σ = diameter / 2√2
 _WORK_SIDE = 1024  # larger slices are measured on their central 1024 px square
 _PEAK_SPAN = 6  # steps of _SIGMAS: 1.5 octaves
 # An automatic factor needs training images with a characteristic size, a curve that peaks.
@@ -111,7 +111,7 @@ def response_curve(image: np.ndarray) -> np.ndarray:
 
 def _peak_diameter(curve: np.ndarray) -> float:
     """2√2 σ at the σ where a response curve peaks (a disc's response peaks there)."""
-    return float(2.0 * np.sqrt(2.0) * _SIGMAS[int(np.argmax(curve))])
+    return float(_DIAMETERS[int(np.argmax(curve))])
 
 
 def estimate_scale(image: np.ndarray, model_measure: float | None = None) -> float:
@@ -123,12 +123,11 @@ def estimate_scale(image: np.ndarray, model_measure: float | None = None) -> flo
     strongest = _peak_diameter(curve)
     if model_measure is None or strongest <= model_measure:
         return strongest
-    diameters = 2.0 * np.sqrt(2.0) * _SIGMAS
     high = curve >= NEAR_PEAK * curve.max()
     rising = np.r_[True, curve[1:] >= curve[:-1]]
     falling = np.r_[curve[:-1] >= curve[1:], True]
     peaks = np.flatnonzero(high & rising & falling)
-    return float(min(diameters[peaks], key=lambda d: abs(np.log(d / model_measure))))
+    return float(min(_DIAMETERS[peaks], key=lambda d: abs(np.log(d / model_measure))))
 
 
 def peak_clarity(curve: np.ndarray) -> float:
